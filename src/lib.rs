@@ -1,0 +1,28 @@
+//! # rings-node
+//!
+//! A structured peer-to-peer network that runs in the browser: a Chord DHT over
+//! decentralized identifiers, as one pure, sans-IO core driven by thin shells.
+//!
+//! - [`Did`]: 160-bit identifiers (Ethereum addresses for accounts, sha1 for resources).
+//! - [`chord::Node`]: one ring node as a state machine. Inputs carry `now`
+//!   (`handle_message`, `handle_timeout`, `handle_peer_down`, `join`, `lookup`, `leave`);
+//!   outputs are polled (`poll_transmit`, `poll_event`, `poll_timeout`). See the run-loop
+//!   contract on [`chord::Node`]'s module.
+//! - [`sim`]: a deterministic network emulator with virtual time that drives many nodes
+//!   (native only).
+//! - `web` (wasm32 only): the browser shell.
+//!
+//! The core never reads a clock, performs IO, takes a lock or draws global randomness.
+
+pub mod chord;
+pub mod did;
+pub mod rng;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod sim;
+pub mod time;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use did::{Did, DidError};
+pub use rng::SeededRng;
+pub use time::{Duration, Instant};
