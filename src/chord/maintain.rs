@@ -68,10 +68,14 @@ impl Node {
             return;
         }
         let me = self.did();
-        // notify / rectify: a closer predecessor replaces ours
+        // notify / rectify: a closer predecessor replaces ours. The reply then names the
+        // one it replaced, which is the newcomer's own predecessor.
+        let mut told = self.table.predecessor();
         if self.table.predecessor().is_none_or(|p| from.in_open_open(p, me)) {
             self.table.set_predecessor(Some(from));
             self.push_event(Event::PredecessorChanged { predecessor: Some(from) });
+        } else {
+            told = self.table.predecessor();
         }
         if self.table.predecessor() == Some(from) {
             self.predecessor_seen = now;
@@ -83,7 +87,7 @@ impl Node {
         let fingers = if want_fingers { self.table.finger_nodes().collect() } else { Vec::new() };
         let reply = Message::StabilizeReply {
             tag,
-            predecessor: self.table.predecessor(),
+            predecessor: told,
             successors: self.table.successors().to_vec(),
             fingers,
         };
@@ -116,6 +120,12 @@ impl Node {
             // Our successor has a closer predecessor: adopt it and stabilize with it at once.
             changed |= self.table.offer_successor(p);
             self.send_stabilize(now, p, false);
+        } else if let Some(p) = predecessor.filter(|&p| p != me && self.table.predecessor().is_none()) {
+            // We just took `p`'s place as our successor's predecessor: `p` is ours.
+            // Tentative; a closer notifier or the predecessor timeout corrects it.
+            self.table.set_predecessor(Some(p));
+            self.predecessor_seen = now;
+            self.push_event(Event::PredecessorChanged { predecessor: Some(p) });
         }
         self.table.offer_fingers(fingers);
         if changed {

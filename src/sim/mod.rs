@@ -1,1 +1,488 @@
-pub mod x{}
+//! A deterministic network emulator: many core nodes in one process, virtual time,
+//! per-link latency, message loss, crashes and graceful leaves. No sleeps, no threads,
+//! no wall clock: the same seed replays the same run bit for bit.
+//!
+//! The simulator is the second driver of [`Node`] (the browser is the first): after
+//! every input it drains the node's transmits into its event queue with the link's
+//! latency, records the node's events, and schedules its next wake-up.
+
+mod oracle;
+pub mod scenario;
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::chord::{Config, ConfigError, Event, LookupError, Message, Node, RequestId};
+use crate::rng::SeededRng;
+use crate::time::{Duration, Instant};
+use crate::Did;
+
+pub use oracle::Oracle;
+
+/// Index of a node in the simulator.
+pub type NodeIx = u32;
+
+/// Network and node parameters of a simulation.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub node: Config,
+    /// One-way latency of a link is fixed per pair, uniform in this range.
+    pub min_latency: Duration,
+    pub max_latency: Duration,
+    /// Probability, in parts per million, that a message is lost.
+    pub loss_ppm: u32,
+    /// Encode and decode every message through the binary codec (slower, checks it).
+    pub wire: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            seed: 1,
+            node: Config::default(),
+            min_latency: Duration::from_millis(5),
+            max_latency: Duration::from_millis(50),
+            loss_ppm: 0,
+            wire: false,
+        }
+    }
+}
+
+/// How a request ended, as seen by the simulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `correct`: `owner` was the true successor of the key (by the oracle) when the
+    /// answer arrived.
+    Found { owner: Did, hops: u8, correct: bool },
+    Joined { successor: Did },
+    Failed(LookupError),
+}
+
+/// Network-level counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    pub sent: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    /// Messages addressed to a crashed, departed or unknown node.
+    pub to_dead: u64,
+    pub decode_errors: u64,
+    pub events: u64,
+}
+
+enum Payload {
+    Msg(Message),
+    Frame(Vec<u8>),
+}
+
+enum What {
+    Deliver { to: NodeIx, from: Did, payload: Payload },
+    Wake { node: NodeIx },
+}
+
+/// A calendar queue over whole milliseconds: bucket `k` holds what happens at
+/// `base + k`, in the order it was scheduled. O(1) push and pop; the horizon is the
+/// longest timeout (seconds), so the deque stays a few thousand buckets long.
+#[derive(Default)]
+struct Calendar {
+    base: u64,
+    buckets: VecDeque<Vec<What>>,
+    spare: Vec<Vec<What>>,
+    len: usize,
+}
+
+impl Calendar {
+    fn push(&mut self, at: Instant, what: What) {
+        let k = at.as_millis().saturating_sub(self.base) as usize;
+        while self.buckets.len() <= k {
+            let v = self.spare.pop().unwrap_or_default();
+            self.buckets.push_back(v);
+        }
+        self.buckets[k].push(what);
+        self.len += 1;
+    }
+
+    /// Takes everything due at the earliest non-empty instant not after `t`.
+    fn pop_due(&mut self, t: Instant) -> Option<(Instant, Vec<What>)> {
+        while self.base <= t.as_millis() {
+            let front = self.buckets.front_mut()?;
+            if !front.is_empty() {
+                let items = core::mem::take(front);
+                self.len -= items.len();
+                return Some((Instant(self.base), items));
+            }
+            if self.base == t.as_millis() {
+                return None; // keep `base` ≤ now: later pushes at `now` must land here
+            }
+            if let Some(v) = self.buckets.pop_front() {
+                self.spare.push(v);
+            }
+            self.base += 1;
+        }
+        None
+    }
+
+    fn recycle(&mut self, mut v: Vec<What>) {
+        v.clear();
+        if self.spare.len() < 64 {
+            self.spare.push(v);
+        }
+    }
+}
+
+struct Slot {
+    node: Node,
+    alive: bool,
+    joined: bool,
+    wake: Option<Instant>,
+}
+
+/// The emulator. See the module docs.
+pub struct Sim {
+    cfg: SimConfig,
+    now: Instant,
+    rng: SeededRng,
+    slots: Vec<Slot>,
+    index: HashMap<Did, NodeIx>,
+    oracle: Oracle,
+    queue: Calendar,
+    outcomes: HashMap<(NodeIx, RequestId), Outcome>,
+    stats: SimStats,
+}
+
+impl Sim {
+    pub fn new(cfg: SimConfig) -> Result<Sim, ConfigError> {
+        cfg.node.validate()?;
+        Ok(Sim {
+            rng: SeededRng::new(cfg.seed),
+            cfg,
+            now: Instant(0),
+            slots: Vec::new(),
+            index: HashMap::new(),
+            oracle: Oracle::default(),
+            queue: Calendar::default(),
+            outcomes: HashMap::new(),
+            stats: SimStats::default(),
+        })
+    }
+
+    // ---- getters ----
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+    pub fn stats(&self) -> &SimStats {
+        &self.stats
+    }
+    pub fn oracle(&self) -> &Oracle {
+        &self.oracle
+    }
+    pub fn rng(&mut self) -> &mut SeededRng {
+        &mut self.rng
+    }
+    pub fn node(&self, ix: NodeIx) -> &Node {
+        &self.slots[ix as usize].node
+    }
+    pub fn is_alive(&self, ix: NodeIx) -> bool {
+        self.slots[ix as usize].alive
+    }
+    /// Debug view of one node's scheduling.
+    pub fn debug_slot(&self, ix: NodeIx) -> String {
+        let s = &self.slots[ix as usize];
+        format!("alive {} joined {} wake {:?} poll {:?} now {:?}", s.alive, s.joined, s.wake, s.node.poll_timeout(), self.now)
+    }
+    /// Pending deliveries and wake-ups.
+    pub fn queue_len(&self) -> usize {
+        self.queue.len
+    }
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+    /// Long enough for any request to be answered or time out.
+    pub fn answer_limit(&self) -> Duration {
+        Duration(self.cfg.node.request_timeout.as_millis() + 100)
+    }
+    pub fn round_length(&self) -> Duration {
+        self.cfg.node.stabilize_interval
+    }
+    /// Live nodes that have joined the ring (the oracle's members), by index.
+    pub fn members(&self) -> Vec<NodeIx> {
+        (0..self.slots.len() as NodeIx).filter(|&i| self.slots[i as usize].alive && self.slots[i as usize].joined).collect()
+    }
+    /// A uniformly random member.
+    pub fn random_member(&mut self) -> Option<NodeIx> {
+        let did = self.oracle.nth(self.rng.below(self.oracle.len() as u64) as usize)?;
+        self.index.get(&did).copied()
+    }
+    pub fn outcome(&self, node: NodeIx, id: RequestId) -> Option<Outcome> {
+        self.outcomes.get(&(node, id)).copied()
+    }
+    pub fn take_outcome(&mut self, node: NodeIx, id: RequestId) -> Option<Outcome> {
+        self.outcomes.remove(&(node, id))
+    }
+
+    // ---- membership ----
+
+    /// Adds a node with a random DID. The first node forms the ring alone; later ones
+    /// join through `via` (a member) and enter the oracle when their join completes.
+    pub fn spawn(&mut self, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
+        let mut did = self.rng.did();
+        while self.index.contains_key(&did) {
+            did = self.rng.did();
+        }
+        self.spawn_with(did, via)
+    }
+
+    pub fn spawn_with(&mut self, did: Did, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
+        let seed = self.rng.next_u64();
+        // The configuration was validated in `Sim::new`.
+        let node = Node::new(did, self.cfg.node.clone(), seed, self.now).expect("validated config");
+        let ix = self.slots.len() as NodeIx;
+        self.slots.push(Slot { node, alive: true, joined: false, wake: None });
+        self.index.insert(did, ix);
+        let req = match via {
+            None => {
+                self.slots[ix as usize].joined = true;
+                self.oracle.insert(did);
+                None
+            }
+            Some(v) => {
+                let via_did = self.slots[v as usize].node.did();
+                Some(self.slots[ix as usize].node.join(self.now, via_did))
+            }
+        };
+        self.after_input(ix);
+        (ix, req)
+    }
+
+    /// The node stops at once, without a word (process killed, tab closed).
+    pub fn crash(&mut self, ix: NodeIx) {
+        let slot = &mut self.slots[ix as usize];
+        if slot.alive {
+            slot.alive = false;
+            self.oracle.remove(slot.node.did());
+        }
+    }
+
+    /// The node hands over to its neighbours, then stops.
+    pub fn leave(&mut self, ix: NodeIx) {
+        if !self.slots[ix as usize].alive {
+            return;
+        }
+        self.oracle.remove(self.slots[ix as usize].node.did());
+        self.slots[ix as usize].node.leave(self.now);
+        self.after_input(ix);
+        self.slots[ix as usize].alive = false;
+    }
+
+    /// Delivers a raw frame to `to` now, as if `from` had sent it (bad-input tests).
+    pub fn inject_frame(&mut self, to: NodeIx, from: Did, frame: Vec<u8>) {
+        self.dispatch(What::Deliver { to, from, payload: Payload::Frame(frame) });
+    }
+
+    /// Delivers a message to `to` now, as if `from` had sent it (bad-input tests).
+    pub fn inject_message(&mut self, to: NodeIx, from: Did, msg: Message) {
+        self.dispatch(What::Deliver { to, from, payload: Payload::Msg(msg) });
+    }
+
+    /// Starts a lookup of `key` at node `ix`; its outcome is recorded under the id.
+    pub fn lookup(&mut self, ix: NodeIx, key: Did) -> RequestId {
+        let id = self.slots[ix as usize].node.lookup(self.now, key);
+        self.after_input(ix);
+        id
+    }
+
+    // ---- time ----
+
+    /// Processes every event up to and including `t`, then sets the clock to `t`.
+    pub fn run_until(&mut self, t: Instant) {
+        while let Some((at, items)) = self.queue.pop_due(t) {
+            self.now = at;
+            let mut items = items;
+            for what in items.drain(..) {
+                self.dispatch(what);
+            }
+            self.queue.recycle(items);
+        }
+        self.now = self.now.max(t);
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now + d);
+    }
+
+    /// Runs whole stabilization rounds.
+    pub fn run_rounds(&mut self, rounds: u64) {
+        self.run_for(Duration(self.round_length().as_millis() * rounds));
+    }
+
+    fn dispatch(&mut self, what: What) {
+        match what {
+            What::Deliver { to, from, payload } => {
+                let slot = &mut self.slots[to as usize];
+                if !slot.alive {
+                    self.stats.to_dead += 1;
+                    return;
+                }
+                self.stats.delivered += 1;
+                match payload {
+                    Payload::Msg(m) => slot.node.handle_message(self.now, from, m),
+                    Payload::Frame(f) => {
+                        if slot.node.handle_frame(self.now, from, &f).is_err() {
+                            self.stats.decode_errors += 1;
+                        }
+                    }
+                }
+                self.after_input(to);
+            }
+            What::Wake { node } => {
+                let slot = &mut self.slots[node as usize];
+                if !slot.alive || slot.wake.is_none_or(|w| w > self.now) {
+                    return; // superseded by an earlier wake-up
+                }
+                slot.wake = None;
+                slot.node.handle_timeout(self.now);
+                self.after_input(node);
+            }
+        }
+    }
+
+    fn schedule(&mut self, at: Instant, what: What) {
+        self.queue.push(at, what);
+    }
+
+    fn latency(&self, a: Did, b: Did) -> Duration {
+        let (lo, hi) = (self.cfg.min_latency.as_millis(), self.cfg.max_latency.as_millis());
+        let mut h = SeededRng::new(a.low_u64() ^ b.low_u64() ^ self.cfg.seed);
+        Duration(lo + h.below(hi.saturating_sub(lo) + 1))
+    }
+
+    /// Drains a node's outputs after an input.
+    fn after_input(&mut self, ix: NodeIx) {
+        let from = self.slots[ix as usize].node.did();
+        while let Some(tx) = self.slots[ix as usize].node.poll_transmit() {
+            self.stats.sent += 1;
+            if self.cfg.loss_ppm > 0 && self.rng.chance_ppm(self.cfg.loss_ppm) {
+                self.stats.lost += 1;
+                continue;
+            }
+            let Some(&to) = self.index.get(&tx.to) else {
+                self.stats.to_dead += 1;
+                continue;
+            };
+            let payload = if self.cfg.wire { Payload::Frame(tx.message.encode()) } else { Payload::Msg(tx.message) };
+            let at = self.now + self.latency(from, tx.to);
+            self.schedule(at, What::Deliver { to, from, payload });
+        }
+        while let Some(ev) = self.slots[ix as usize].node.poll_event() {
+            self.stats.events += 1;
+            self.record(ix, ev);
+        }
+        // Keep an earlier wake-up if one is scheduled: waking early is harmless (the
+        // node reschedules), and it spares the queue one entry per input.
+        let slot = &self.slots[ix as usize];
+        let next = if slot.alive { slot.node.poll_timeout() } else { None };
+        if let Some(t) = next.map(|t| t.max(self.now)) {
+            if slot.wake.is_none_or(|w| t < w) {
+                self.slots[ix as usize].wake = Some(t);
+                self.schedule(t, What::Wake { node: ix });
+            }
+        }
+    }
+
+    fn record(&mut self, ix: NodeIx, ev: Event) {
+        match ev {
+            Event::LookupDone { id, key, owner, hops } => {
+                let correct = self.oracle.successor_of(key) == Some(owner);
+                self.outcomes.insert((ix, id), Outcome::Found { owner, hops, correct });
+            }
+            Event::LookupFailed { id, error, .. } | Event::JoinFailed { id, error } => {
+                self.outcomes.insert((ix, id), Outcome::Failed(error));
+            }
+            Event::Joined { id, successor } => {
+                let slot = &mut self.slots[ix as usize];
+                if slot.alive {
+                    slot.joined = true;
+                    self.oracle.insert(slot.node.did());
+                }
+                self.outcomes.insert((ix, id), Outcome::Joined { successor });
+            }
+            _ => {}
+        }
+    }
+
+    // ---- checks against the oracle ----
+
+    /// Members whose successor, or whose predecessor, differs from the oracle's.
+    pub fn ring_errors(&self) -> RingErrors {
+        let mut e = RingErrors::default();
+        for slot in self.slots.iter().filter(|s| s.alive && s.joined) {
+            let did = slot.node.did();
+            let (succ, pred) = (self.oracle.successor_after(did), self.oracle.predecessor_before(did));
+            if slot.node.successor() != succ {
+                e.successor += 1;
+            }
+            if slot.node.predecessor() != pred {
+                e.predecessor += 1;
+            }
+        }
+        e
+    }
+
+    /// Finger entries that are not the oracle's successor of their start, over all members.
+    pub fn finger_errors(&self) -> u64 {
+        let mut wrong = 0;
+        for slot in self.slots.iter().filter(|s| s.alive && s.joined) {
+            let me = slot.node.did();
+            for &(i, n) in slot.node.table().fingers() {
+                let start = me.wrapping_add(Did::pow2(i as u32).unwrap_or(Did::ZERO));
+                if self.oracle.successor_of(start) != Some(n) {
+                    wrong += 1;
+                }
+            }
+        }
+        wrong
+    }
+
+    /// Mean estimated core state per member, in bytes.
+    pub fn mean_node_memory(&self) -> usize {
+        let members: Vec<&Slot> = self.slots.iter().filter(|s| s.alive && s.joined).collect();
+        members.iter().map(|s| s.node.memory_bytes()).sum::<usize>() / members.len().max(1)
+    }
+
+    /// Sums of every member's protocol counters.
+    pub fn node_stats_total(&self) -> crate::chord::Stats {
+        let mut t = crate::chord::Stats::default();
+        for s in &self.slots {
+            let n = s.node.stats();
+            t.sent += n.sent;
+            t.received += n.received;
+            t.forwarded += n.forwarded;
+            t.malformed += n.malformed;
+            t.unexpected += n.unexpected;
+            t.hop_limit_exceeded += n.hop_limit_exceeded;
+            t.not_joined += n.not_joined;
+            t.overloaded += n.overloaded;
+            t.invalid += n.invalid;
+            t.peers_unreachable += n.peers_unreachable;
+            t.events_dropped += n.events_dropped;
+        }
+        t
+    }
+}
+
+/// Counts of members with a wrong successor or predecessor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingErrors {
+    pub successor: u64,
+    pub predecessor: u64,
+}
+
+impl RingErrors {
+    pub fn is_zero(&self) -> bool {
+        self.successor == 0 && self.predecessor == 0
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command: sets up what is missing, then runs every native test, the wasm
+# build, and the browser tests in headless Chromium. Exit status is the verdict.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-60}"
+
+echo "== native tests (unit, integration, doc, examples built)"
+cargo test --all-targets
+cargo test --doc
+
+echo "== wasm32 build"
+cargo build --lib --release --target wasm32-unknown-unknown
+WASM=target/wasm32-unknown-unknown/release/rings_node.wasm
+echo "wasm32 cdylib: $(stat -c %s "$WASM") bytes raw, $(gzip -9 -c "$WASM" | wc -c) bytes gzip (before wasm-bindgen and wasm-opt)"
+
+echo "== browser tests (wasm-bindgen-test in headless Chromium)"
+cargo test --target wasm32-unknown-unknown --test web
