@@ -115,7 +115,10 @@ impl Node {
             return;
         }
         let me = self.did();
-        let mut changed = self.table.set_successors(core::iter::once(from).chain(successors.iter().copied()));
+        let departed = &self.departed;
+        let heard = successors.iter().copied().filter(|d| !departed.contains(d));
+        let mut changed = self.table.set_successors(core::iter::once(from).chain(heard));
+        let predecessor = predecessor.filter(|p| !self.departed.contains(p));
         if let Some(p) = predecessor.filter(|&p| p != me && p.in_open_open(me, from)) {
             // Our successor has a closer predecessor: adopt it and stabilize with it at once.
             changed |= self.table.offer_successor(p);
@@ -138,6 +141,10 @@ impl Node {
             self.stats.invalid += 1;
             return;
         }
+        if self.departed.len() >= 32 {
+            self.departed.pop_front();
+        }
+        self.departed.push_back(from);
         let (_, was_succ, was_pred) = self.table.remove(from);
         if was_succ || self.table.successor().is_none() {
             let mine: Vec<Did> = self.table.successors().to_vec();

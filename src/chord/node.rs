@@ -11,7 +11,7 @@
 //! `now` is passed in with every input; the node never reads a clock or draws entropy
 //! except from the seed it was built with.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::config::{Config, ConfigError};
 use super::message::{DecodeError, FailReason, FindSuccessor, Message};
@@ -114,6 +114,10 @@ pub(super) struct Request {
     pub key: Did,
     pub kind: ReqKind,
     pub deadline: Instant,
+    /// When the origin routes the request afresh if no answer came (a relay holding it
+    /// may have crashed after acknowledging).
+    pub retry_at: Instant,
+    pub retries_left: u8,
 }
 
 /// A request handed to `next`, kept until `next` acknowledges it.
@@ -144,6 +148,8 @@ pub struct Node {
     pub(super) next_id: u64,
     /// Keyed by id, which grows with time: the first entry has the earliest deadline.
     pub(super) requests: BTreeMap<u64, Request>,
+    /// `(retry_at, id)` of the requests above.
+    pub(super) retries: BTreeSet<(Instant, u64)>,
     /// Keyed by hop tag, likewise ordered by deadline.
     pub(super) forwards: BTreeMap<u64, Forward>,
     pub(super) stabilizing: Option<PendingStabilize>,
@@ -152,6 +158,9 @@ pub struct Node {
     pub(super) finger_next: u32,
     pub(super) finger_budget: u8,
     pub(super) finger_req: Option<u64>,
+    /// Peers that said they left, most recent last (bounded): second-hand news of them
+    /// (a neighbour's stale list) is ignored.
+    pub(super) departed: VecDeque<Did>,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
     pub(super) stats: Stats,
@@ -171,6 +180,7 @@ impl Node {
             phase: Phase::Joined,
             next_id: 1,
             requests: BTreeMap::new(),
+            retries: BTreeSet::new(),
             forwards: BTreeMap::new(),
             stabilizing: None,
             next_round: first_round,
@@ -178,6 +188,7 @@ impl Node {
             finger_next: 0,
             finger_budget: 0,
             finger_req: None,
+            departed: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -224,6 +235,8 @@ impl Node {
             + self.table.heap_bytes()
             + btree(self.requests.len(), size_of::<(u64, Request)>())
             + btree(self.forwards.len(), size_of::<(u64, Forward)>())
+            + btree(self.retries.len(), size_of::<(Instant, u64)>())
+            + self.departed.capacity() * size_of::<Did>()
             + self.transmits.capacity() * size_of::<Transmit>()
             + self.events.capacity() * size_of::<Event>()
     }
@@ -241,7 +254,8 @@ impl Node {
         self.table.clear();
         self.phase = Phase::Joining(RequestId(id));
         let me = self.did();
-        self.requests.insert(id, Request { key: me, kind: ReqKind::Join, deadline: now + self.cfg.request_timeout });
+        let deadline = now + self.cfg.request_timeout;
+        self.requests.insert(id, Request { key: me, kind: ReqKind::Join, deadline, retry_at: deadline, retries_left: 0 });
         let find = FindSuccessor { tag: 0, req: id, origin: me, key: me, hops: 1, owner_check: false };
         self.forward_to(now, via, find, 0);
         RequestId(id)
@@ -282,6 +296,7 @@ impl Node {
         self.phase = Phase::Left;
         self.table.clear();
         self.requests.clear();
+        self.retries.clear();
         self.forwards.clear();
         self.stabilizing = None;
     }
@@ -354,6 +369,7 @@ impl Node {
         }
         self.expire_forwards(now);
         self.expire_requests(now);
+        self.expire_retries(now);
         if let Some(s) = self.stabilizing {
             if now >= s.deadline {
                 self.stabilizing = None;
@@ -388,6 +404,9 @@ impl Node {
         }
         if let Some((_, r)) = self.requests.first_key_value() {
             consider(r.deadline);
+        }
+        if let Some(&(r, _)) = self.retries.first() {
+            consider(r);
         }
         if let Some(s) = self.stabilizing {
             consider(s.deadline);

@@ -15,13 +15,52 @@ use crate::Did;
 
 /// Re-routes of one request at one relay before it is reported unreachable.
 const MAX_ATTEMPTS: u8 = 4;
+/// Fresh routes an origin tries before it reports a lookup failed.
+const ORIGIN_RETRIES: u8 = 2;
 
 impl Node {
     pub(super) fn start_lookup(&mut self, now: Instant, id: u64, key: Did, kind: ReqKind) {
-        self.requests.insert(id, Request { key, kind, deadline: now + self.cfg.request_timeout });
+        let retry_at = now + self.retry_interval();
+        let deadline = now + self.cfg.request_timeout;
+        self.requests.insert(id, Request { key, kind, deadline, retry_at, retries_left: ORIGIN_RETRIES });
+        self.retries.insert((retry_at, id));
+        self.route_from_origin(now, id, key);
+    }
+
+    fn retry_interval(&self) -> crate::time::Duration {
+        crate::time::Duration(self.cfg.request_timeout.as_millis() / (ORIGIN_RETRIES as u64 + 2))
+    }
+
+    fn route_from_origin(&mut self, now: Instant, id: u64, key: Did) {
         let me = self.did();
         let find = FindSuccessor { tag: 0, req: id, origin: me, key, hops: 0, owner_check: false };
         self.route(now, find, None, 0);
+    }
+
+    /// Routes request `id` afresh if it has a retry left; returns whether it did.
+    fn retry_request(&mut self, now: Instant, id: u64) -> bool {
+        let interval = self.retry_interval();
+        let Some(r) = self.requests.get_mut(&id) else { return false };
+        if r.retries_left == 0 {
+            return false;
+        }
+        r.retries_left -= 1;
+        self.retries.remove(&(r.retry_at, id));
+        r.retry_at = now + interval;
+        let key = r.key;
+        self.retries.insert((r.retry_at, id));
+        self.route_from_origin(now, id, key);
+        true
+    }
+
+    pub(super) fn expire_retries(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.retries.first() {
+            if at > now {
+                break;
+            }
+            self.retries.remove(&(at, id));
+            self.retry_request(now, id);
+        }
     }
 
     /// Moves `find` one step on from this node. `from` is the peer it came from.
@@ -100,6 +139,7 @@ impl Node {
             }
             let id = *entry.key();
             let r = entry.remove();
+            self.retries.remove(&(r.retry_at, id));
             self.request_failed(now, id, r, LookupError::Timeout);
         }
     }
@@ -114,6 +154,9 @@ impl Node {
 
     fn fail(&mut self, now: Instant, find: FindSuccessor, reason: FailReason) {
         if find.origin == self.did() {
+            if reason != FailReason::HopLimitExceeded && self.retry_request(now, find.req) {
+                return;
+            }
             if let Some(r) = self.take_request(find.req, find.key) {
                 self.request_failed(now, find.req, r, reason.into());
             }
@@ -124,7 +167,10 @@ impl Node {
 
     fn take_request(&mut self, req: u64, key: Did) -> Option<Request> {
         match self.requests.get(&req) {
-            Some(r) if r.key == key => self.requests.remove(&req),
+            Some(r) if r.key == key => {
+                self.retries.remove(&(r.retry_at, req));
+                self.requests.remove(&req)
+            }
             _ => {
                 self.stats.unexpected += 1;
                 None
@@ -183,6 +229,10 @@ impl Node {
     }
 
     pub(super) fn on_failed(&mut self, now: Instant, req: u64, key: Did, error: LookupError) {
+        let retriable = error != LookupError::HopLimitExceeded;
+        if retriable && self.requests.get(&req).is_some_and(|r| r.key == key) && self.retry_request(now, req) {
+            return;
+        }
         if let Some(r) = self.take_request(req, key) {
             self.request_failed(now, req, r, error);
         }

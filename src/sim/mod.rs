@@ -51,8 +51,8 @@ impl Default for SimConfig {
 /// How a request ended, as seen by the simulator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// `correct`: `owner` was the true successor of the key (by the oracle) when the
-    /// answer arrived.
+    /// `correct`: `owner` was the true successor of the key (by the oracle) at the
+    /// instant it answered.
     Found { owner: Did, hops: u8, correct: bool },
     Joined { successor: Did },
     Failed(LookupError),
@@ -147,6 +147,8 @@ pub struct Sim {
     oracle: Oracle,
     queue: Calendar,
     outcomes: HashMap<(NodeIx, RequestId), Outcome>,
+    /// Whether each `Found` answer in flight was right when its sender gave it.
+    answers: HashMap<(Did, u64), bool>,
     stats: SimStats,
 }
 
@@ -162,6 +164,7 @@ impl Sim {
             oracle: Oracle::default(),
             queue: Calendar::default(),
             outcomes: HashMap::new(),
+            answers: HashMap::new(),
             stats: SimStats::default(),
         })
     }
@@ -208,7 +211,9 @@ impl Sim {
     pub fn round_length(&self) -> Duration {
         self.cfg.node.stabilize_interval
     }
-    /// Live nodes that have joined the ring (the oracle's members), by index.
+    /// Live nodes that have joined the ring, by index. (The oracle admits a newcomer a
+    /// moment later, when its successor takes it as predecessor; until then it shows up
+    /// in [`Sim::ring_errors`].)
     pub fn members(&self) -> Vec<NodeIx> {
         (0..self.slots.len() as NodeIx).filter(|&i| self.slots[i as usize].alive && self.slots[i as usize].joined).collect()
     }
@@ -227,7 +232,8 @@ impl Sim {
     // ---- membership ----
 
     /// Adds a node with a random DID. The first node forms the ring alone; later ones
-    /// join through `via` (a member) and enter the oracle when their join completes.
+    /// join through `via` (a member) and enter the oracle when their successor takes
+    /// them as predecessor.
     pub fn spawn(&mut self, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
         let mut did = self.rng.did();
         while self.index.contains_key(&did) {
@@ -373,6 +379,11 @@ impl Sim {
                 self.stats.to_dead += 1;
                 continue;
             };
+            if let Message::Found { req, key, .. } = tx.message {
+                // Judge an answer when it is given: the sender claims to own `key` now.
+                let right = self.oracle.successor_of(key) == Some(from);
+                self.answers.insert((tx.to, req), right);
+            }
             let payload = if self.cfg.wire { Payload::Frame(tx.message.encode()) } else { Payload::Msg(tx.message) };
             let at = self.now + self.latency(from, tx.to);
             self.schedule(at, What::Deliver { to, from, payload });
@@ -396,19 +407,30 @@ impl Sim {
     fn record(&mut self, ix: NodeIx, ev: Event) {
         match ev {
             Event::LookupDone { id, key, owner, hops } => {
-                let correct = self.oracle.successor_of(key) == Some(owner);
+                let me = self.slots[ix as usize].node.did();
+                let correct = match self.answers.remove(&(me, id.0)) {
+                    Some(right) => right,
+                    None => self.oracle.successor_of(key) == Some(owner), // answered locally
+                };
                 self.outcomes.insert((ix, id), Outcome::Found { owner, hops, correct });
             }
             Event::LookupFailed { id, error, .. } | Event::JoinFailed { id, error } => {
                 self.outcomes.insert((ix, id), Outcome::Failed(error));
             }
             Event::Joined { id, successor } => {
+                // The newcomer owns its keys once its successor takes it as predecessor
+                // (below); until then the ring still routes them to the successor.
                 let slot = &mut self.slots[ix as usize];
-                if slot.alive {
-                    slot.joined = true;
-                    self.oracle.insert(slot.node.did());
-                }
+                slot.joined = slot.alive;
                 self.outcomes.insert((ix, id), Outcome::Joined { successor });
+            }
+            Event::PredecessorChanged { predecessor: Some(p) } => {
+                if let Some(&pi) = self.index.get(&p) {
+                    let slot = &self.slots[pi as usize];
+                    if slot.alive && slot.joined && !self.oracle.contains(p) {
+                        self.oracle.insert(p);
+                    }
+                }
             }
             _ => {}
         }
@@ -421,6 +443,9 @@ impl Sim {
         let mut e = RingErrors::default();
         for slot in self.slots.iter().filter(|s| s.alive && s.joined) {
             let did = slot.node.did();
+            if !self.oracle.contains(did) {
+                e.outside += 1;
+            }
             let (succ, pred) = (self.oracle.successor_after(did), self.oracle.predecessor_before(did));
             if slot.node.successor() != succ {
                 e.successor += 1;
@@ -479,10 +504,12 @@ impl Sim {
 pub struct RingErrors {
     pub successor: u64,
     pub predecessor: u64,
+    /// Joined nodes that no successor has taken as predecessor.
+    pub outside: u64,
 }
 
 impl RingErrors {
     pub fn is_zero(&self) -> bool {
-        self.successor == 0 && self.predecessor == 0
+        self.successor == 0 && self.predecessor == 0 && self.outside == 0
     }
 }

@@ -81,8 +81,12 @@ pub fn grow_in_waves(sim: &mut Sim, target: usize, settle_rounds: u64) -> usize 
         sim.spawn(None);
     }
     let limit = sim.answer_limit();
-    while sim.oracle().len() < target {
-        let wave = sim.oracle().len().min(target - sim.oracle().len());
+    loop {
+        let size = sim.members().len();
+        if size >= target {
+            break;
+        }
+        let wave = size.min(target - size);
         let mut pending = Vec::with_capacity(wave);
         for _ in 0..wave {
             let via = sim.random_member();
