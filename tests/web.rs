@@ -5,6 +5,7 @@
 
 use rings_node::chord::{Config, Event, Node};
 use rings_node::{Did, DidError, Instant};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
