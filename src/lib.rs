@@ -13,6 +13,27 @@
 //! - `web` (wasm32 only): the browser shell.
 //!
 //! The core never reads a clock, performs IO, takes a lock or draws global randomness.
+//!
+//! ```
+//! use rings_node::sim::{scenario, Outcome, Sim, SimConfig};
+//!
+//! // 200 nodes join a ring in virtual time, then one asks who owns a name.
+//! let mut sim = Sim::new(SimConfig { seed: 7, ..SimConfig::default() })?;
+//! scenario::grow_in_waves(&mut sim, 200, 2);
+//! let node = sim.random_member().expect("a member");
+//! let key = rings_node::Did::from_name(b"my-service");
+//! let id = sim.lookup(node, key);
+//! sim.run_for(rings_node::Duration::from_secs(2));
+//! match sim.outcome(node, id) {
+//!     Some(Outcome::Found { owner, hops, correct }) => {
+//!         assert!(correct);
+//!         assert_eq!(Some(owner), sim.oracle().successor_of(key));
+//!         println!("{key} is owned by {owner}, found in {hops} hops");
+//!     }
+//!     other => panic!("lookup did not finish: {other:?}"),
+//! }
+//! # Ok::<(), rings_node::chord::ConfigError>(())
+//! ```
 
 pub mod chord;
 pub mod did;
