@@ -147,8 +147,9 @@ pub struct Sim {
     oracle: Oracle,
     queue: Calendar,
     outcomes: HashMap<(NodeIx, RequestId), Outcome>,
-    /// Whether each `Found` answer in flight was right when its sender gave it.
-    answers: HashMap<(Did, u64), bool>,
+    /// Lookups started through [`Sim::lookup`] and not finished: `Some(right)` once an
+    /// answer is in flight, judged when its sender gave it.
+    answers: HashMap<(Did, u64), Option<bool>>,
     stats: SimStats,
 }
 
@@ -296,7 +297,9 @@ impl Sim {
 
     /// Starts a lookup of `key` at node `ix`; its outcome is recorded under the id.
     pub fn lookup(&mut self, ix: NodeIx, key: Did) -> RequestId {
-        let id = self.slots[ix as usize].node.lookup(self.now, key);
+        let node = &mut self.slots[ix as usize].node;
+        let id = node.lookup(self.now, key);
+        self.answers.insert((node.did(), id.0), None);
         self.after_input(ix);
         id
     }
@@ -381,8 +384,9 @@ impl Sim {
             };
             if let Message::Found { req, key, .. } = tx.message {
                 // Judge an answer when it is given: the sender claims to own `key` now.
-                let right = self.oracle.successor_of(key) == Some(from);
-                self.answers.insert((tx.to, req), right);
+                if let Some(slot) = self.answers.get_mut(&(tx.to, req)) {
+                    *slot = Some(self.oracle.successor_of(key) == Some(from));
+                }
             }
             let payload = if self.cfg.wire { Payload::Frame(tx.message.encode()) } else { Payload::Msg(tx.message) };
             let at = self.now + self.latency(from, tx.to);
@@ -408,13 +412,15 @@ impl Sim {
         match ev {
             Event::LookupDone { id, key, owner, hops } => {
                 let me = self.slots[ix as usize].node.did();
-                let correct = match self.answers.remove(&(me, id.0)) {
+                let correct = match self.answers.remove(&(me, id.0)).flatten() {
                     Some(right) => right,
                     None => self.oracle.successor_of(key) == Some(owner), // answered locally
                 };
                 self.outcomes.insert((ix, id), Outcome::Found { owner, hops, correct });
             }
             Event::LookupFailed { id, error, .. } | Event::JoinFailed { id, error } => {
+                let me = self.slots[ix as usize].node.did();
+                self.answers.remove(&(me, id.0));
                 self.outcomes.insert((ix, id), Outcome::Failed(error));
             }
             Event::Joined { id, successor } => {
