@@ -3,8 +3,10 @@
 //! Every test is seeded and deterministic.
 
 use rings_node::chord::{Config, LookupError};
-use rings_node::sim::scenario::{grow_in_waves, grow_one_by_one, random_lookups, rounds_until_converged, LookupReport};
-use rings_node::sim::{NodeIx, Outcome, Sim, SimConfig};
+use rings_node::sim::scenario::{
+    grow_in_waves, grow_one_by_one, issue_lookups, judge, random_lookups, rounds_until_converged, LookupReport,
+};
+use rings_node::sim::{Outcome, Sim, SimConfig};
 use rings_node::{Did, Duration};
 
 fn sim(seed: u64) -> Sim {
@@ -67,39 +69,6 @@ fn fingers_converge_in_few_rounds_not_160() {
     assert!(rounds <= 12, "fingers took {rounds} rounds");
 }
 
-/// Issues `count` lookups now and returns the pending ids.
-fn issue(sim: &mut Sim, count: usize) -> Vec<(NodeIx, rings_node::chord::RequestId)> {
-    (0..count)
-        .filter_map(|_| {
-            let ix = sim.random_member()?;
-            let key = sim.rng().did();
-            Some((ix, sim.lookup(ix, key)))
-        })
-        .collect()
-}
-
-/// Judges lookups issued earlier (after letting them finish). A lookup whose origin
-/// crashed before its answer arrived has no one to judge it and is left out.
-fn judge(sim: &mut Sim, pending: Vec<(NodeIx, rings_node::chord::RequestId)>) -> LookupReport {
-    let mut r = LookupReport::default();
-    for (ix, id) in pending {
-        let outcome = sim.take_outcome(ix, id);
-        if outcome.is_none() && !sim.is_alive(ix) {
-            continue;
-        }
-        r.issued += 1;
-        match outcome {
-            Some(Outcome::Found { correct: true, hops, .. }) => {
-                r.correct += 1;
-                r.hops.push(hops);
-            }
-            Some(Outcome::Found { .. }) => r.wrong += 1,
-            _ => r.failed += 1,
-        }
-    }
-    r
-}
-
 #[test]
 fn ring_repairs_within_ten_rounds_after_a_fifth_of_nodes_crash() {
     let mut sim = sim(31);
@@ -114,7 +83,7 @@ fn ring_repairs_within_ten_rounds_after_a_fifth_of_nodes_crash() {
     assert_eq!(sim.oracle().len(), 800);
     let mut repaired_at = None;
     for round in 1..=10 {
-        let pending = issue(&mut sim, 500);
+        let pending = issue_lookups(&mut sim, 500);
         sim.run_rounds(1);
         sim.run_for(sim.answer_limit());
         let r = judge(&mut sim, pending);
@@ -161,7 +130,7 @@ fn ninety_nine_percent_of_lookups_succeed_under_continuous_churn() {
         // lookups spread over the round
         let mut pending = Vec::new();
         for _ in 0..10 {
-            pending.extend(issue(&mut sim, 10));
+            pending.extend(issue_lookups(&mut sim, 10));
             sim.run_for(Duration::from_millis(sim.round_length().as_millis() / 10));
         }
         pending_by_round.push(pending);
@@ -225,7 +194,7 @@ fn hop_limit_exhaustion_is_reported_to_the_origin() {
     let cfg = SimConfig { seed: 71, node: Config { hop_limit: 4, ..Config::default() }, ..SimConfig::default() };
     let mut sim = Sim::new(cfg).unwrap();
     grow_in_waves(&mut sim, 300, 3);
-    let pending = issue(&mut sim, 300);
+    let pending = issue_lookups(&mut sim, 300);
     sim.run_for(sim.answer_limit());
     let mut exceeded = 0;
     for (ix, id) in pending {

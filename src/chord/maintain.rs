@@ -68,14 +68,13 @@ impl Node {
             return;
         }
         let me = self.did();
-        // notify / rectify: a closer predecessor replaces ours. The reply then names the
-        // one it replaced, which is the newcomer's own predecessor.
-        let mut told = self.table.predecessor();
-        if self.table.predecessor().is_none_or(|p| from.in_open_open(p, me)) {
+        // notify / rectify: a closer predecessor replaces ours. The reply names the
+        // predecessor from before this notify: when it was replaced, that is the
+        // newcomer's own predecessor.
+        let told = self.table.predecessor();
+        if told.is_none_or(|p| from.in_open_open(p, me)) {
             self.table.set_predecessor(Some(from));
             self.push_event(Event::PredecessorChanged { predecessor: Some(from) });
-        } else {
-            told = self.table.predecessor();
         }
         if self.table.predecessor() == Some(from) {
             self.predecessor_seen = now;

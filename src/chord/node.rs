@@ -94,6 +94,36 @@ pub struct Stats {
     pub events_dropped: u64,
 }
 
+impl Stats {
+    /// Adds every counter of `o` to this one (totals over many nodes).
+    pub fn add(&mut self, o: &Stats) {
+        let Stats {
+            sent,
+            received,
+            forwarded,
+            malformed,
+            unexpected,
+            hop_limit_exceeded,
+            not_joined,
+            overloaded,
+            invalid,
+            peers_unreachable,
+            events_dropped,
+        } = o;
+        self.sent += sent;
+        self.received += received;
+        self.forwarded += forwarded;
+        self.malformed += malformed;
+        self.unexpected += unexpected;
+        self.hop_limit_exceeded += hop_limit_exceeded;
+        self.not_joined += not_joined;
+        self.overloaded += overloaded;
+        self.invalid += invalid;
+        self.peers_unreachable += peers_unreachable;
+        self.events_dropped += events_dropped;
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
     /// Part of a ring (a new node is alone in its own ring).

@@ -154,13 +154,7 @@ impl Node {
 
     fn fail(&mut self, now: Instant, find: FindSuccessor, reason: FailReason) {
         if find.origin == self.did() {
-            if reason != FailReason::HopLimitExceeded && self.retry_request(now, find.req) {
-                return;
-            }
-            if let Some(r) = self.take_request(find.req, find.key) {
-                self.request_failed(now, find.req, r, reason.into());
-            }
-            return;
+            return self.on_failed(now, find.req, find.key, reason.into());
         }
         self.send(find.origin, Message::Failed { req: find.req, key: find.key, reason });
     }
@@ -228,6 +222,8 @@ impl Node {
         self.complete(now, req, key, from, hops);
     }
 
+    /// A request this node originated failed (here or at a relay): route it afresh if it
+    /// has retries left and the failure is not final, else report it.
     pub(super) fn on_failed(&mut self, now: Instant, req: u64, key: Did, error: LookupError) {
         let retriable = error != LookupError::HopLimitExceeded;
         if retriable && self.requests.get(&req).is_some_and(|r| r.key == key) && self.retry_request(now, req) {

@@ -88,7 +88,6 @@ struct Calendar {
     base: u64,
     buckets: VecDeque<Vec<What>>,
     spare: Vec<Vec<What>>,
-    len: usize,
 }
 
 impl Calendar {
@@ -99,7 +98,6 @@ impl Calendar {
             self.buckets.push_back(v);
         }
         self.buckets[k].push(what);
-        self.len += 1;
     }
 
     /// Takes everything due at the earliest non-empty instant not after `t`.
@@ -107,9 +105,7 @@ impl Calendar {
         while self.base <= t.as_millis() {
             let front = self.buckets.front_mut()?;
             if !front.is_empty() {
-                let items = core::mem::take(front);
-                self.len -= items.len();
-                return Some((Instant(self.base), items));
+                return Some((Instant(self.base), core::mem::take(front)));
             }
             if self.base == t.as_millis() {
                 return None; // keep `base` ≤ now: later pushes at `now` must land here
@@ -135,6 +131,13 @@ struct Slot {
     alive: bool,
     joined: bool,
     wake: Option<Instant>,
+}
+
+impl Slot {
+    /// Live and joined.
+    fn is_member(&self) -> bool {
+        self.alive && self.joined
+    }
 }
 
 /// The emulator. See the module docs.
@@ -190,15 +193,6 @@ impl Sim {
     pub fn is_alive(&self, ix: NodeIx) -> bool {
         self.slots[ix as usize].alive
     }
-    /// Debug view of one node's scheduling.
-    pub fn debug_slot(&self, ix: NodeIx) -> String {
-        let s = &self.slots[ix as usize];
-        format!("alive {} joined {} wake {:?} poll {:?} now {:?}", s.alive, s.joined, s.wake, s.node.poll_timeout(), self.now)
-    }
-    /// Pending deliveries and wake-ups.
-    pub fn queue_len(&self) -> usize {
-        self.queue.len
-    }
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -216,7 +210,7 @@ impl Sim {
     /// moment later, when its successor takes it as predecessor; until then it shows up
     /// in [`Sim::ring_errors`].)
     pub fn members(&self) -> Vec<NodeIx> {
-        (0..self.slots.len() as NodeIx).filter(|&i| self.slots[i as usize].alive && self.slots[i as usize].joined).collect()
+        (0..self.slots.len() as NodeIx).filter(|&i| self.slots[i as usize].is_member()).collect()
     }
     /// A uniformly random member.
     pub fn random_member(&mut self) -> Option<NodeIx> {
@@ -433,7 +427,7 @@ impl Sim {
             Event::PredecessorChanged { predecessor: Some(p) } => {
                 if let Some(&pi) = self.index.get(&p) {
                     let slot = &self.slots[pi as usize];
-                    if slot.alive && slot.joined && !self.oracle.contains(p) {
+                    if slot.is_member() && !self.oracle.contains(p) {
                         self.oracle.insert(p);
                     }
                 }
@@ -447,7 +441,7 @@ impl Sim {
     /// Members whose successor, or whose predecessor, differs from the oracle's.
     pub fn ring_errors(&self) -> RingErrors {
         let mut e = RingErrors::default();
-        for slot in self.slots.iter().filter(|s| s.alive && s.joined) {
+        for slot in self.slots.iter().filter(|s| s.is_member()) {
             let did = slot.node.did();
             if !self.oracle.contains(did) {
                 e.outside += 1;
@@ -466,7 +460,7 @@ impl Sim {
     /// Finger entries that are not the oracle's successor of their start, over all members.
     pub fn finger_errors(&self) -> u64 {
         let mut wrong = 0;
-        for slot in self.slots.iter().filter(|s| s.alive && s.joined) {
+        for slot in self.slots.iter().filter(|s| s.is_member()) {
             let me = slot.node.did();
             for &(i, n) in slot.node.table().fingers() {
                 let start = me.wrapping_add(Did::pow2(i as u32).unwrap_or(Did::ZERO));
@@ -480,7 +474,7 @@ impl Sim {
 
     /// Mean estimated core state per member, in bytes.
     pub fn mean_node_memory(&self) -> usize {
-        let members: Vec<&Slot> = self.slots.iter().filter(|s| s.alive && s.joined).collect();
+        let members: Vec<&Slot> = self.slots.iter().filter(|s| s.is_member()).collect();
         members.iter().map(|s| s.node.memory_bytes()).sum::<usize>() / members.len().max(1)
     }
 
@@ -488,18 +482,7 @@ impl Sim {
     pub fn node_stats_total(&self) -> crate::chord::Stats {
         let mut t = crate::chord::Stats::default();
         for s in &self.slots {
-            let n = s.node.stats();
-            t.sent += n.sent;
-            t.received += n.received;
-            t.forwarded += n.forwarded;
-            t.malformed += n.malformed;
-            t.unexpected += n.unexpected;
-            t.hop_limit_exceeded += n.hop_limit_exceeded;
-            t.not_joined += n.not_joined;
-            t.overloaded += n.overloaded;
-            t.invalid += n.invalid;
-            t.peers_unreachable += n.peers_unreachable;
-            t.events_dropped += n.events_dropped;
+            t.add(s.node.stats());
         }
         t
     }

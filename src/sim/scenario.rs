@@ -119,20 +119,28 @@ pub fn rounds_until_converged(sim: &mut Sim, max: u64, fingers: bool) -> Option<
     None
 }
 
-/// Issues `count` lookups of random keys from random members at once, runs until all
-/// are answered (or the request timeout passes), and judges them.
-pub fn random_lookups(sim: &mut Sim, count: usize) -> LookupReport {
+/// Starts `count` lookups of random keys from random members now; returns their ids.
+pub fn issue_lookups(sim: &mut Sim, count: usize) -> Vec<(NodeIx, RequestId)> {
     let mut pending = Vec::with_capacity(count);
     for _ in 0..count {
         let Some(ix) = sim.random_member() else { break };
         let key = sim.rng().did();
         pending.push((ix, sim.lookup(ix, key)));
     }
-    let limit = sim.answer_limit();
-    wait_for(sim, &pending, limit);
-    let mut report = LookupReport { issued: pending.len() as u64, ..LookupReport::default() };
+    pending
+}
+
+/// Judges lookups started earlier, taking their outcomes. A lookup whose origin crashed
+/// before its answer arrived has no one to judge it and is left out.
+pub fn judge(sim: &mut Sim, pending: Vec<(NodeIx, RequestId)>) -> LookupReport {
+    let mut report = LookupReport::default();
     for (ix, id) in pending {
-        match sim.take_outcome(ix, id) {
+        let outcome = sim.take_outcome(ix, id);
+        if outcome.is_none() && !sim.is_alive(ix) {
+            continue;
+        }
+        report.issued += 1;
+        match outcome {
             Some(Outcome::Found { hops, correct: true, .. }) => {
                 report.correct += 1;
                 report.hops.push(hops);
@@ -142,4 +150,13 @@ pub fn random_lookups(sim: &mut Sim, count: usize) -> LookupReport {
         }
     }
     report
+}
+
+/// Issues `count` lookups of random keys from random members at once, runs until all
+/// are answered (or the request timeout passes), and judges them.
+pub fn random_lookups(sim: &mut Sim, count: usize) -> LookupReport {
+    let pending = issue_lookups(sim, count);
+    let limit = sim.answer_limit();
+    wait_for(sim, &pending, limit);
+    judge(sim, pending)
 }
