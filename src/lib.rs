@@ -37,6 +37,7 @@
 
 pub mod chord;
 pub mod did;
+pub mod identity;
 pub mod rng;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sim;
