@@ -13,6 +13,7 @@
 //! Both are recoverable secp256k1 signatures: the verifier recovers the signer's address
 //! and compares it with the account DID, so the delegation carries no account public key.
 
+pub mod ecies;
 mod sig;
 mod text;
 
