@@ -38,6 +38,8 @@
 pub mod chord;
 pub mod did;
 pub mod identity;
+pub mod node;
+pub mod wire;
 pub mod rng;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sim;
@@ -46,5 +48,6 @@ pub mod time;
 pub mod web;
 
 pub use did::{Did, DidError};
+pub use node::{Event, Identity, LinkFrame, Node, NodeConfig, Transmit};
 pub use rng::SeededRng;
 pub use time::{Duration, Instant};

@@ -15,7 +15,7 @@ fn sim(seed: u64) -> Sim {
 
 fn assert_ring_matches_oracle(sim: &Sim) {
     for ix in sim.members() {
-        let n = sim.node(ix);
+        let n = sim.node(ix).ring();
         let o = sim.oracle();
         assert_eq!(n.successor(), o.successor_after(n.did()), "successor of node {ix}");
         assert_eq!(n.predecessor(), o.predecessor_before(n.did()), "predecessor of node {ix}");
@@ -221,7 +221,7 @@ fn fingerprint(seed: u64) -> (u64, Vec<(Did, Option<Did>, Option<Did>)>, u64, u6
         sim.run_rounds(1);
     }
     let report = random_lookups(&mut sim, 500);
-    let tables = sim.members().into_iter().map(|i| (sim.node(i).did(), sim.node(i).successor(), sim.node(i).predecessor())).collect();
+    let tables = sim.members().into_iter().map(|i| (sim.node(i).did(), sim.node(i).ring().successor(), sim.node(i).ring().predecessor())).collect();
     let hops: u64 = report.hops.iter().map(|&h| h as u64).sum();
     (sim.stats().sent, tables, hops, sim.now().as_millis())
 }

@@ -36,11 +36,11 @@ fn cipher(shared: &[u8], eph: &[u8; 33], recipient: &[u8]) -> (ChaCha20Poly1305,
     salt[..33].copy_from_slice(eph);
     salt[33..].copy_from_slice(recipient);
     let hk = Hkdf::<Sha256>::new(Some(&salt), shared);
-    let mut okm = [0u8; 44];
+    let (mut key, mut nonce) = ([0u8; 32], [0u8; 12]);
     // 44 bytes is far below HKDF-SHA256's limit of 255 × 32.
-    hk.expand(INFO, &mut okm).unwrap_or_default();
-    let c = ChaCha20Poly1305::new(Key::from_slice(&okm[..32]));
-    (c, *Nonce::from_slice(&okm[32..]))
+    hk.expand(INFO, &mut key).unwrap_or_default();
+    hk.expand(b"rings-node/ecies/v1 nonce", &mut nonce).unwrap_or_default();
+    (ChaCha20Poly1305::new(&Key::from(key)), Nonce::from(nonce))
 }
 
 fn compressed(key: &PublicKey) -> [u8; 33] {
@@ -77,9 +77,11 @@ pub fn open(secret: &SigningKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, O
     let me = PublicKey::from(secret.verifying_key());
     let (c, nonce) = cipher(shared.raw_secret_bytes(), &eph_pub, &compressed(&me));
     let body = &sealed[33..sealed.len() - 16];
-    let tag = Tag::from_slice(&sealed[sealed.len() - 16..]);
+    let mut tag = [0u8; 16];
+    tag.copy_from_slice(&sealed[sealed.len() - 16..]);
+    let tag = Tag::from(tag);
     let mut out = body.to_vec();
-    c.decrypt_in_place_detached(&nonce, aad, &mut out, tag).map_err(|_| OpenError::Unauthentic)?;
+    c.decrypt_in_place_detached(&nonce, aad, &mut out, &tag).map_err(|_| OpenError::Unauthentic)?;
     Ok(out)
 }
 

@@ -11,7 +11,13 @@ pub mod scenario;
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::chord::{Config, ConfigError, Event, LookupError, Message, Node, RequestId};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use crate::chord::{self, Config, ConfigError, LookupError, Message, RequestId};
+use crate::identity::{AccountKind, LocalAccount, Session};
+use crate::node::{Event, Identity, LinkFrame, Node, NodeConfig};
+use crate::wire::{Delivery, SendError, Undelivered, WireConfig, WireStats};
 use crate::rng::SeededRng;
 use crate::time::{Duration, Instant};
 use crate::Did;
@@ -33,6 +39,14 @@ pub struct SimConfig {
     pub loss_ppm: u32,
     /// Encode and decode every message through the binary codec (slower, checks it).
     pub wire: bool,
+    /// The wire's limits (network id, message size, timeouts).
+    pub wire_config: WireConfig,
+    /// Give every node a real account and session (secp256k1 keys, EIP-191 delegation),
+    /// so it can send and receive signed, encrypted messages. Without it nodes are
+    /// ring-only: cheap, for large rings where messages are not the subject.
+    pub identities: bool,
+    /// Link bandwidth for routed frames, in bytes per millisecond (0: unlimited).
+    pub bandwidth: u64,
 }
 
 impl Default for SimConfig {
@@ -44,6 +58,9 @@ impl Default for SimConfig {
             max_latency: Duration::from_millis(50),
             loss_ppm: 0,
             wire: false,
+            wire_config: WireConfig::default(),
+            identities: false,
+            bandwidth: 12_500, // 100 Mbit/s
         }
     }
 }
@@ -78,6 +95,8 @@ enum Payload {
 enum What {
     Deliver { to: NodeIx, from: Did, payload: Payload },
     Wake { node: NodeIx },
+    /// The link from `node` to `peer` finished sending `bytes` of routed frames.
+    Sent { node: NodeIx, peer: Did, bytes: usize },
 }
 
 /// A calendar queue over whole milliseconds: bucket `k` holds what happens at
@@ -153,6 +172,10 @@ pub struct Sim {
     /// Lookups started through [`Sim::lookup`] and not finished: `Some(right)` once an
     /// answer is in flight, judged when its sender gave it.
     answers: HashMap<(Did, u64), Option<bool>>,
+    /// When each directed link finishes sending what it was given, in microseconds.
+    link_free: HashMap<(NodeIx, Did), u64>,
+    inbox: HashMap<NodeIx, Vec<Delivery>>,
+    undelivered: Vec<(NodeIx, Undelivered)>,
     stats: SimStats,
 }
 
@@ -169,6 +192,9 @@ impl Sim {
             queue: Calendar::default(),
             outcomes: HashMap::new(),
             answers: HashMap::new(),
+            link_free: HashMap::new(),
+            inbox: HashMap::new(),
+            undelivered: Vec::new(),
             stats: SimStats::default(),
         })
     }
@@ -230,17 +256,39 @@ impl Sim {
     /// join through `via` (a member) and enter the oracle when their successor takes
     /// them as predecessor.
     pub fn spawn(&mut self, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
-        let mut did = self.rng.did();
-        while self.index.contains_key(&did) {
-            did = self.rng.did();
+        loop {
+            let identity = if self.cfg.identities {
+                let mut keys = ChaCha20Rng::seed_from_u64(self.rng.next_u64());
+                let account = LocalAccount::generate(&mut keys);
+                let w = &self.cfg.wire_config;
+                Identity::Session(Session::with_local_account(&mut keys, &account, AccountKind::Eip191, w.network, self.now, w.session_ttl))
+            } else {
+                Identity::RingOnly(self.rng.did())
+            };
+            let did = match &identity {
+                Identity::Session(s) => s.did(),
+                Identity::RingOnly(d) => *d,
+            };
+            if !self.index.contains_key(&did) {
+                return self.spawn_identity(identity, via);
+            }
         }
-        self.spawn_with(did, via)
     }
 
+    /// Adds a ring-only node with a chosen DID (see [`Sim::spawn`]).
     pub fn spawn_with(&mut self, did: Did, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
-        let seed = self.rng.next_u64();
+        self.spawn_identity(Identity::RingOnly(did), via)
+    }
+
+    fn spawn_identity(&mut self, identity: Identity, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
+        let mut seed = [0u8; 32];
+        for c in seed.chunks_mut(8) {
+            c.copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        }
+        let cfg = NodeConfig { ring: self.cfg.node.clone(), wire: self.cfg.wire_config.clone() };
         // The configuration was validated in `Sim::new`.
-        let node = Node::new(did, self.cfg.node.clone(), seed, self.now).expect("validated config");
+        let node = Node::new(identity, cfg, seed, self.now).expect("validated config");
+        let did = node.did();
         let ix = self.slots.len() as NodeIx;
         self.slots.push(Slot { node, alive: true, joined: false, wake: None });
         self.index.insert(did, ix);
@@ -332,9 +380,10 @@ impl Sim {
                 }
                 self.stats.delivered += 1;
                 match payload {
-                    Payload::Msg(m) => slot.node.handle_message(self.now, from, m),
+                    Payload::Msg(m) => slot.node.handle_ring_message(self.now, from, m),
                     Payload::Frame(f) => {
-                        if slot.node.handle_frame(self.now, from, &f).is_err() {
+                        // Routed frames that fail are counted by the node's wire stats.
+                        if let Err(crate::node::FrameError::Ring(_)) = slot.node.handle_frame(self.now, from, &f) {
                             self.stats.decode_errors += 1;
                         }
                     }
@@ -349,6 +398,12 @@ impl Sim {
                 slot.wake = None;
                 slot.node.handle_timeout(self.now);
                 self.after_input(node);
+            }
+            What::Sent { node, peer, bytes } => {
+                if self.slots[node as usize].alive {
+                    self.slots[node as usize].node.handle_sent(peer, bytes);
+                    self.after_input(node);
+                }
             }
         }
     }
@@ -372,18 +427,38 @@ impl Sim {
                 self.stats.lost += 1;
                 continue;
             }
+            let mut start = self.now;
+            if let LinkFrame::Routed(bytes) = &tx.frame {
+                // Routed frames occupy their link for their size over its bandwidth; the
+                // sender hears when the link has taken them (its flow-control credit).
+                let len = bytes.len();
+                if self.cfg.bandwidth > 0 {
+                    // Kept in microseconds so that many small frames add up exactly.
+                    let now_us = self.now.as_millis() * 1000;
+                    let free = self.link_free.entry((ix, tx.to)).or_insert(now_us);
+                    let done = (*free).max(now_us) + (len as u64 * 1000).div_ceil(self.cfg.bandwidth);
+                    *free = done;
+                    start = Instant(done.div_ceil(1000));
+                }
+                self.schedule(start, What::Sent { node: ix, peer: tx.to, bytes: len });
+            }
             let Some(&to) = self.index.get(&tx.to) else {
                 self.stats.to_dead += 1;
                 continue;
             };
-            if let Message::Found { req, key, .. } = tx.message {
-                // Judge an answer when it is given: the sender claims to own `key` now.
-                if let Some(slot) = self.answers.get_mut(&(tx.to, req)) {
-                    *slot = Some(self.oracle.successor_of(key) == Some(from));
+            let payload = match tx.frame {
+                LinkFrame::Ring(message) => {
+                    if let Message::Found { req, key, .. } = message {
+                        // Judge an answer when it is given: the sender claims to own `key` now.
+                        if let Some(slot) = self.answers.get_mut(&(tx.to, req)) {
+                            *slot = Some(self.oracle.successor_of(key) == Some(from));
+                        }
+                    }
+                    if self.cfg.wire { Payload::Frame(message.encode()) } else { Payload::Msg(message) }
                 }
-            }
-            let payload = if self.cfg.wire { Payload::Frame(tx.message.encode()) } else { Payload::Msg(tx.message) };
-            let at = self.now + self.latency(from, tx.to);
+                LinkFrame::Routed(bytes) => Payload::Frame(bytes),
+            };
+            let at = start + self.latency(from, tx.to);
             self.schedule(at, What::Deliver { to, from, payload });
         }
         while let Some(ev) = self.slots[ix as usize].node.poll_event() {
@@ -403,8 +478,14 @@ impl Sim {
     }
 
     fn record(&mut self, ix: NodeIx, ev: Event) {
+        let ev = match ev {
+            Event::Ring(e) => e,
+            Event::Message(d) => return self.inbox.entry(ix).or_default().push(d),
+            Event::Undelivered(u) => return self.undelivered.push((ix, u)),
+        };
+        use chord::Event as E;
         match ev {
-            Event::LookupDone { id, key, owner, hops } => {
+            E::LookupDone { id, key, owner, hops } => {
                 let me = self.slots[ix as usize].node.did();
                 let correct = match self.answers.remove(&(me, id.0)).flatten() {
                     Some(right) => right,
@@ -412,19 +493,19 @@ impl Sim {
                 };
                 self.outcomes.insert((ix, id), Outcome::Found { owner, hops, correct });
             }
-            Event::LookupFailed { id, error, .. } | Event::JoinFailed { id, error } => {
+            E::LookupFailed { id, error, .. } | E::JoinFailed { id, error } => {
                 let me = self.slots[ix as usize].node.did();
                 self.answers.remove(&(me, id.0));
                 self.outcomes.insert((ix, id), Outcome::Failed(error));
             }
-            Event::Joined { id, successor } => {
+            E::Joined { id, successor } => {
                 // The newcomer owns its keys once its successor takes it as predecessor
                 // (below); until then the ring still routes them to the successor.
                 let slot = &mut self.slots[ix as usize];
                 slot.joined = slot.alive;
                 self.outcomes.insert((ix, id), Outcome::Joined { successor });
             }
-            Event::PredecessorChanged { predecessor: Some(p) } => {
+            E::PredecessorChanged { predecessor: Some(p) } => {
                 if let Some(&pi) = self.index.get(&p) {
                     let slot = &self.slots[pi as usize];
                     if slot.is_member() && !self.oracle.contains(p) {
@@ -447,10 +528,10 @@ impl Sim {
                 e.outside += 1;
             }
             let (succ, pred) = (self.oracle.successor_after(did), self.oracle.predecessor_before(did));
-            if slot.node.successor() != succ {
+            if slot.node.ring().successor() != succ {
                 e.successor += 1;
             }
-            if slot.node.predecessor() != pred {
+            if slot.node.ring().predecessor() != pred {
                 e.predecessor += 1;
             }
         }
@@ -462,7 +543,7 @@ impl Sim {
         let mut wrong = 0;
         for slot in self.slots.iter().filter(|s| s.is_member()) {
             let me = slot.node.did();
-            for &(i, n) in slot.node.table().fingers() {
+            for &(i, n) in slot.node.ring().table().fingers() {
                 let start = me.wrapping_add(Did::pow2(i as u32).unwrap_or(Did::ZERO));
                 if self.oracle.successor_of(start) != Some(n) {
                     wrong += 1;
@@ -475,16 +556,48 @@ impl Sim {
     /// Mean estimated core state per member, in bytes.
     pub fn mean_node_memory(&self) -> usize {
         let members: Vec<&Slot> = self.slots.iter().filter(|s| s.is_member()).collect();
-        members.iter().map(|s| s.node.memory_bytes()).sum::<usize>() / members.len().max(1)
+        members.iter().map(|s| s.node.ring().memory_bytes()).sum::<usize>() / members.len().max(1)
     }
 
     /// Sums of every member's protocol counters.
     pub fn node_stats_total(&self) -> crate::chord::Stats {
         let mut t = crate::chord::Stats::default();
         for s in &self.slots {
-            t.add(s.node.stats());
+            t.add(s.node.ring().stats());
         }
         t
+    }
+
+    /// Sums of every node's wire counters.
+    pub fn wire_stats_total(&self) -> WireStats {
+        let mut t = WireStats::default();
+        for s in &self.slots {
+            t.add(s.node.wire().stats());
+        }
+        t
+    }
+
+    // ---- messages ----
+
+    /// Node `ix` sends `body` to the node `dest` (needs `SimConfig::identities`).
+    pub fn send(&mut self, ix: NodeIx, dest: Did, body: Vec<u8>) -> Result<u64, SendError> {
+        let r = self.slots[ix as usize].node.send(self.now, dest, body);
+        self.after_input(ix);
+        r
+    }
+
+    /// Messages delivered to `ix` so far (taken out).
+    pub fn take_inbox(&mut self, ix: NodeIx) -> Vec<Delivery> {
+        self.inbox.remove(&ix).unwrap_or_default()
+    }
+
+    /// Failures reported to senders so far (taken out).
+    pub fn take_undelivered(&mut self) -> Vec<(NodeIx, Undelivered)> {
+        core::mem::take(&mut self.undelivered)
+    }
+
+    pub fn index_of(&self, did: Did) -> Option<NodeIx> {
+        self.index.get(&did).copied()
     }
 }
 

@@ -1,0 +1,689 @@
+//! One node's wire endpoint: sessions, sending, relaying, receiving.
+//!
+//! Sending to a DID whose session this node does not hold first opens one: a `Hello`
+//! carrying this node's delegation, answered by a `HelloReply` carrying the
+//! destination's. Both sides then hold each other's session, so later messages carry an
+//! 8-byte fingerprint instead of the delegation, and data is sealed to the destination's
+//! session key. Messages wait (bounded) while the session opens.
+//!
+//! Relays read only routing fields: they check the network, the age and size of a
+//! message, the hop limit and the path, and forward. Only the destination verifies the
+//! origin's signature (once per message, after reassembly) and opens the body.
+
+use std::collections::{HashMap, VecDeque};
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use super::frame::{seal_aad, ErrorBody, Frame, Header, Kind, Part, SessionProof, Signing};
+use super::reassembly::{Partial, Reassembly};
+use super::replay::ReplayCache;
+use super::sessions::Sessions;
+use super::{RejectReason, RouteError, WireConfig, WireStats};
+use crate::chord::RoutingTable;
+use crate::identity::{ecies, Delegation, IdentityError, Session};
+use crate::time::Instant;
+use crate::Did;
+
+/// A message delivered to this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub from: Did,
+    pub tx: u64,
+    pub body: Vec<u8>,
+}
+
+/// A message this node sent that did not arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Undelivered {
+    pub tx: u64,
+    pub dest: Did,
+    pub reason: RouteError,
+    /// The node that found the fault (this node for local failures).
+    pub reporter: Did,
+}
+
+/// What the endpoint asks of its node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireOutput {
+    Transmit { to: Did, frame: Vec<u8> },
+    Delivered(Delivery),
+    Undelivered(Undelivered),
+}
+
+/// Why `send` refused a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// This node has no session (a ring-only node).
+    NoSession,
+    TooLarge { len: usize, max: usize },
+    /// Too many messages already wait for a session with this destination.
+    QueueFull,
+}
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SendError::NoSession => write!(f, "this node has no session and cannot send messages"),
+            SendError::TooLarge { len, max } => write!(f, "message of {len} bytes exceeds the limit of {max}"),
+            SendError::QueueFull => write!(f, "too many messages wait for a session with this peer"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+#[derive(Debug)]
+struct Waiting {
+    hello_tx: u64,
+    deadline: Instant,
+    messages: VecDeque<(u64, Vec<u8>)>,
+}
+
+#[derive(Debug)]
+struct Link {
+    credit: usize,
+    queue: VecDeque<Vec<u8>>,
+    queued: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pin {
+    next: Did,
+    until: Instant,
+}
+
+const MAX_PINS: usize = 4096;
+
+enum Hop {
+    Local,
+    Next(Did),
+    NoRoute,
+}
+
+/// The next hop toward `dest` by this node's routing table.
+fn next_hop(table: &RoutingTable, dest: Did) -> Hop {
+    if dest == table.me() {
+        return Hop::Local;
+    }
+    let direct = table.predecessor() == Some(dest)
+        || table.successors().contains(&dest)
+        || table.finger_nodes().any(|f| f == dest);
+    if direct {
+        return Hop::Next(dest);
+    }
+    if table.predecessor().is_some() && table.owns(dest) || table.successors().is_empty() {
+        return Hop::NoRoute; // this node would be dest's successor: dest is not in the ring
+    }
+    match table.owner_candidate(dest).or_else(|| table.closest_preceding(dest)) {
+        Some(n) => Hop::Next(n),
+        None => Hop::NoRoute,
+    }
+}
+
+/// How the origin's session was proven on a received message.
+struct Proven {
+    key: k256::ecdsa::VerifyingKey,
+    fingerprint: u64,
+    full: bool,
+    /// The delegation's expiry.
+    expires_at: u64,
+    /// The message's expiry (issue time plus ttl).
+    msg_expires: u64,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Wire {
+    cfg: WireConfig,
+    me: Did,
+    session: Option<Session>,
+    rng: ChaCha20Rng,
+    sessions: Sessions,
+    replay: ReplayCache,
+    reasm: Reassembly,
+    waiting: HashMap<Did, Waiting>,
+    pins: HashMap<(Did, u64), Pin>,
+    links: HashMap<Did, Link>,
+    out: VecDeque<WireOutput>,
+    stats: WireStats,
+}
+
+impl Wire {
+    /// `seed` keys the endpoint's CSPRNG (ephemeral keys, transaction ids): the browser
+    /// passes 32 bytes from `crypto.getRandomValues`, the simulator a seeded value.
+    pub fn new(me: Did, session: Option<Session>, cfg: WireConfig, seed: [u8; 32]) -> Wire {
+        Wire {
+            sessions: Sessions::new(cfg.session_capacity),
+            replay: ReplayCache::new(cfg.replay_capacity),
+            cfg,
+            me,
+            session,
+            rng: ChaCha20Rng::from_seed(seed),
+            reasm: Reassembly::default(),
+            waiting: HashMap::new(),
+            pins: HashMap::new(),
+            links: HashMap::new(),
+            out: VecDeque::new(),
+            stats: WireStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &WireStats {
+        &self.stats
+    }
+    pub fn config(&self) -> &WireConfig {
+        &self.cfg
+    }
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+    /// Sessions of other nodes held, messages in reassembly and their reserved bytes.
+    pub fn held(&self) -> (usize, usize, usize) {
+        (self.sessions.len(), self.reasm.len(), self.reasm.bytes())
+    }
+
+    pub fn poll_output(&mut self) -> Option<WireOutput> {
+        self.out.pop_front()
+    }
+
+    /// The next instant at which [`Wire::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let hello = self.waiting.values().map(|w| w.deadline).min();
+        let reasm = self.reasm.next_deadline(self.cfg.reassembly_timeout);
+        match (hello, reasm) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ---- application calls ----
+
+    /// Sends `body` to `dest`, end-to-end encrypted; returns the transaction id that a
+    /// later [`Undelivered`] names.
+    pub fn send(&mut self, now: Instant, table: &RoutingTable, dest: Did, body: Vec<u8>) -> Result<u64, SendError> {
+        if self.session.is_none() {
+            return Err(SendError::NoSession);
+        }
+        // The sealed body must fit the limit the receiver checks.
+        let max = self.cfg.max_message;
+        if body.len() > max {
+            return Err(SendError::TooLarge { len: body.len(), max });
+        }
+        let tx = self.rng.next_u64();
+        if dest == self.me {
+            self.stats.messages_sent += 1;
+            self.stats.messages_delivered += 1;
+            self.out.push_back(WireOutput::Delivered(Delivery { from: dest, tx, body }));
+            return Ok(tx);
+        }
+        if let Some(peer) = self.sessions.get(dest, now.as_millis()) {
+            self.send_data(now, table, dest, tx, &peer.key, body);
+            return Ok(tx);
+        }
+        if let Some(w) = self.waiting.get_mut(&dest) {
+            if w.messages.len() >= self.cfg.waiting_per_peer {
+                return Err(SendError::QueueFull);
+            }
+            w.messages.push_back((tx, body));
+            return Ok(tx);
+        }
+        let hello_tx = self.rng.next_u64();
+        let deadline = now + self.cfg.hello_timeout;
+        self.waiting.insert(dest, Waiting { hello_tx, deadline, messages: VecDeque::from([(tx, body)]) });
+        if let Err(reason) = self.emit(now, table, dest, hello_tx, Kind::Hello, Vec::new(), true) {
+            self.fail_waiting(dest, reason, self.me);
+        }
+        Ok(tx)
+    }
+
+    fn send_data(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, key: &k256::ecdsa::VerifyingKey, body: Vec<u8>) {
+        let sealed = ecies::seal(&mut self.rng, key, &seal_aad(self.me, tx), &body);
+        drop(body);
+        self.stats.messages_sent += 1;
+        if let Err(reason) = self.emit(now, table, dest, tx, Kind::Data, sealed, false) {
+            self.undelivered(tx, dest, reason, self.me);
+        }
+    }
+
+    /// Signs and splits a message and hands its frames to the first hop.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, kind: Kind, body: Vec<u8>, full: bool) -> Result<(), RouteError> {
+        let Some(session) = self.session.as_ref() else { return Err(RouteError::NotSent) };
+        let next = match next_hop(table, dest) {
+            Hop::Next(n) => n,
+            Hop::Local | Hop::NoRoute => return Err(RouteError::NoRoute),
+        };
+        let piece = self.cfg.piece.max(1);
+        let frames = body.len().div_ceil(piece).max(1) as u32;
+        let mut header = Header {
+            network: self.cfg.network,
+            session: if full { SessionProof::Full(session.delegation().clone()) } else { SessionProof::Known(session.fingerprint()) },
+            issued_at: now.as_millis(),
+            ttl: self.cfg.ttl.as_millis().min(u32::MAX as u64) as u32,
+            kind,
+            body_len: body.len() as u32,
+            frames,
+            signature: Default::default(),
+        };
+        let hop_limit = self.cfg.hop_limit;
+        let mut signing = Signing::start(self.me, dest, tx, hop_limit, &header, session.fingerprint());
+        signing.body(&body);
+        header.signature = session.sign(&signing.finish());
+        let mut part = Some(Part::Head(header));
+        for (seq, chunk) in body.chunks(piece).map(Some).chain(core::iter::once(None)).enumerate() {
+            let chunk = match chunk {
+                Some(c) => c,
+                None if seq == 0 => &[][..], // an empty body still has its head frame
+                None => break,
+            };
+            let frame = Frame {
+                origin: self.me,
+                dest,
+                tx,
+                hop_limit,
+                path: Vec::new(),
+                seq: seq as u32,
+                part: part.take().unwrap_or(Part::More),
+                piece: chunk.to_vec(),
+            };
+            self.stats.frames_sent += 1;
+            self.push_frame(next, frame.encode(), false);
+        }
+        Ok(())
+    }
+
+    fn undelivered(&mut self, tx: u64, dest: Did, reason: RouteError, reporter: Did) {
+        self.stats.undelivered += 1;
+        self.out.push_back(WireOutput::Undelivered(Undelivered { tx, dest, reason, reporter }));
+    }
+
+    fn fail_waiting(&mut self, dest: Did, reason: RouteError, reporter: Did) {
+        if let Some(w) = self.waiting.remove(&dest) {
+            for (tx, _) in w.messages {
+                self.undelivered(tx, dest, reason, reporter);
+            }
+        }
+    }
+
+    // ---- flow control ----
+
+    /// Hands a frame to the transport if the link's window allows, else queues it. A
+    /// relay's queue is bounded; the origin's own frames are bounded by admission.
+    fn push_frame(&mut self, to: Did, frame: Vec<u8>, relay: bool) -> bool {
+        let window = self.cfg.link_window;
+        let link = self.links.entry(to).or_insert_with(|| Link { credit: window, queue: VecDeque::new(), queued: 0 });
+        if link.queue.is_empty() && link.credit >= frame.len() {
+            link.credit -= frame.len();
+            self.stats.bytes_sent += frame.len() as u64;
+            self.out.push_back(WireOutput::Transmit { to, frame });
+            return true;
+        }
+        if relay && link.queued + frame.len() > self.cfg.relay_queue {
+            self.stats.rejected[RejectReason::RelayOverflow as usize] += 1;
+            return false;
+        }
+        link.queued += frame.len();
+        link.queue.push_back(frame);
+        true
+    }
+
+    /// The transport has sent `bytes` toward `peer` (its buffer drained by that much).
+    pub fn handle_sent(&mut self, peer: Did, bytes: usize) {
+        let window = self.cfg.link_window;
+        let Some(link) = self.links.get_mut(&peer) else { return };
+        link.credit = (link.credit + bytes).min(window);
+        while link.queue.front().is_some_and(|f| f.len() <= link.credit) {
+            let Some(frame) = link.queue.pop_front() else { break };
+            link.credit -= frame.len();
+            link.queued -= frame.len();
+            self.stats.bytes_sent += frame.len() as u64;
+            self.out.push_back(WireOutput::Transmit { to: peer, frame });
+        }
+        if link.queue.is_empty() && link.credit == window {
+            self.links.remove(&peer);
+        }
+    }
+
+    /// The transport lost `peer`: frames queued for it are dropped (their messages
+    /// time out at their destinations and are reported to their origins).
+    pub fn handle_peer_down(&mut self, peer: Did) {
+        self.links.remove(&peer);
+        self.pins.retain(|_, p| p.next != peer);
+    }
+
+    // ---- timers ----
+
+    pub fn handle_timeout(&mut self, now: Instant, table: &RoutingTable) {
+        let expired: Vec<Did> = self.waiting.iter().filter(|(_, w)| w.deadline <= now).map(|(&d, _)| d).collect();
+        for dest in expired {
+            self.fail_waiting(dest, RouteError::SessionTimeout, self.me);
+        }
+        for (origin, tx) in self.reasm.stalled(now, self.cfg.reassembly_timeout) {
+            if let Some(p) = self.reasm.finish(origin, tx) {
+                if p.kind != Kind::Error {
+                    self.report(now, table, origin, tx, self.me, RouteError::Incomplete);
+                }
+            }
+        }
+        self.replay.expire(now.as_millis().saturating_sub(self.cfg.skew.as_millis()));
+        self.pins.retain(|_, p| p.until > now);
+    }
+
+    // ---- frames from peers ----
+
+    /// A routed frame arrived from the link peer `from`.
+    pub fn handle_frame(&mut self, now: Instant, table: &RoutingTable, from: Did, bytes: &[u8]) -> Result<(), RejectReason> {
+        self.stats.frames_received += 1;
+        let frame = match Frame::decode(bytes) {
+            Ok(f) => f,
+            Err(super::FrameError::UnsupportedVersion(_)) => return Err(self.reject(RejectReason::UnsupportedVersion)),
+            Err(_) => return Err(self.reject(RejectReason::Malformed)),
+        };
+        let result = self.check_frame(now, table, from, frame);
+        result.map_err(|r| self.reject(r))
+    }
+
+    fn reject(&mut self, r: RejectReason) -> RejectReason {
+        self.stats.rejected[r as usize] += 1;
+        r
+    }
+
+    fn check_frame(&mut self, now: Instant, table: &RoutingTable, from: Did, frame: Frame) -> Result<(), RejectReason> {
+        if frame.path.last().copied().unwrap_or(frame.origin) != from {
+            return Err(RejectReason::PathMismatch);
+        }
+        if let Some(h) = frame.header() {
+            self.check_header(now, h)?;
+            if frame.seq != 0 {
+                return Err(RejectReason::OutOfOrder);
+            }
+        }
+        if frame.dest == self.me {
+            return self.receive(now, table, frame);
+        }
+        self.relay(now, table, frame)
+    }
+
+    /// What every node checks on a first frame: network, age, size.
+    fn check_header(&self, now: Instant, h: &Header) -> Result<(), RejectReason> {
+        if h.network != self.cfg.network {
+            return Err(RejectReason::WrongNetwork);
+        }
+        let (now, skew) = (now.as_millis(), self.cfg.skew.as_millis());
+        if h.issued_at > now.saturating_add(skew) {
+            return Err(RejectReason::FromFuture);
+        }
+        if h.issued_at.saturating_add(h.ttl as u64).saturating_add(skew) < now {
+            return Err(RejectReason::Expired);
+        }
+        let body = h.body_len as usize;
+        if body > self.cfg.max_message + ecies::OVERHEAD {
+            return Err(RejectReason::TooLarge);
+        }
+        if h.frames == 0 || h.frames as usize > body.max(1) {
+            return Err(RejectReason::Malformed);
+        }
+        Ok(())
+    }
+
+    fn relay(&mut self, now: Instant, table: &RoutingTable, mut frame: Frame) -> Result<(), RejectReason> {
+        let head_kind = frame.header().map(|h| h.kind);
+        let report = head_kind.is_some_and(|k| k != Kind::Error);
+        if frame.path.len() + 1 >= frame.hop_limit as usize || frame.path.len() >= super::frame::MAX_PATH {
+            if report {
+                self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::HopLimitExceeded);
+            }
+            return Err(RejectReason::HopLimitExceeded);
+        }
+        if frame.origin == self.me || frame.path.contains(&self.me) {
+            if report {
+                self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::RoutingLoop);
+            }
+            return Err(RejectReason::RoutingLoop);
+        }
+        let key = (frame.origin, frame.tx);
+        let pinned = self.pins.get(&key).map(|p| p.next);
+        let next = match pinned {
+            Some(n) => n,
+            None => match next_hop(table, frame.dest) {
+                Hop::Next(n) => n,
+                Hop::Local | Hop::NoRoute => {
+                    if report {
+                        self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::NoRoute);
+                    }
+                    return Err(RejectReason::NoRoute);
+                }
+            },
+        };
+        if let Some(h) = frame.header() {
+            if h.frames > 1 && self.pins.len() < MAX_PINS {
+                // Later pieces follow the first one's path, so they arrive in order.
+                let until = now + crate::time::Duration(h.ttl as u64) + self.cfg.reassembly_timeout;
+                self.pins.insert(key, Pin { next, until });
+            }
+        }
+        frame.path.push(self.me);
+        self.stats.frames_relayed += 1;
+        if !self.push_frame(next, frame.encode(), true) {
+            if report {
+                self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::Busy);
+            }
+            return Err(RejectReason::RelayOverflow);
+        }
+        Ok(())
+    }
+
+    /// Resolves the origin's session proof to a verified session key.
+    fn prove(&mut self, now: Instant, origin: Did, proof: &SessionProof, msg_expires: u64) -> Result<Proven, RejectReason> {
+        match proof {
+            SessionProof::Known(fp) => {
+                let (did, s) = self.sessions.by_fingerprint(*fp, now.as_millis()).ok_or(RejectReason::UnknownSession)?;
+                if did != origin {
+                    return Err(RejectReason::SessionMismatch);
+                }
+                Ok(Proven { key: s.key, fingerprint: *fp, full: false, expires_at: s.expires_at, msg_expires })
+            }
+            SessionProof::Full(d) => {
+                if d.account != origin {
+                    return Err(RejectReason::SessionMismatch);
+                }
+                let fingerprint = d.fingerprint();
+                // A delegation verified before (same fingerprint, same account) is not
+                // verified again; its network and expiry still are.
+                let known = self.sessions.by_fingerprint(fingerprint, now.as_millis()).filter(|(did, _)| *did == origin);
+                let key = match known {
+                    Some((_, s)) if d.network == self.cfg.network => s.key,
+                    _ => verify_delegation(d, self.cfg.network, now, self.cfg.skew)?,
+                };
+                Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires })
+            }
+        }
+    }
+
+    fn receive(&mut self, now: Instant, table: &RoutingTable, frame: Frame) -> Result<(), RejectReason> {
+        let (origin, tx) = (frame.origin, frame.tx);
+        let Part::Head(h) = frame.part else { return self.receive_more(now, table, frame) };
+        if self.reasm.contains(origin, tx) {
+            return Err(RejectReason::DuplicateFrame);
+        }
+        let expires_at = h.issued_at.saturating_add(h.ttl as u64);
+        if !self.replay.is_fresh(origin, tx, expires_at) {
+            return Err(RejectReason::Replay);
+        }
+        if self.session.is_none() {
+            return Err(RejectReason::NoSession);
+        }
+        let proven = match self.prove(now, origin, &h.session, expires_at) {
+            Ok(p) => p,
+            Err(RejectReason::UnknownSession) => {
+                if h.kind != Kind::Error {
+                    self.report(now, table, origin, tx, self.me, RouteError::UnknownSession);
+                }
+                return Err(RejectReason::UnknownSession);
+            }
+            Err(e) => return Err(e),
+        };
+        if matches!(h.kind, Kind::Hello | Kind::HelloReply) && !proven.full {
+            return Err(RejectReason::UnexpectedKind);
+        }
+        let mut signing = Signing::start(origin, self.me, tx, frame.hop_limit, &h, proven.fingerprint);
+        let body_len = h.body_len as usize;
+        if frame.piece.len() > body_len || (h.frames == 1 && frame.piece.len() != body_len) {
+            return Err(RejectReason::Truncated);
+        }
+        signing.body(&frame.piece);
+        if h.frames == 1 {
+            if !h.signature.verify(&proven.key, &signing.finish()) {
+                return Err(RejectReason::BadSignature);
+            }
+            return self.complete(now, table, origin, tx, h.kind, &proven, frame.piece);
+        }
+        let mut body = Vec::new();
+        if body.try_reserve_exact(body_len).is_err() {
+            return Err(RejectReason::ReassemblyFull);
+        }
+        body.extend_from_slice(&frame.piece);
+        let partial = Partial {
+            kind: h.kind,
+            key: proven.key,
+            fingerprint: proven.fingerprint,
+            full_proof: proven.full,
+            signature: h.signature,
+            signing,
+            expires_at: proven.expires_at,
+            msg_expires: expires_at,
+            frames: h.frames,
+            next_seq: 1,
+            body_len,
+            body,
+            last_progress: now,
+        };
+        if !self.reasm.start(origin, tx, partial, self.cfg.reassembly_per_origin, self.cfg.reassembly_total) {
+            if h.kind != Kind::Error {
+                self.report(now, table, origin, tx, self.me, RouteError::Busy);
+            }
+            return Err(RejectReason::ReassemblyFull);
+        }
+        Ok(())
+    }
+
+    fn receive_more(&mut self, now: Instant, table: &RoutingTable, frame: Frame) -> Result<(), RejectReason> {
+        let (origin, tx) = (frame.origin, frame.tx);
+        let Some(p) = self.reasm.get_mut(origin, tx) else {
+            return Err(if self.replay.contains(origin, tx) { RejectReason::DuplicateFrame } else { RejectReason::UnknownMessage });
+        };
+        if frame.seq < p.next_seq {
+            return Err(RejectReason::DuplicateFrame);
+        }
+        let fault = if frame.seq > p.next_seq || frame.seq >= p.frames {
+            Some(RejectReason::OutOfOrder)
+        } else if p.body.len() + frame.piece.len() > p.body_len
+            || (frame.seq + 1 == p.frames && p.body.len() + frame.piece.len() != p.body_len)
+        {
+            Some(RejectReason::Truncated)
+        } else {
+            None
+        };
+        if let Some(fault) = fault {
+            // A gap or a wrong length cannot heal: give the message up now.
+            if let Some(p) = self.reasm.finish(origin, tx) {
+                if p.kind != Kind::Error {
+                    self.report(now, table, origin, tx, self.me, RouteError::Incomplete);
+                }
+            }
+            return Err(fault);
+        }
+        p.signing.body(&frame.piece);
+        p.body.extend_from_slice(&frame.piece);
+        p.next_seq += 1;
+        p.last_progress = now;
+        if p.next_seq < p.frames {
+            return Ok(());
+        }
+        let Some(p) = self.reasm.finish(origin, tx) else { return Ok(()) };
+        if !p.signature.verify(&p.key, &p.signing.finish()) {
+            return Err(RejectReason::BadSignature);
+        }
+        let proven = Proven { key: p.key, fingerprint: p.fingerprint, full: p.full_proof, expires_at: p.expires_at, msg_expires: p.msg_expires };
+        self.complete(now, table, origin, tx, p.kind, &proven, p.body)
+    }
+
+    /// A whole, verified message.
+    #[allow(clippy::too_many_arguments)]
+    fn complete(&mut self, now: Instant, table: &RoutingTable, origin: Did, tx: u64, kind: Kind, proven: &Proven, body: Vec<u8>) -> Result<(), RejectReason> {
+        self.replay.insert(origin, tx, proven.msg_expires.saturating_add(self.cfg.skew.as_millis()));
+        self.stats.verified += 1;
+        if proven.full {
+            self.sessions.insert(origin, proven.fingerprint, proven.key, proven.expires_at);
+        }
+        match kind {
+            Kind::Hello | Kind::HelloReply => {
+                if kind == Kind::Hello {
+                    // If no route back exists now, the origin's hello times out and it
+                    // reports that; there is nobody else to tell.
+                    let reply_tx = self.rng.next_u64();
+                    let _ = self.emit(now, table, origin, reply_tx, Kind::HelloReply, Vec::new(), true);
+                }
+                // Either way both sides now hold each other's session (a crossing pair
+                // of hellos included): release what waited for it.
+                if let Some(w) = self.waiting.remove(&origin) {
+                    for (tx, body) in w.messages {
+                        self.send_data(now, table, origin, tx, &proven.key, body);
+                    }
+                }
+                Ok(())
+            }
+            Kind::Data => {
+                let Some(session) = self.session.as_ref() else { return Err(RejectReason::NoSession) };
+                match ecies::open(session.signing_key(), &seal_aad(origin, tx), &body) {
+                    Ok(plain) => {
+                        self.stats.messages_delivered += 1;
+                        self.out.push_back(WireOutput::Delivered(Delivery { from: origin, tx, body: plain }));
+                        Ok(())
+                    }
+                    Err(_) => {
+                        self.report(now, table, origin, tx, self.me, RouteError::Undecryptable);
+                        Err(RejectReason::Undecryptable)
+                    }
+                }
+            }
+            Kind::Error => {
+                let Ok(e) = postcard::from_bytes::<ErrorBody>(&body) else { return Err(RejectReason::Malformed) };
+                if e.reason == RouteError::UnknownSession {
+                    self.sessions.remove(origin); // it lost ours: open a new session next time
+                }
+                let hello = self.waiting.get(&e.dest).is_some_and(|w| w.hello_tx == e.tx);
+                if hello {
+                    self.fail_waiting(e.dest, e.reason, origin);
+                } else {
+                    self.undelivered(e.tx, e.dest, e.reason, origin);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Tells the origin of `tx` why it failed (signed; never about an error message).
+    fn report(&mut self, now: Instant, table: &RoutingTable, origin: Did, tx: u64, dest: Did, reason: RouteError) {
+        if self.session.is_none() || origin == self.me {
+            return;
+        }
+        let body = postcard::to_allocvec(&ErrorBody { tx, dest, reason }).unwrap_or_default();
+        let err_tx = self.rng.next_u64();
+        if self.emit(now, table, origin, err_tx, Kind::Error, body, true).is_ok() {
+            self.stats.errors_reported += 1;
+        }
+    }
+}
+
+/// Verifies a delegation and maps its faults to reject reasons.
+fn verify_delegation(d: &Delegation, network: u32, now: Instant, skew: crate::time::Duration) -> Result<k256::ecdsa::VerifyingKey, RejectReason> {
+    d.verify(network, now, skew).map_err(|e| match e {
+        IdentityError::Expired => RejectReason::DelegationExpired,
+        IdentityError::WrongSigner | IdentityError::BadAccountSignature => RejectReason::DelegationSigner,
+        IdentityError::WrongNetwork => RejectReason::WrongNetwork,
+        _ => RejectReason::DelegationInvalid,
+    })
+}
