@@ -281,9 +281,14 @@ impl Sim {
     }
 
     fn spawn_identity(&mut self, identity: Identity, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
+        // One draw per node (as before the wire existed, so seeded runs stay comparable),
+        // stretched to the node's 32-byte seed.
+        let draw = self.rng.next_u64();
+        let mut stretch = SeededRng::new(draw);
         let mut seed = [0u8; 32];
-        for c in seed.chunks_mut(8) {
-            c.copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        seed[..8].copy_from_slice(&draw.to_le_bytes());
+        for c in seed[8..].chunks_mut(8) {
+            c.copy_from_slice(&stretch.next_u64().to_le_bytes());
         }
         let cfg = NodeConfig { ring: self.cfg.node.clone(), wire: self.cfg.wire_config.clone() };
         // The configuration was validated in `Sim::new`.

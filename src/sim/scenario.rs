@@ -160,3 +160,82 @@ pub fn random_lookups(sim: &mut Sim, count: usize) -> LookupReport {
     wait_for(sim, &pending, limit);
     judge(sim, pending)
 }
+
+/// What a batch of routed messages did.
+#[derive(Clone, Debug, Default)]
+pub struct MessageReport {
+    pub sent: u64,
+    /// Arrived once, from the right sender, byte for byte.
+    pub intact: u64,
+    /// Arrived altered, from the wrong sender, or more than once.
+    pub corrupt: u64,
+    /// Reported back to the sender as undelivered.
+    pub undelivered: u64,
+    /// Neither arrived nor reported.
+    pub lost: u64,
+    /// Hops of the intact ones.
+    pub hops: Vec<u8>,
+}
+
+impl MessageReport {
+    pub fn mean_hops(&self) -> f64 {
+        self.hops.iter().map(|&h| h as f64).sum::<f64>() / self.hops.len().max(1) as f64
+    }
+}
+
+/// A body of `size` bytes (at least 8) that names message `n` and is otherwise random.
+fn message_body(sim: &mut Sim, n: u64, size: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(size.max(8));
+    body.extend_from_slice(&n.to_be_bytes());
+    while body.len() < size {
+        body.extend_from_slice(&sim.rng().next_u64().to_le_bytes());
+    }
+    body.truncate(size.max(8));
+    body
+}
+
+/// Sends `count` messages of `size` bytes between random pairs of members, runs for
+/// `limit`, and checks every delivery against what was sent.
+pub fn random_messages(sim: &mut Sim, count: usize, size: usize, limit: Duration) -> MessageReport {
+    let mut report = MessageReport::default();
+    let mut expected = std::collections::HashMap::new(); // n -> (from, to, body)
+    let mut by_tx = std::collections::HashMap::new(); // (sender, tx) -> n
+    for n in 0..count as u64 {
+        let (Some(a), Some(b)) = (sim.random_member(), sim.random_member()) else { break };
+        if a == b {
+            continue;
+        }
+        let body = message_body(sim, n, size);
+        let to = sim.node(b).did();
+        report.sent += 1;
+        match sim.send(a, to, body.clone()) {
+            Ok(tx) => {
+                by_tx.insert((a, tx), n);
+                expected.insert(n, (sim.node(a).did(), b, body));
+            }
+            Err(_) => report.undelivered += 1,
+        }
+    }
+    sim.run_for(limit);
+    for (ix, u) in sim.take_undelivered() {
+        if let Some(n) = by_tx.remove(&(ix, u.tx)) {
+            expected.remove(&n);
+            report.undelivered += 1;
+        }
+    }
+    let receivers: std::collections::BTreeSet<NodeIx> = expected.values().map(|e| e.1).collect();
+    for b in receivers {
+        for d in sim.take_inbox(b) {
+            let n = d.body.get(..8).map(|h| u64::from_be_bytes(h.try_into().unwrap_or_default()));
+            match n.and_then(|n| expected.remove(&n).map(|e| (n, e))) {
+                Some((_, (from, to, body))) if from == d.from && to == b && body == d.body => {
+                    report.intact += 1;
+                    report.hops.push(d.hops);
+                }
+                _ => report.corrupt += 1,
+            }
+        }
+    }
+    report.lost = expected.len() as u64;
+    report
+}

@@ -31,6 +31,8 @@ pub struct Delivery {
     pub from: Did,
     pub tx: u64,
     pub body: Vec<u8>,
+    /// Links the first frame crossed (1: a direct neighbour).
+    pub hops: u8,
 }
 
 /// A message this node sent that did not arrive.
@@ -131,6 +133,7 @@ struct Proven {
     expires_at: u64,
     /// The message's expiry (issue time plus ttl).
     msg_expires: u64,
+    hops: u8,
 }
 
 /// See the module docs.
@@ -215,7 +218,7 @@ impl Wire {
         if dest == self.me {
             self.stats.messages_sent += 1;
             self.stats.messages_delivered += 1;
-            self.out.push_back(WireOutput::Delivered(Delivery { from: dest, tx, body }));
+            self.out.push_back(WireOutput::Delivered(Delivery { from: dest, tx, body, hops: 0 }));
             return Ok(tx);
         }
         if let Some(peer) = self.sessions.get(dest, now.as_millis()) {
@@ -483,7 +486,7 @@ impl Wire {
                 if did != origin {
                     return Err(RejectReason::SessionMismatch);
                 }
-                Ok(Proven { key: s.key, fingerprint: *fp, full: false, expires_at: s.expires_at, msg_expires })
+                Ok(Proven { key: s.key, fingerprint: *fp, full: false, expires_at: s.expires_at, msg_expires, hops: 0 })
             }
             SessionProof::Full(d) => {
                 if d.account != origin {
@@ -497,7 +500,7 @@ impl Wire {
                     Some((_, s)) if d.network == self.cfg.network => s.key,
                     _ => verify_delegation(d, self.cfg.network, now, self.cfg.skew)?,
                 };
-                Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires })
+                Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires, hops: 0 })
             }
         }
     }
@@ -515,7 +518,7 @@ impl Wire {
         if self.session.is_none() {
             return Err(RejectReason::NoSession);
         }
-        let proven = match self.prove(now, origin, &h.session, expires_at) {
+        let mut proven = match self.prove(now, origin, &h.session, expires_at) {
             Ok(p) => p,
             Err(RejectReason::UnknownSession) => {
                 if h.kind != Kind::Error {
@@ -525,6 +528,7 @@ impl Wire {
             }
             Err(e) => return Err(e),
         };
+        proven.hops = (frame.path.len() + 1).min(u8::MAX as usize) as u8;
         if matches!(h.kind, Kind::Hello | Kind::HelloReply) && !proven.full {
             return Err(RejectReason::UnexpectedKind);
         }
@@ -554,6 +558,7 @@ impl Wire {
             signing,
             expires_at: proven.expires_at,
             msg_expires: expires_at,
+            hops: proven.hops,
             frames: h.frames,
             next_seq: 1,
             body_len,
@@ -606,7 +611,7 @@ impl Wire {
         if !p.signature.verify(&p.key, &p.signing.finish()) {
             return Err(RejectReason::BadSignature);
         }
-        let proven = Proven { key: p.key, fingerprint: p.fingerprint, full: p.full_proof, expires_at: p.expires_at, msg_expires: p.msg_expires };
+        let proven = Proven { key: p.key, fingerprint: p.fingerprint, full: p.full_proof, expires_at: p.expires_at, msg_expires: p.msg_expires, hops: p.hops };
         self.complete(now, table, origin, tx, p.kind, &proven, p.body)
     }
 
@@ -640,7 +645,7 @@ impl Wire {
                 match ecies::open(session.signing_key(), &seal_aad(origin, tx), &body) {
                     Ok(plain) => {
                         self.stats.messages_delivered += 1;
-                        self.out.push_back(WireOutput::Delivered(Delivery { from: origin, tx, body: plain }));
+                        self.out.push_back(WireOutput::Delivered(Delivery { from: origin, tx, body: plain, hops: proven.hops }));
                         Ok(())
                     }
                     Err(_) => {

@@ -24,6 +24,7 @@ pub(super) struct Partial {
     pub signing: Signing,
     pub expires_at: u64,
     pub msg_expires: u64,
+    pub hops: u8,
     pub frames: u32,
     pub next_seq: u32,
     pub body_len: usize,
