@@ -35,6 +35,7 @@
 //! # Ok::<(), rings_node::chord::ConfigError>(())
 //! ```
 
+pub mod bench;
 pub mod chord;
 pub mod did;
 pub mod identity;

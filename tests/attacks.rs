@@ -9,43 +9,10 @@ use rings_node::identity::{ecies, AccountKind, LocalAccount, Session};
 use rings_node::node::FrameError;
 use rings_node::wire::frame::{seal_aad, Frame, Header, Kind, Part, SessionProof, Signing};
 use rings_node::wire::{RejectReason, RouteError, WireConfig};
-use rings_node::{Did, Duration, Event, Identity, Instant, Node, NodeConfig};
+use rings_node::{Did, Event, Identity, Instant, Node, NodeConfig};
 
-const T0: u64 = 1_700_000_000_000;
-const DAY: Duration = Duration::from_secs(86_400);
-
-fn session(rng: &mut ChaCha20Rng, network: u32, issued: u64, ttl: Duration) -> Session {
-    let account = LocalAccount::generate(rng);
-    Session::with_local_account(rng, &account, AccountKind::Eip191, network, Instant(issued), ttl)
-}
-
-/// Moves `x`'s transmits to `y` through the codec; fires `x`'s timer when due.
-fn pump(x: &mut Node, y: &mut Node, now: Instant) {
-    while let Some(t) = x.poll_transmit() {
-        if t.to == y.did() {
-            let _ = y.handle_frame(now, x.did(), &t.frame.encode());
-        }
-    }
-    if x.poll_timeout().is_some_and(|t| t <= now) {
-        x.handle_timeout(now);
-    }
-}
-
-fn ring_of_two(sa: Session, sb: Session) -> (Node, Node, Instant) {
-    let cfg = NodeConfig::default();
-    let mut a = Node::new(Identity::Session(sa), cfg.clone(), [1; 32], Instant(T0)).unwrap();
-    let mut b = Node::new(Identity::Session(sb), cfg, [2; 32], Instant(T0)).unwrap();
-    b.join(Instant(T0), a.did());
-    let mut now = Instant(T0);
-    for _ in 0..3_000 {
-        now = Instant(now.0 + 1);
-        pump(&mut a, &mut b, now);
-        pump(&mut b, &mut a, now);
-    }
-    assert_eq!(a.ring().successor(), Some(b.did()));
-    assert_eq!(b.ring().successor(), Some(a.did()));
-    (a, b, now)
-}
+mod common;
+use common::{pump, ring_of_two, session, DAY, T0};
 
 /// A message built by hand: what an honest sender would put on the wire, unless a
 /// field is changed before or after signing.
@@ -326,13 +293,7 @@ fn a_peer_that_lost_the_session_gets_a_new_one_on_the_next_message() {
     let sa = session(&mut rng, 1, T0, DAY);
     let sb = session(&mut rng, 1, T0, DAY);
     let (mut a, mut b, mut now) = ring_of_two(sa, sb.clone());
-    let run = |a: &mut Node, b: &mut Node, now: &mut Instant| {
-        for _ in 0..50 {
-            *now = Instant(now.0 + 1);
-            pump(a, b, *now);
-            pump(b, a, *now);
-        }
-    };
+    let run = |a: &mut Node, b: &mut Node, now: &mut Instant| common::run(a, b, now, 50);
     let inbox = |b: &mut Node| -> Vec<Vec<u8>> {
         std::iter::from_fn(|| b.poll_event())
             .filter_map(|e| match e {
@@ -350,11 +311,7 @@ fn a_peer_that_lost_the_session_gets_a_new_one_on_the_next_message() {
     assert_eq!(b.did(), b_ring_did);
     b.join(now, a.did());
     drop(old_b);
-    for _ in 0..3_000 {
-        now = Instant(now.0 + 1);
-        pump(&mut a, &mut b, now);
-        pump(&mut b, &mut a, now);
-    }
+    common::run(&mut a, &mut b, &mut now, 3_000);
     while a.poll_event().is_some() {}
     let lost = a.send(now, b.did(), b"two".to_vec()).unwrap();
     run(&mut a, &mut b, &mut now);

@@ -2,7 +2,7 @@
 //! Routed messages in the simulator, with real keys: every node has an account and a
 //! session, every message is signed, sealed, verified and opened.
 
-use rings_node::sim::scenario::{grow_in_waves, random_lookups, random_messages};
+use rings_node::sim::scenario::{grow_in_waves, large_transfer, random_lookups, random_messages};
 use rings_node::sim::{Sim, SimConfig};
 use rings_node::wire::RejectReason;
 use rings_node::Duration;
@@ -46,32 +46,9 @@ fn a_64_mib_message_crosses_three_or_more_hops_intact() {
     let mut sim = sim_with_identities(5);
     grow_in_waves(&mut sim, 200, 4);
     sim.run_rounds(3);
-    // Pick a pair whose route is long: try pairs until a small probe takes >= 3 hops.
-    let members = sim.members();
-    let (mut a, mut b) = (members[0], members[1]);
-    for pair in members.windows(2).step_by(7) {
-        let to = sim.node(pair[1]).did();
-        sim.send(pair[0], to, b"probe".to_vec()).unwrap();
-        sim.run_for(Duration::from_secs(2));
-        let d = sim.take_inbox(pair[1]);
-        if d.first().is_some_and(|d| d.hops >= 3) {
-            (a, b) = (pair[0], pair[1]);
-            break;
-        }
-    }
-    let body: Vec<u8> = (0..64u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let to = sim.node(b).did();
-    let start = sim.now();
-    sim.send(a, to, body.clone()).unwrap();
-    let mut got = Vec::new();
-    while got.is_empty() && sim.now() < start + Duration::from_secs(60) {
-        sim.run_for(Duration::from_millis(100));
-        got = sim.take_inbox(b);
-    }
-    let took = sim.now().saturating_since(start);
-    assert_eq!(got.len(), 1, "delivered once");
-    assert!(got[0].hops >= 3, "hops {}", got[0].hops);
-    assert!(got[0].body == body, "intact");
-    eprintln!("64 MiB over {} hops in {} ms of virtual time", got[0].hops, took.as_millis());
+    let r = large_transfer(&mut sim, 3, 64 << 20, Duration::from_secs(60));
+    assert!(r.intact, "{r:?}");
+    assert!(r.hops.is_some_and(|h| h >= 3), "{r:?}");
+    eprintln!("64 MiB over {:?} hops in {} ms of virtual time", r.hops, r.took.as_millis());
     assert_eq!(sim.wire_stats_total().rejected(RejectReason::RelayOverflow), 0);
 }

@@ -7,6 +7,7 @@
 //! latency, records the node's events, and schedules its next wake-up.
 
 mod oracle;
+pub mod pair;
 pub mod scenario;
 
 use std::collections::{HashMap, VecDeque};

@@ -239,3 +239,56 @@ pub fn random_messages(sim: &mut Sim, count: usize, size: usize, limit: Duration
     report.lost = expected.len() as u64;
     report
 }
+
+/// What one large transfer did.
+#[derive(Clone, Debug)]
+pub struct TransferReport {
+    pub bytes: usize,
+    /// Hops the message took, if it arrived.
+    pub hops: Option<u8>,
+    pub intact: bool,
+    /// Virtual time from `send` to delivery (or to giving up).
+    pub took: Duration,
+}
+
+/// Finds a pair of members whose route takes at least `min_hops` (probing with small
+/// messages; the longest route found otherwise), sends them `size` bytes of patterned
+/// data, and waits up to `limit` of virtual time for it.
+pub fn large_transfer(sim: &mut Sim, min_hops: u8, size: usize, limit: Duration) -> TransferReport {
+    let members = sim.members();
+    let mut best: Option<(u8, NodeIx, NodeIx)> = None;
+    for pair in members.windows(2).step_by(7) {
+        let to = sim.node(pair[1]).did();
+        if sim.send(pair[0], to, b"probe".to_vec()).is_err() {
+            continue;
+        }
+        sim.run_for(Duration::from_secs(2));
+        if let Some(d) = sim.take_inbox(pair[1]).first() {
+            if best.is_none_or(|b| d.hops > b.0) {
+                best = Some((d.hops, pair[0], pair[1]));
+            }
+            if d.hops >= min_hops {
+                break;
+            }
+        }
+    }
+    let mut report = TransferReport { bytes: size, hops: None, intact: false, took: Duration::from_millis(0) };
+    let Some((_, a, b)) = best else { return report };
+    let body: Vec<u8> = (0..size as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let to = sim.node(b).did();
+    let start = sim.now();
+    if sim.send(a, to, body.clone()).is_err() {
+        return report;
+    }
+    let mut got = Vec::new();
+    while got.is_empty() && sim.now() < start + limit {
+        sim.run_for(Duration::from_millis(100));
+        got = sim.take_inbox(b);
+    }
+    report.took = sim.now().saturating_since(start);
+    if let [d] = &got[..] {
+        report.hops = Some(d.hops);
+        report.intact = d.body == body && d.from == sim.node(a).did();
+    }
+    report
+}

@@ -7,7 +7,7 @@
 //!
 //! On the link a routed frame is the tag byte [`ROUTED_TAG`] followed by the postcard
 //! encoding of [`Frame`]. Postcard (varints, no field names, no padding) keeps a frame of
-//! an empty message at about 130 bytes with a session reference; the numbers are in the
+//! an empty sealed message at 192 bytes with a session reference; the numbers are in the
 //! README.
 
 use serde::{Deserialize, Serialize};
