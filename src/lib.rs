@@ -42,6 +42,7 @@ pub mod identity;
 pub mod node;
 pub mod wire;
 pub mod rng;
+pub mod signal;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sim;
 pub mod time;

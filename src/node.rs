@@ -164,6 +164,17 @@ impl Node {
         self.pump();
     }
 
+    /// Route messages only over links the driver reports open ([`Node::handle_peer_up`]);
+    /// the browser calls this once at start, the simulator never.
+    pub fn require_links(&mut self) {
+        self.wire.require_links();
+    }
+
+    /// The transport opened a link to `peer`.
+    pub fn handle_peer_up(&mut self, peer: Did) {
+        self.wire.link_up(peer);
+    }
+
     pub fn handle_peer_down(&mut self, now: Instant, peer: Did) {
         self.ring.handle_peer_down(now, peer);
         self.wire.handle_peer_down(peer);

@@ -10,7 +10,7 @@
 //! message, the hop limit and the path, and forward. Only the destination verifies the
 //! origin's signature (once per message, after reassembly) and opens the body.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -149,6 +149,10 @@ pub struct Wire {
     waiting: HashMap<Did, Waiting>,
     pins: HashMap<(Did, u64), Pin>,
     links: HashMap<Did, Link>,
+    /// Peers with a live link, when the driver says links matter (the browser): routed
+    /// frames then travel only over live links, so no frame waits on a connection that
+    /// only the ring itself could signal. `None`: every known node is reachable (simulator).
+    reachable: Option<BTreeSet<Did>>,
     out: VecDeque<WireOutput>,
     stats: WireStats,
 }
@@ -168,6 +172,7 @@ impl Wire {
             waiting: HashMap::new(),
             pins: HashMap::new(),
             links: HashMap::new(),
+            reachable: None,
             out: VecDeque::new(),
             stats: WireStats::default(),
         }
@@ -254,7 +259,7 @@ impl Wire {
     #[allow(clippy::too_many_arguments)]
     fn emit(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, kind: Kind, body: Vec<u8>, full: bool) -> Result<(), RouteError> {
         let Some(session) = self.session.as_ref() else { return Err(RouteError::NotSent) };
-        let next = match next_hop(table, dest) {
+        let next = match self.next_hop(table, dest, &[]) {
             Hop::Next(n) => n,
             Hop::Local | Hop::NoRoute => return Err(RouteError::NoRoute),
         };
@@ -295,6 +300,29 @@ impl Wire {
             self.push_frame(next, frame.encode(), false);
         }
         Ok(())
+    }
+
+    /// The next hop toward `dest`: by the routing table, or, when links are required, the
+    /// linked peer closest before `dest` (else the first one after it), never one in `avoid`.
+    fn next_hop(&self, table: &RoutingTable, dest: Did, avoid: &[Did]) -> Hop {
+        let Some(links) = &self.reachable else { return next_hop(table, dest) };
+        if dest == self.me {
+            return Hop::Local;
+        }
+        if links.contains(&dest) {
+            return Hop::Next(dest);
+        }
+        if table.predecessor().is_some() && table.owns(dest) {
+            return Hop::NoRoute;
+        }
+        let me = self.me;
+        let span = me.distance_to(dest);
+        let usable = links.iter().copied().filter(|n| !avoid.contains(n));
+        let before = usable.clone().filter(|n| me.distance_to(*n) < span).max_by_key(|n| me.distance_to(*n));
+        match before.or_else(|| usable.min_by_key(|n| me.distance_to(*n))) {
+            Some(n) => Hop::Next(n),
+            None => Hop::NoRoute,
+        }
     }
 
     fn undelivered(&mut self, tx: u64, dest: Did, reason: RouteError, reporter: Did) {
@@ -351,7 +379,22 @@ impl Wire {
 
     /// The transport lost `peer`: frames queued for it are dropped (their messages
     /// time out at their destinations and are reported to their origins).
+    /// From now on, route only over links reported by [`Wire::link_up`].
+    pub fn require_links(&mut self) {
+        self.reachable.get_or_insert_with(BTreeSet::new);
+    }
+
+    /// A link to `peer` is open (counts only after [`Wire::require_links`]).
+    pub fn link_up(&mut self, peer: Did) {
+        if let Some(r) = &mut self.reachable {
+            r.insert(peer);
+        }
+    }
+
     pub fn handle_peer_down(&mut self, peer: Did) {
+        if let Some(r) = &mut self.reachable {
+            r.remove(&peer);
+        }
         self.links.remove(&peer);
         self.pins.retain(|_, p| p.next != peer);
     }
@@ -450,7 +493,7 @@ impl Wire {
         let pinned = self.pins.get(&key).map(|p| p.next);
         let next = match pinned {
             Some(n) => n,
-            None => match next_hop(table, frame.dest) {
+            None => match self.next_hop(table, frame.dest, &frame.path) {
                 Hop::Next(n) => n,
                 Hop::Local | Hop::NoRoute => {
                     if report {
