@@ -40,7 +40,6 @@ pub mod chord;
 pub mod did;
 pub mod identity;
 pub mod node;
-pub mod wire;
 pub mod rng;
 pub mod signal;
 #[cfg(not(target_arch = "wasm32"))]
@@ -48,6 +47,7 @@ pub mod sim;
 pub mod time;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+pub mod wire;
 
 pub use did::{Did, DidError};
 pub use node::{Event, Identity, LinkFrame, Node, NodeConfig, Transmit};

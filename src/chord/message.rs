@@ -45,15 +45,36 @@ pub enum FailReason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     FindSuccessor(FindSuccessor),
-    HopAck { tag: u64 },
+    HopAck {
+        tag: u64,
+    },
     /// The sender owns `key`: it is the successor of `key`.
-    Found { req: u64, key: Did, hops: u8 },
-    Failed { req: u64, key: Did, reason: FailReason },
+    Found {
+        req: u64,
+        key: Did,
+        hops: u8,
+    },
+    Failed {
+        req: u64,
+        key: Did,
+        reason: FailReason,
+    },
     /// "I may be your predecessor" (notify) and "tell me your neighbours".
-    Stabilize { tag: u64, want_fingers: bool },
-    StabilizeReply { tag: u64, predecessor: Option<Did>, successors: Vec<Did>, fingers: Vec<Did> },
+    Stabilize {
+        tag: u64,
+        want_fingers: bool,
+    },
+    StabilizeReply {
+        tag: u64,
+        predecessor: Option<Did>,
+        successors: Vec<Did>,
+        fingers: Vec<Did>,
+    },
     /// Graceful departure: the sender hands over its neighbours.
-    Leave { predecessor: Option<Did>, successors: Vec<Did> },
+    Leave {
+        predecessor: Option<Did>,
+        successors: Vec<Did>,
+    },
 }
 
 /// A frame that is not a valid protocol message.
@@ -105,7 +126,11 @@ impl Message {
             return Err(DecodeError::TrailingBytes(rest.len()));
         }
         let longest = match &msg {
-            Message::StabilizeReply { successors, fingers, .. } => successors.len().max(fingers.len()),
+            Message::StabilizeReply {
+                successors,
+                fingers,
+                ..
+            } => successors.len().max(fingers.len()),
             Message::Leave { successors, .. } => successors.len(),
             _ => 0,
         };
@@ -133,11 +158,30 @@ mod tests {
                 owner_check: true,
             }),
             Message::HopAck { tag: 99 },
-            Message::Found { req: 5, key: d(7), hops: 4 },
-            Message::Failed { req: 5, key: d(7), reason: FailReason::HopLimitExceeded },
-            Message::Stabilize { tag: 3, want_fingers: true },
-            Message::StabilizeReply { tag: 3, predecessor: Some(d(2)), successors: vec![d(3), d(4)], fingers: vec![] },
-            Message::Leave { predecessor: None, successors: vec![d(9)] },
+            Message::Found {
+                req: 5,
+                key: d(7),
+                hops: 4,
+            },
+            Message::Failed {
+                req: 5,
+                key: d(7),
+                reason: FailReason::HopLimitExceeded,
+            },
+            Message::Stabilize {
+                tag: 3,
+                want_fingers: true,
+            },
+            Message::StabilizeReply {
+                tag: 3,
+                predecessor: Some(d(2)),
+                successors: vec![d(3), d(4)],
+                fingers: vec![],
+            },
+            Message::Leave {
+                predecessor: None,
+                successors: vec![d(9)],
+            },
         ]
     }
 
@@ -151,13 +195,25 @@ mod tests {
     #[test]
     fn bad_frames_are_typed_errors() {
         assert_eq!(Message::decode(&[]), Err(DecodeError::Empty));
-        assert_eq!(Message::decode(&[9, 0]), Err(DecodeError::UnsupportedVersion(9)));
-        assert_eq!(Message::decode(&[WIRE_VERSION, 200]), Err(DecodeError::Malformed));
+        assert_eq!(
+            Message::decode(&[9, 0]),
+            Err(DecodeError::UnsupportedVersion(9))
+        );
+        assert_eq!(
+            Message::decode(&[WIRE_VERSION, 200]),
+            Err(DecodeError::Malformed)
+        );
         let mut b = Message::HopAck { tag: 1 }.encode();
         b.push(0);
         assert_eq!(Message::decode(&b), Err(DecodeError::TrailingBytes(1)));
-        let long = Message::Leave { predecessor: None, successors: vec![Did::ZERO; MAX_LISTED + 1] };
-        assert_eq!(Message::decode(&long.encode()), Err(DecodeError::ListTooLong(MAX_LISTED + 1)));
+        let long = Message::Leave {
+            predecessor: None,
+            successors: vec![Did::ZERO; MAX_LISTED + 1],
+        };
+        assert_eq!(
+            Message::decode(&long.encode()),
+            Err(DecodeError::ListTooLong(MAX_LISTED + 1))
+        );
         // every truncation of every sample is an error, not a panic
         for m in samples() {
             let b = m.encode();

@@ -19,7 +19,13 @@ pub struct RoutingTable {
 
 impl RoutingTable {
     pub fn new(me: Did, capacity: usize) -> RoutingTable {
-        RoutingTable { me, predecessor: None, successors: Vec::new(), fingers: Vec::new(), capacity }
+        RoutingTable {
+            me,
+            predecessor: None,
+            successors: Vec::new(),
+            fingers: Vec::new(),
+            capacity,
+        }
     }
 
     pub fn me(&self) -> Did {
@@ -81,7 +87,8 @@ impl RoutingTable {
     pub fn remove(&mut self, x: Did) -> (bool, bool, bool) {
         let was_succ = self.successor() == Some(x);
         let was_pred = self.predecessor == Some(x);
-        let present = was_pred || self.successors.contains(&x) || self.fingers.iter().any(|&(_, n)| n == x);
+        let present =
+            was_pred || self.successors.contains(&x) || self.fingers.iter().any(|&(_, n)| n == x);
         self.successors.retain(|&s| s != x);
         self.fingers.retain(|&(_, n)| n != x);
         if was_pred {

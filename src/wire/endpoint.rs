@@ -59,7 +59,10 @@ pub enum WireOutput {
 pub enum SendError {
     /// This node has no session (a ring-only node).
     NoSession,
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
     /// Too many messages already wait for a session with this destination.
     QueueFull,
 }
@@ -68,8 +71,12 @@ impl core::fmt::Display for SendError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             SendError::NoSession => write!(f, "this node has no session and cannot send messages"),
-            SendError::TooLarge { len, max } => write!(f, "message of {len} bytes exceeds the limit of {max}"),
-            SendError::QueueFull => write!(f, "too many messages wait for a session with this peer"),
+            SendError::TooLarge { len, max } => {
+                write!(f, "message of {len} bytes exceeds the limit of {max}")
+            }
+            SendError::QueueFull => {
+                write!(f, "too many messages wait for a session with this peer")
+            }
         }
     }
 }
@@ -118,7 +125,10 @@ fn next_hop(table: &RoutingTable, dest: Did) -> Hop {
     if table.predecessor().is_some() && table.owns(dest) || table.successors().is_empty() {
         return Hop::NoRoute; // this node would be dest's successor: dest is not in the ring
     }
-    match table.owner_candidate(dest).or_else(|| table.closest_preceding(dest)) {
+    match table
+        .owner_candidate(dest)
+        .or_else(|| table.closest_preceding(dest))
+    {
         Some(n) => Hop::Next(n),
         None => Hop::NoRoute,
     }
@@ -210,20 +220,34 @@ impl Wire {
 
     /// Sends `body` to `dest`, end-to-end encrypted; returns the transaction id that a
     /// later [`Undelivered`] names.
-    pub fn send(&mut self, now: Instant, table: &RoutingTable, dest: Did, body: Vec<u8>) -> Result<u64, SendError> {
+    pub fn send(
+        &mut self,
+        now: Instant,
+        table: &RoutingTable,
+        dest: Did,
+        body: Vec<u8>,
+    ) -> Result<u64, SendError> {
         if self.session.is_none() {
             return Err(SendError::NoSession);
         }
         // The sealed body must fit the limit the receiver checks.
         let max = self.cfg.max_message;
         if body.len() > max {
-            return Err(SendError::TooLarge { len: body.len(), max });
+            return Err(SendError::TooLarge {
+                len: body.len(),
+                max,
+            });
         }
         let tx = self.rng.next_u64();
         if dest == self.me {
             self.stats.messages_sent += 1;
             self.stats.messages_delivered += 1;
-            self.out.push_back(WireOutput::Delivered(Delivery { from: dest, tx, body, hops: 0 }));
+            self.out.push_back(WireOutput::Delivered(Delivery {
+                from: dest,
+                tx,
+                body,
+                hops: 0,
+            }));
             return Ok(tx);
         }
         if let Some(peer) = self.sessions.get(dest, now.as_millis()) {
@@ -239,14 +263,29 @@ impl Wire {
         }
         let hello_tx = self.rng.next_u64();
         let deadline = now + self.cfg.hello_timeout;
-        self.waiting.insert(dest, Waiting { hello_tx, deadline, messages: VecDeque::from([(tx, body)]) });
+        self.waiting.insert(
+            dest,
+            Waiting {
+                hello_tx,
+                deadline,
+                messages: VecDeque::from([(tx, body)]),
+            },
+        );
         if let Err(reason) = self.emit(now, table, dest, hello_tx, Kind::Hello, Vec::new(), true) {
             self.fail_waiting(dest, reason, self.me);
         }
         Ok(tx)
     }
 
-    fn send_data(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, key: &k256::ecdsa::VerifyingKey, body: Vec<u8>) {
+    fn send_data(
+        &mut self,
+        now: Instant,
+        table: &RoutingTable,
+        dest: Did,
+        tx: u64,
+        key: &k256::ecdsa::VerifyingKey,
+        body: Vec<u8>,
+    ) {
         let sealed = ecies::seal(&mut self.rng, key, &seal_aad(self.me, tx), &body);
         drop(body);
         self.stats.messages_sent += 1;
@@ -257,8 +296,19 @@ impl Wire {
 
     /// Signs and splits a message and hands its frames to the first hop.
     #[allow(clippy::too_many_arguments)]
-    fn emit(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, kind: Kind, body: Vec<u8>, full: bool) -> Result<(), RouteError> {
-        let Some(session) = self.session.as_ref() else { return Err(RouteError::NotSent) };
+    fn emit(
+        &mut self,
+        now: Instant,
+        table: &RoutingTable,
+        dest: Did,
+        tx: u64,
+        kind: Kind,
+        body: Vec<u8>,
+        full: bool,
+    ) -> Result<(), RouteError> {
+        let Some(session) = self.session.as_ref() else {
+            return Err(RouteError::NotSent);
+        };
         let next = match self.next_hop(table, dest, &[]) {
             Hop::Next(n) => n,
             Hop::Local | Hop::NoRoute => return Err(RouteError::NoRoute),
@@ -267,7 +317,11 @@ impl Wire {
         let frames = body.len().div_ceil(piece).max(1) as u32;
         let mut header = Header {
             network: self.cfg.network,
-            session: if full { SessionProof::Full(session.delegation().clone()) } else { SessionProof::Known(session.fingerprint()) },
+            session: if full {
+                SessionProof::Full(session.delegation().clone())
+            } else {
+                SessionProof::Known(session.fingerprint())
+            },
             issued_at: now.as_millis(),
             ttl: self.cfg.ttl.as_millis().min(u32::MAX as u64) as u32,
             kind,
@@ -276,11 +330,17 @@ impl Wire {
             signature: Default::default(),
         };
         let hop_limit = self.cfg.hop_limit;
-        let mut signing = Signing::start(self.me, dest, tx, hop_limit, &header, session.fingerprint());
+        let mut signing =
+            Signing::start(self.me, dest, tx, hop_limit, &header, session.fingerprint());
         signing.body(&body);
         header.signature = session.sign(&signing.finish());
         let mut part = Some(Part::Head(header));
-        for (seq, chunk) in body.chunks(piece).map(Some).chain(core::iter::once(None)).enumerate() {
+        for (seq, chunk) in body
+            .chunks(piece)
+            .map(Some)
+            .chain(core::iter::once(None))
+            .enumerate()
+        {
             let chunk = match chunk {
                 Some(c) => c,
                 None if seq == 0 => &[][..], // an empty body still has its head frame
@@ -305,7 +365,9 @@ impl Wire {
     /// The next hop toward `dest`: by the routing table, or, when links are required, the
     /// linked peer closest before `dest` (else the first one after it), never one in `avoid`.
     fn next_hop(&self, table: &RoutingTable, dest: Did, avoid: &[Did]) -> Hop {
-        let Some(links) = &self.reachable else { return next_hop(table, dest) };
+        let Some(links) = &self.reachable else {
+            return next_hop(table, dest);
+        };
         if dest == self.me {
             return Hop::Local;
         }
@@ -318,7 +380,10 @@ impl Wire {
         let me = self.me;
         let span = me.distance_to(dest);
         let usable = links.iter().copied().filter(|n| !avoid.contains(n));
-        let before = usable.clone().filter(|n| me.distance_to(*n) < span).max_by_key(|n| me.distance_to(*n));
+        let before = usable
+            .clone()
+            .filter(|n| me.distance_to(*n) < span)
+            .max_by_key(|n| me.distance_to(*n));
         match before.or_else(|| usable.min_by_key(|n| me.distance_to(*n))) {
             Some(n) => Hop::Next(n),
             None => Hop::NoRoute,
@@ -327,7 +392,12 @@ impl Wire {
 
     fn undelivered(&mut self, tx: u64, dest: Did, reason: RouteError, reporter: Did) {
         self.stats.undelivered += 1;
-        self.out.push_back(WireOutput::Undelivered(Undelivered { tx, dest, reason, reporter }));
+        self.out.push_back(WireOutput::Undelivered(Undelivered {
+            tx,
+            dest,
+            reason,
+            reporter,
+        }));
     }
 
     fn fail_waiting(&mut self, dest: Did, reason: RouteError, reporter: Did) {
@@ -344,7 +414,11 @@ impl Wire {
     /// relay's queue is bounded; the origin's own frames are bounded by admission.
     fn push_frame(&mut self, to: Did, frame: Vec<u8>, relay: bool) -> bool {
         let window = self.cfg.link_window;
-        let link = self.links.entry(to).or_insert_with(|| Link { credit: window, queue: VecDeque::new(), queued: 0 });
+        let link = self.links.entry(to).or_insert_with(|| Link {
+            credit: window,
+            queue: VecDeque::new(),
+            queued: 0,
+        });
         if link.queue.is_empty() && link.credit >= frame.len() {
             link.credit -= frame.len();
             self.stats.bytes_sent += frame.len() as u64;
@@ -363,10 +437,14 @@ impl Wire {
     /// The transport has sent `bytes` toward `peer` (its buffer drained by that much).
     pub fn handle_sent(&mut self, peer: Did, bytes: usize) {
         let window = self.cfg.link_window;
-        let Some(link) = self.links.get_mut(&peer) else { return };
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
         link.credit = (link.credit + bytes).min(window);
         while link.queue.front().is_some_and(|f| f.len() <= link.credit) {
-            let Some(frame) = link.queue.pop_front() else { break };
+            let Some(frame) = link.queue.pop_front() else {
+                break;
+            };
             link.credit -= frame.len();
             link.queued -= frame.len();
             self.stats.bytes_sent += frame.len() as u64;
@@ -402,7 +480,12 @@ impl Wire {
     // ---- timers ----
 
     pub fn handle_timeout(&mut self, now: Instant, table: &RoutingTable) {
-        let expired: Vec<Did> = self.waiting.iter().filter(|(_, w)| w.deadline <= now).map(|(&d, _)| d).collect();
+        let expired: Vec<Did> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.deadline <= now)
+            .map(|(&d, _)| d)
+            .collect();
         for dest in expired {
             self.fail_waiting(dest, RouteError::SessionTimeout, self.me);
         }
@@ -413,18 +496,27 @@ impl Wire {
                 }
             }
         }
-        self.replay.expire(now.as_millis().saturating_sub(self.cfg.skew.as_millis()));
+        self.replay
+            .expire(now.as_millis().saturating_sub(self.cfg.skew.as_millis()));
         self.pins.retain(|_, p| p.until > now);
     }
 
     // ---- frames from peers ----
 
     /// A routed frame arrived from the link peer `from`.
-    pub fn handle_frame(&mut self, now: Instant, table: &RoutingTable, from: Did, bytes: &[u8]) -> Result<(), RejectReason> {
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        table: &RoutingTable,
+        from: Did,
+        bytes: &[u8],
+    ) -> Result<(), RejectReason> {
         self.stats.frames_received += 1;
         let frame = match Frame::decode(bytes) {
             Ok(f) => f,
-            Err(super::FrameError::UnsupportedVersion(_)) => return Err(self.reject(RejectReason::UnsupportedVersion)),
+            Err(super::FrameError::UnsupportedVersion(_)) => {
+                return Err(self.reject(RejectReason::UnsupportedVersion))
+            }
             Err(_) => return Err(self.reject(RejectReason::Malformed)),
         };
         let result = self.check_frame(now, table, from, frame);
@@ -436,7 +528,13 @@ impl Wire {
         r
     }
 
-    fn check_frame(&mut self, now: Instant, table: &RoutingTable, from: Did, frame: Frame) -> Result<(), RejectReason> {
+    fn check_frame(
+        &mut self,
+        now: Instant,
+        table: &RoutingTable,
+        from: Did,
+        frame: Frame,
+    ) -> Result<(), RejectReason> {
         if frame.path.last().copied().unwrap_or(frame.origin) != from {
             return Err(RejectReason::PathMismatch);
         }
@@ -461,7 +559,11 @@ impl Wire {
         if h.issued_at > now.saturating_add(skew) {
             return Err(RejectReason::FromFuture);
         }
-        if h.issued_at.saturating_add(h.ttl as u64).saturating_add(skew) < now {
+        if h.issued_at
+            .saturating_add(h.ttl as u64)
+            .saturating_add(skew)
+            < now
+        {
             return Err(RejectReason::Expired);
         }
         let body = h.body_len as usize;
@@ -474,18 +576,39 @@ impl Wire {
         Ok(())
     }
 
-    fn relay(&mut self, now: Instant, table: &RoutingTable, mut frame: Frame) -> Result<(), RejectReason> {
+    fn relay(
+        &mut self,
+        now: Instant,
+        table: &RoutingTable,
+        mut frame: Frame,
+    ) -> Result<(), RejectReason> {
         let head_kind = frame.header().map(|h| h.kind);
         let report = head_kind.is_some_and(|k| k != Kind::Error);
-        if frame.path.len() + 1 >= frame.hop_limit as usize || frame.path.len() >= super::frame::MAX_PATH {
+        if frame.path.len() + 1 >= frame.hop_limit as usize
+            || frame.path.len() >= super::frame::MAX_PATH
+        {
             if report {
-                self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::HopLimitExceeded);
+                self.report(
+                    now,
+                    table,
+                    frame.origin,
+                    frame.tx,
+                    frame.dest,
+                    RouteError::HopLimitExceeded,
+                );
             }
             return Err(RejectReason::HopLimitExceeded);
         }
         if frame.origin == self.me || frame.path.contains(&self.me) {
             if report {
-                self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::RoutingLoop);
+                self.report(
+                    now,
+                    table,
+                    frame.origin,
+                    frame.tx,
+                    frame.dest,
+                    RouteError::RoutingLoop,
+                );
             }
             return Err(RejectReason::RoutingLoop);
         }
@@ -497,7 +620,14 @@ impl Wire {
                 Hop::Next(n) => n,
                 Hop::Local | Hop::NoRoute => {
                     if report {
-                        self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::NoRoute);
+                        self.report(
+                            now,
+                            table,
+                            frame.origin,
+                            frame.tx,
+                            frame.dest,
+                            RouteError::NoRoute,
+                        );
                     }
                     return Err(RejectReason::NoRoute);
                 }
@@ -514,7 +644,14 @@ impl Wire {
         self.stats.frames_relayed += 1;
         if !self.push_frame(next, frame.encode(), true) {
             if report {
-                self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::Busy);
+                self.report(
+                    now,
+                    table,
+                    frame.origin,
+                    frame.tx,
+                    frame.dest,
+                    RouteError::Busy,
+                );
             }
             return Err(RejectReason::RelayOverflow);
         }
@@ -522,14 +659,30 @@ impl Wire {
     }
 
     /// Resolves the origin's session proof to a verified session key.
-    fn prove(&mut self, now: Instant, origin: Did, proof: &SessionProof, msg_expires: u64) -> Result<Proven, RejectReason> {
+    fn prove(
+        &mut self,
+        now: Instant,
+        origin: Did,
+        proof: &SessionProof,
+        msg_expires: u64,
+    ) -> Result<Proven, RejectReason> {
         match proof {
             SessionProof::Known(fp) => {
-                let (did, s) = self.sessions.by_fingerprint(*fp, now.as_millis()).ok_or(RejectReason::UnknownSession)?;
+                let (did, s) = self
+                    .sessions
+                    .by_fingerprint(*fp, now.as_millis())
+                    .ok_or(RejectReason::UnknownSession)?;
                 if did != origin {
                     return Err(RejectReason::SessionMismatch);
                 }
-                Ok(Proven { key: s.key, fingerprint: *fp, full: false, expires_at: s.expires_at, msg_expires, hops: 0 })
+                Ok(Proven {
+                    key: s.key,
+                    fingerprint: *fp,
+                    full: false,
+                    expires_at: s.expires_at,
+                    msg_expires,
+                    hops: 0,
+                })
             }
             SessionProof::Full(d) => {
                 if d.account != origin {
@@ -538,19 +691,36 @@ impl Wire {
                 let fingerprint = d.fingerprint();
                 // A delegation verified before (same fingerprint, same account) is not
                 // verified again; its network and expiry still are.
-                let known = self.sessions.by_fingerprint(fingerprint, now.as_millis()).filter(|(did, _)| *did == origin);
+                let known = self
+                    .sessions
+                    .by_fingerprint(fingerprint, now.as_millis())
+                    .filter(|(did, _)| *did == origin);
                 let key = match known {
                     Some((_, s)) if d.network == self.cfg.network => s.key,
                     _ => verify_delegation(d, self.cfg.network, now, self.cfg.skew)?,
                 };
-                Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires, hops: 0 })
+                Ok(Proven {
+                    key,
+                    fingerprint,
+                    full: true,
+                    expires_at: d.expires_at,
+                    msg_expires,
+                    hops: 0,
+                })
             }
         }
     }
 
-    fn receive(&mut self, now: Instant, table: &RoutingTable, frame: Frame) -> Result<(), RejectReason> {
+    fn receive(
+        &mut self,
+        now: Instant,
+        table: &RoutingTable,
+        frame: Frame,
+    ) -> Result<(), RejectReason> {
         let (origin, tx) = (frame.origin, frame.tx);
-        let Part::Head(h) = frame.part else { return self.receive_more(now, table, frame) };
+        let Part::Head(h) = frame.part else {
+            return self.receive_more(now, table, frame);
+        };
         if self.reasm.contains(origin, tx) {
             return Err(RejectReason::DuplicateFrame);
         }
@@ -575,7 +745,8 @@ impl Wire {
         if matches!(h.kind, Kind::Hello | Kind::HelloReply) && !proven.full {
             return Err(RejectReason::UnexpectedKind);
         }
-        let mut signing = Signing::start(origin, self.me, tx, frame.hop_limit, &h, proven.fingerprint);
+        let mut signing =
+            Signing::start(origin, self.me, tx, frame.hop_limit, &h, proven.fingerprint);
         let body_len = h.body_len as usize;
         if frame.piece.len() > body_len || (h.frames == 1 && frame.piece.len() != body_len) {
             return Err(RejectReason::Truncated);
@@ -608,7 +779,13 @@ impl Wire {
             body,
             last_progress: now,
         };
-        if !self.reasm.start(origin, tx, partial, self.cfg.reassembly_per_origin, self.cfg.reassembly_total) {
+        if !self.reasm.start(
+            origin,
+            tx,
+            partial,
+            self.cfg.reassembly_per_origin,
+            self.cfg.reassembly_total,
+        ) {
             if h.kind != Kind::Error {
                 self.report(now, table, origin, tx, self.me, RouteError::Busy);
             }
@@ -617,10 +794,19 @@ impl Wire {
         Ok(())
     }
 
-    fn receive_more(&mut self, now: Instant, table: &RoutingTable, frame: Frame) -> Result<(), RejectReason> {
+    fn receive_more(
+        &mut self,
+        now: Instant,
+        table: &RoutingTable,
+        frame: Frame,
+    ) -> Result<(), RejectReason> {
         let (origin, tx) = (frame.origin, frame.tx);
         let Some(p) = self.reasm.get_mut(origin, tx) else {
-            return Err(if self.replay.contains(origin, tx) { RejectReason::DuplicateFrame } else { RejectReason::UnknownMessage });
+            return Err(if self.replay.contains(origin, tx) {
+                RejectReason::DuplicateFrame
+            } else {
+                RejectReason::UnknownMessage
+            });
         };
         if frame.seq < p.next_seq {
             return Err(RejectReason::DuplicateFrame);
@@ -650,21 +836,44 @@ impl Wire {
         if p.next_seq < p.frames {
             return Ok(());
         }
-        let Some(p) = self.reasm.finish(origin, tx) else { return Ok(()) };
+        let Some(p) = self.reasm.finish(origin, tx) else {
+            return Ok(());
+        };
         if !p.signature.verify(&p.key, &p.signing.finish()) {
             return Err(RejectReason::BadSignature);
         }
-        let proven = Proven { key: p.key, fingerprint: p.fingerprint, full: p.full_proof, expires_at: p.expires_at, msg_expires: p.msg_expires, hops: p.hops };
+        let proven = Proven {
+            key: p.key,
+            fingerprint: p.fingerprint,
+            full: p.full_proof,
+            expires_at: p.expires_at,
+            msg_expires: p.msg_expires,
+            hops: p.hops,
+        };
         self.complete(now, table, origin, tx, p.kind, &proven, p.body)
     }
 
     /// A whole, verified message.
     #[allow(clippy::too_many_arguments)]
-    fn complete(&mut self, now: Instant, table: &RoutingTable, origin: Did, tx: u64, kind: Kind, proven: &Proven, body: Vec<u8>) -> Result<(), RejectReason> {
-        self.replay.insert(origin, tx, proven.msg_expires.saturating_add(self.cfg.skew.as_millis()));
+    fn complete(
+        &mut self,
+        now: Instant,
+        table: &RoutingTable,
+        origin: Did,
+        tx: u64,
+        kind: Kind,
+        proven: &Proven,
+        body: Vec<u8>,
+    ) -> Result<(), RejectReason> {
+        self.replay.insert(
+            origin,
+            tx,
+            proven.msg_expires.saturating_add(self.cfg.skew.as_millis()),
+        );
         self.stats.verified += 1;
         if proven.full {
-            self.sessions.insert(origin, proven.fingerprint, proven.key, proven.expires_at);
+            self.sessions
+                .insert(origin, proven.fingerprint, proven.key, proven.expires_at);
         }
         match kind {
             Kind::Hello | Kind::HelloReply => {
@@ -672,7 +881,15 @@ impl Wire {
                     // If no route back exists now, the origin's hello times out and it
                     // reports that; there is nobody else to tell.
                     let reply_tx = self.rng.next_u64();
-                    let _ = self.emit(now, table, origin, reply_tx, Kind::HelloReply, Vec::new(), true);
+                    let _ = self.emit(
+                        now,
+                        table,
+                        origin,
+                        reply_tx,
+                        Kind::HelloReply,
+                        Vec::new(),
+                        true,
+                    );
                 }
                 // Either way both sides now hold each other's session (a crossing pair
                 // of hellos included): release what waited for it.
@@ -684,11 +901,18 @@ impl Wire {
                 Ok(())
             }
             Kind::Data => {
-                let Some(session) = self.session.as_ref() else { return Err(RejectReason::NoSession) };
+                let Some(session) = self.session.as_ref() else {
+                    return Err(RejectReason::NoSession);
+                };
                 match ecies::open(session.signing_key(), &seal_aad(origin, tx), &body) {
                     Ok(plain) => {
                         self.stats.messages_delivered += 1;
-                        self.out.push_back(WireOutput::Delivered(Delivery { from: origin, tx, body: plain, hops: proven.hops }));
+                        self.out.push_back(WireOutput::Delivered(Delivery {
+                            from: origin,
+                            tx,
+                            body: plain,
+                            hops: proven.hops,
+                        }));
                         Ok(())
                     }
                     Err(_) => {
@@ -698,11 +922,16 @@ impl Wire {
                 }
             }
             Kind::Error => {
-                let Ok(e) = postcard::from_bytes::<ErrorBody>(&body) else { return Err(RejectReason::Malformed) };
+                let Ok(e) = postcard::from_bytes::<ErrorBody>(&body) else {
+                    return Err(RejectReason::Malformed);
+                };
                 if e.reason == RouteError::UnknownSession {
                     self.sessions.remove(origin); // it lost ours: open a new session next time
                 }
-                let hello = self.waiting.get(&e.dest).is_some_and(|w| w.hello_tx == e.tx);
+                let hello = self
+                    .waiting
+                    .get(&e.dest)
+                    .is_some_and(|w| w.hello_tx == e.tx);
                 if hello {
                     self.fail_waiting(e.dest, e.reason, origin);
                 } else {
@@ -714,23 +943,41 @@ impl Wire {
     }
 
     /// Tells the origin of `tx` why it failed (signed; never about an error message).
-    fn report(&mut self, now: Instant, table: &RoutingTable, origin: Did, tx: u64, dest: Did, reason: RouteError) {
+    fn report(
+        &mut self,
+        now: Instant,
+        table: &RoutingTable,
+        origin: Did,
+        tx: u64,
+        dest: Did,
+        reason: RouteError,
+    ) {
         if self.session.is_none() || origin == self.me {
             return;
         }
         let body = postcard::to_allocvec(&ErrorBody { tx, dest, reason }).unwrap_or_default();
         let err_tx = self.rng.next_u64();
-        if self.emit(now, table, origin, err_tx, Kind::Error, body, true).is_ok() {
+        if self
+            .emit(now, table, origin, err_tx, Kind::Error, body, true)
+            .is_ok()
+        {
             self.stats.errors_reported += 1;
         }
     }
 }
 
 /// Verifies a delegation and maps its faults to reject reasons.
-fn verify_delegation(d: &Delegation, network: u32, now: Instant, skew: crate::time::Duration) -> Result<k256::ecdsa::VerifyingKey, RejectReason> {
+fn verify_delegation(
+    d: &Delegation,
+    network: u32,
+    now: Instant,
+    skew: crate::time::Duration,
+) -> Result<k256::ecdsa::VerifyingKey, RejectReason> {
     d.verify(network, now, skew).map_err(|e| match e {
         IdentityError::Expired => RejectReason::DelegationExpired,
-        IdentityError::WrongSigner | IdentityError::BadAccountSignature => RejectReason::DelegationSigner,
+        IdentityError::WrongSigner | IdentityError::BadAccountSignature => {
+            RejectReason::DelegationSigner
+        }
         IdentityError::WrongNetwork => RejectReason::WrongNetwork,
         _ => RejectReason::DelegationInvalid,
     })

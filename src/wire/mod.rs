@@ -7,8 +7,8 @@
 //! - [`RejectReason`]: why an input was refused (counted per reason in [`WireStats`]);
 //! - [`RouteError`]: why a message did not arrive, as reported back to its origin.
 
-pub mod frame;
 mod endpoint;
+pub mod frame;
 mod reassembly;
 mod replay;
 mod sessions;

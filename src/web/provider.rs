@@ -1,0 +1,1056 @@
+//! The WebRTC driver: one [`Node`] driven by the browser's event loop.
+//!
+//! - One ordered, reliable, pre-negotiated (id 0) binary data channel per peer.
+//! - Offers and answers are sent as soon as the first host candidate is in hand (a short
+//!   grace after it, or gathering complete, whichever is first), not after full gathering.
+//! - Manual bootstrap: `createOffer` / `answerOffer` / `acceptAnswer` with signed text.
+//!   Every other link is signalled through the ring: the offer and answer travel as
+//!   routed, signed, end-to-end encrypted messages. Glare: the smaller DID yields.
+//! - Frames for a peer without a link wait (bounded) while the link is opened through the
+//!   ring; a link that does not open in time is reported down to the core.
+//! - Flow control on `bufferedAmount`: routed-frame credit is returned to the core as the
+//!   channel drains (`bufferedamountlow`).
+//! - Every JS callback is a `Closure` owned by its connection, unset and dropped when the
+//!   connection goes. Events reach JS only after the driver's state is released, so a
+//!   handler may call back into the provider.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelType,
+    RtcIceServer, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType,
+    RtcSessionDescriptionInit,
+};
+
+use super::session::WasmSession;
+use super::{js_error, parse_did};
+use crate::chord;
+use crate::node::{Event, Identity, LinkFrame, Node, NodeConfig};
+use crate::signal::{Signal, SignalKind};
+use crate::time::{Duration, Instant};
+use crate::wire::SendError;
+use crate::Did;
+
+/// First byte of a routed message body: application data, or a connection signal.
+const APP: u8 = 0;
+const SIGNAL: u8 = 1;
+/// Bytes waiting for one peer's link to open before they are dropped.
+const MAX_WAITING: usize = 8 << 20;
+/// Channel bytes above which routed-frame credit is withheld.
+const LOW_WATER: u32 = 256 << 10;
+const SIGNAL_MAX_AGE: Duration = Duration::from_secs(120);
+/// After the first ICE candidate, how long to wait for more before sending the SDP.
+const CANDIDATE_GRACE_MS: i32 = 15;
+const GATHER_LIMIT_MS: i32 = 1500;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(f: &js_sys::Function, ms: i32) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+fn now() -> Instant {
+    Instant(js_sys::Date::now() as u64)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Our offer is out (manual or through the ring); `digest` names it.
+    Offering {
+        digest: Option<[u8; 32]>,
+    },
+    /// We answered their offer; waiting for the channel.
+    Answering,
+    Open,
+}
+
+struct Conn {
+    peer: Option<Did>,
+    pc: RtcPeerConnection,
+    dc: RtcDataChannel,
+    state: State,
+    deadline: Instant,
+    /// Frames waiting for the channel to open.
+    waiting: VecDeque<Vec<u8>>,
+    waiting_bytes: usize,
+    /// Routed bytes handed to the channel whose credit is not yet returned.
+    outstanding: usize,
+    /// `connect()` / `acceptAnswer()` promises to settle when the channel opens or fails.
+    waiters: Vec<(js_sys::Function, js_sys::Function)>,
+    /// True if we opened it manually and must join the ring through it.
+    join_via: bool,
+    _callbacks: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+impl Conn {
+    fn shut(&mut self) {
+        self.pc.set_onconnectionstatechange(None);
+        self.dc.set_onopen(None);
+        self.dc.set_onclose(None);
+        self.dc.set_onmessage(None);
+        self.dc.set_onbufferedamountlow(None);
+        self.dc.close();
+        self.pc.close();
+    }
+}
+
+pub(crate) struct Inner {
+    node: Node,
+    session: WasmSession,
+    network: u32,
+    ice_servers: js_sys::Array,
+    connect_timeout: Duration,
+    rng: ChaCha20Rng,
+    conns: HashMap<u64, Conn>,
+    by_did: HashMap<Did, u64>,
+    next_conn: u64,
+    /// Transaction ids of signals we sent through the ring, by peer.
+    signal_tx: HashMap<u64, Did>,
+    on_event: js_sys::Function,
+    /// Events for JS, delivered once the state is released.
+    out: Vec<JsValue>,
+    /// Promise settlements, run once the state is released.
+    settle: Vec<(js_sys::Function, JsValue)>,
+    timer: Option<JsValue>,
+    timer_cb: Option<Closure<dyn FnMut()>>,
+    closed: bool,
+    me: Weak<RefCell<Inner>>,
+}
+
+type Shared = Rc<RefCell<Inner>>;
+
+/// Runs `f` on the driver state, drives the node, then (state released) delivers events
+/// and settles promises.
+fn with(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner)) {
+    let Some(rc) = weak.upgrade() else { return };
+    let (events, settle, handler) = {
+        let Ok(mut i) = rc.try_borrow_mut() else {
+            return;
+        };
+        if i.closed {
+            return;
+        }
+        f(&mut i);
+        i.pump();
+        (
+            std::mem::take(&mut i.out),
+            std::mem::take(&mut i.settle),
+            i.on_event.clone(),
+        )
+    };
+    for (f, v) in settle {
+        let _ = f.call1(&JsValue::UNDEFINED, &v);
+    }
+    for e in events {
+        let _ = handler.call1(&JsValue::UNDEFINED, &e);
+    }
+}
+
+fn event(kind: &str, fields: &[(&str, JsValue)]) -> JsValue {
+    let o = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&o, &"type".into(), &kind.into());
+    for (k, v) in fields {
+        let _ = js_sys::Reflect::set(&o, &(*k).into(), v);
+    }
+    o.into()
+}
+
+fn did_js(d: Did) -> JsValue {
+    d.to_checksum().into()
+}
+
+impl Inner {
+    // ---- the run loop ----
+
+    /// Drains the node until it is quiet: transmits to channels, events to JS, credit
+    /// back from drained channels; then sets the timer.
+    fn pump(&mut self) {
+        loop {
+            let mut work = false;
+            while let Some(t) = self.node.poll_transmit() {
+                work = true;
+                let routed = matches!(t.frame, LinkFrame::Routed(_));
+                self.transmit(t.to, t.frame.encode(), routed);
+            }
+            while let Some(e) = self.node.poll_event() {
+                work = true;
+                self.on_node_event(e);
+            }
+            work |= self.return_credit();
+            if !work {
+                break;
+            }
+        }
+        self.schedule();
+    }
+
+    fn transmit(&mut self, to: Did, bytes: Vec<u8>, routed: bool) {
+        let id = match self.by_did.get(&to) {
+            Some(id) => *id,
+            None => match self.open_through_ring(to) {
+                Some(id) => id,
+                None => return,
+            },
+        };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if c.state != State::Open {
+            if c.waiting_bytes + bytes.len() > MAX_WAITING {
+                return; // the core's timeouts and error reports cover what is dropped
+            }
+            c.waiting_bytes += bytes.len();
+            c.waiting.push_back(bytes);
+            return;
+        }
+        if c.dc.send_with_u8_array(&bytes).is_err() {
+            self.drop_conn(id, "send failed");
+            return;
+        }
+        if routed {
+            c.outstanding += bytes.len();
+        }
+    }
+
+    /// Returns routed-frame credit for what the channels have drained.
+    fn return_credit(&mut self) -> bool {
+        let mut drained = Vec::new();
+        for c in self.conns.values_mut() {
+            if c.outstanding == 0 || c.state != State::Open {
+                continue;
+            }
+            let held = c.dc.buffered_amount().saturating_sub(LOW_WATER) as usize;
+            let back = c.outstanding.saturating_sub(held);
+            if back > 0 {
+                c.outstanding -= back;
+                if let Some(p) = c.peer {
+                    drained.push((p, back));
+                }
+            }
+        }
+        let any = !drained.is_empty();
+        for (p, n) in drained {
+            self.node.handle_sent(p, n);
+        }
+        any
+    }
+
+    fn schedule(&mut self) {
+        let mut wake = self.node.poll_timeout();
+        for c in self.conns.values() {
+            if c.state != State::Open {
+                wake = Some(wake.map_or(c.deadline, |w| w.min(c.deadline)));
+            }
+        }
+        if let Some(t) = self.timer.take() {
+            clear_timeout(&t);
+        }
+        let (Some(wake), Some(cb)) = (wake, self.timer_cb.as_ref()) else {
+            return;
+        };
+        let delay = wake.0.saturating_sub(now().0).min(i32::MAX as u64) as i32;
+        self.timer = Some(set_timeout(cb.as_ref().unchecked_ref(), delay));
+    }
+
+    fn on_timer(&mut self) {
+        self.timer = None;
+        let t = now();
+        let late: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.state != State::Open && c.deadline <= t)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            self.drop_conn(id, "connection timed out");
+        }
+        self.node.handle_timeout(t);
+    }
+
+    fn on_node_event(&mut self, e: Event) {
+        match e {
+            Event::Message(d) => match d.body.split_first() {
+                Some((&APP, data)) => {
+                    let data = js_sys::Uint8Array::from(data);
+                    self.out.push(event(
+                        "message",
+                        &[
+                            ("from", did_js(d.from)),
+                            ("data", data.into()),
+                            ("hops", d.hops.into()),
+                        ],
+                    ));
+                }
+                Some((&SIGNAL, sig)) => self.on_ring_signal(d.from, sig),
+                _ => {}
+            },
+            Event::Undelivered(u) => {
+                if self.signal_tx.remove(&u.tx).is_some() {
+                    if let Some(id) = self.by_did.get(&u.dest).copied() {
+                        self.drop_conn(id, "signal undeliverable");
+                    }
+                    return;
+                }
+                self.out.push(event(
+                    "undelivered",
+                    &[
+                        ("tx", u.tx.into()),
+                        ("to", did_js(u.dest)),
+                        ("reason", format!("{:?}", u.reason).into()),
+                    ],
+                ));
+            }
+            Event::Ring(r) => match r {
+                chord::Event::Joined { .. } => self.out.push(event("joined", &[])),
+                chord::Event::JoinFailed { error, .. } => self.out.push(event(
+                    "joinFailed",
+                    &[("reason", format!("{error:?}").into())],
+                )),
+                chord::Event::SuccessorChanged { .. } | chord::Event::PredecessorChanged { .. } => {
+                    let table = self.node.ring();
+                    let succ = table.successor().map_or(JsValue::NULL, did_js);
+                    let pred = table.predecessor().map_or(JsValue::NULL, did_js);
+                    self.out.push(event(
+                        "ringChanged",
+                        &[("successor", succ), ("predecessor", pred)],
+                    ));
+                }
+                chord::Event::PeerUnreachable { peer } => {
+                    if let Some(id) = self.by_did.get(&peer).copied() {
+                        self.drop_conn(id, "peer unreachable");
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+
+    // ---- connections ----
+
+    fn new_conn(&mut self, peer: Option<Did>, state: State) -> Result<u64, JsValue> {
+        let cfg = RtcConfiguration::new();
+        cfg.set_ice_servers(&self.ice_servers);
+        let pc = RtcPeerConnection::new_with_configuration(&cfg)
+            .map_err(|e| js_error("WEBRTC", format!("{e:?}")))?;
+        let init = RtcDataChannelInit::new();
+        init.set_negotiated(true);
+        init.set_id(0);
+        init.set_ordered(true);
+        let dc = pc.create_data_channel_with_data_channel_dict("rings", &init);
+        dc.set_binary_type(RtcDataChannelType::Arraybuffer);
+        dc.set_buffered_amount_low_threshold(LOW_WATER);
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let me = self.me.clone();
+        let mut callbacks: Vec<Closure<dyn FnMut(JsValue)>> = Vec::new();
+        let w = me.clone();
+        callbacks.push(Closure::new(move |_| with(&w, |i| i.on_open(id))));
+        dc.set_onopen(Some(callbacks[0].as_ref().unchecked_ref()));
+        let w = me.clone();
+        callbacks.push(Closure::new(move |_| {
+            with(&w, |i| i.drop_conn(id, "channel closed"))
+        }));
+        dc.set_onclose(Some(callbacks[1].as_ref().unchecked_ref()));
+        let w = me.clone();
+        callbacks.push(Closure::new(move |e: JsValue| {
+            let Ok(m) = e.dyn_into::<MessageEvent>() else {
+                return;
+            };
+            let Ok(buf) = m.data().dyn_into::<js_sys::ArrayBuffer>() else {
+                return;
+            };
+            let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+            with(&w, |i| i.on_frame(id, &bytes));
+        }));
+        dc.set_onmessage(Some(callbacks[2].as_ref().unchecked_ref()));
+        let w = me.clone();
+        callbacks.push(Closure::new(move |_| with(&w, |_| {})));
+        dc.set_onbufferedamountlow(Some(callbacks[3].as_ref().unchecked_ref()));
+        let w = me;
+        let pc2 = pc.clone();
+        callbacks.push(Closure::new(move |_| {
+            if matches!(
+                pc2.connection_state(),
+                RtcPeerConnectionState::Failed
+                    | RtcPeerConnectionState::Closed
+                    | RtcPeerConnectionState::Disconnected
+            ) {
+                with(&w, |i| i.drop_conn(id, "connection lost"));
+            }
+        }));
+        pc.set_onconnectionstatechange(Some(callbacks[4].as_ref().unchecked_ref()));
+        let deadline = now() + self.connect_timeout;
+        let conn = Conn {
+            peer,
+            pc,
+            dc,
+            state,
+            deadline,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
+            outstanding: 0,
+            waiters: Vec::new(),
+            join_via: false,
+            _callbacks: callbacks,
+        };
+        self.conns.insert(id, conn);
+        if let Some(p) = peer {
+            self.by_did.insert(p, id);
+        }
+        Ok(id)
+    }
+
+    fn on_open(&mut self, id: u64) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(peer) = c.peer else { return };
+        c.state = State::Open;
+        let waiting: Vec<Vec<u8>> = c.waiting.drain(..).collect();
+        c.waiting_bytes = 0;
+        for (resolve, _) in c.waiters.drain(..) {
+            self.settle.push((resolve, did_js(peer)));
+        }
+        let join = std::mem::take(&mut c.join_via);
+        self.node.handle_peer_up(peer);
+        for bytes in waiting {
+            // Whether routed or ring, the core counts routed credit from the first send.
+            let routed = bytes.first() == Some(&crate::wire::ROUTED_TAG);
+            self.transmit(peer, bytes, routed);
+        }
+        self.out.push(event("peerUp", &[("did", did_js(peer))]));
+        if join && self.node.ring().successor().is_none() {
+            self.node.join(now(), peer);
+        }
+    }
+
+    fn on_frame(&mut self, id: u64, bytes: &[u8]) {
+        let Some(peer) = self.conns.get(&id).and_then(|c| c.peer) else {
+            return;
+        };
+        // A bad frame is counted by the core; nothing else to do.
+        let _ = self.node.handle_frame(now(), peer, bytes);
+    }
+
+    fn drop_conn(&mut self, id: u64, why: &str) {
+        let Some(mut c) = self.conns.remove(&id) else {
+            return;
+        };
+        c.shut();
+        for (_, reject) in c.waiters.drain(..) {
+            self.settle.push((reject, js_error("CONNECT_FAILED", why)));
+        }
+        if let Some(p) = c.peer {
+            if self.by_did.get(&p) == Some(&id) {
+                self.by_did.remove(&p);
+                self.node.handle_peer_down(now(), p);
+                if c.state == State::Open {
+                    self.out.push(event(
+                        "peerDown",
+                        &[("did", did_js(p)), ("reason", why.into())],
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Starts a link to `peer` signalled through the ring; `None` if it cannot start.
+    fn open_through_ring(&mut self, peer: Did) -> Option<u64> {
+        if peer == self.node.did() || self.closed {
+            return None;
+        }
+        let id = self
+            .new_conn(Some(peer), State::Offering { digest: None })
+            .ok()?;
+        let (pc, me) = (self.conns[&id].pc.clone(), self.me.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let sdp = local_sdp(&pc, true).await;
+            with(&me, |i| match sdp {
+                Ok(sdp) => i.send_signal(id, peer, SignalKind::Offer, sdp),
+                Err(e) => i.drop_conn(id, &format!("offer failed: {e:?}")),
+            });
+        });
+        Some(id)
+    }
+
+    fn send_signal(&mut self, id: u64, peer: Did, kind: SignalKind, sdp: String) {
+        let nonce = self.rng.next_u64();
+        let signal = Signal::new(&self.session.0, kind, sdp, now(), nonce);
+        if let (SignalKind::Offer, Some(c)) = (kind, self.conns.get_mut(&id)) {
+            c.state = State::Offering {
+                digest: Some(signal.digest()),
+            };
+        }
+        let mut body = vec![SIGNAL];
+        body.extend_from_slice(&signal.encode());
+        match self.node.send(now(), peer, body) {
+            Ok(tx) => {
+                self.signal_tx.insert(tx, peer);
+            }
+            Err(_) => self.drop_conn(id, "cannot route the signal"),
+        }
+    }
+
+    fn on_ring_signal(&mut self, from: Did, bytes: &[u8]) {
+        let Ok(signal) = Signal::decode(bytes) else {
+            return;
+        };
+        let skew = self.node.wire().config().skew;
+        match signal.verify(self.network, now(), SIGNAL_MAX_AGE, skew) {
+            Ok(d) if d == from => {}
+            _ => return,
+        }
+        match signal.kind {
+            SignalKind::Offer => {
+                if let Some(&id) = self.by_did.get(&from) {
+                    let ours = matches!(
+                        self.conns.get(&id).map(|c| c.state),
+                        Some(State::Offering { .. })
+                    );
+                    // Glare: both offered. The larger DID's offer wins.
+                    if ours && self.node.did() > from {
+                        return;
+                    }
+                    self.drop_conn(id, "replaced by the peer's offer");
+                }
+                let Ok(id) = self.new_conn(Some(from), State::Answering) else {
+                    return;
+                };
+                let (pc, me) = (self.conns[&id].pc.clone(), self.me.clone());
+                let digest = signal.digest();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let answer = answer_sdp(&pc, &signal.sdp).await;
+                    with(&me, |i| match answer {
+                        Ok(sdp) => i.send_signal(id, from, SignalKind::Answer(digest), sdp),
+                        Err(e) => i.drop_conn(id, &format!("answer failed: {e:?}")),
+                    });
+                });
+            }
+            SignalKind::Answer(digest) => {
+                let Some(&id) = self.by_did.get(&from) else {
+                    return;
+                };
+                let Some(c) = self.conns.get_mut(&id) else {
+                    return;
+                };
+                if c.state
+                    != (State::Offering {
+                        digest: Some(digest),
+                    })
+                {
+                    return;
+                }
+                c.state = State::Answering;
+                let (pc, me) = (c.pc.clone(), self.me.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Err(e) = remote(&pc, RtcSdpType::Answer, &signal.sdp).await {
+                        with(&me, |i| i.drop_conn(id, &format!("bad answer: {e:?}")));
+                    }
+                });
+            }
+        }
+    }
+}
+
+// ---- SDP helpers ----
+
+async fn remote(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Result<(), JsValue> {
+    let d = RtcSessionDescriptionInit::new(kind);
+    d.set_sdp(sdp);
+    JsFuture::from(pc.set_remote_description(&d))
+        .await
+        .map(|_| ())
+}
+
+/// Creates the offer (or answer), sets it locally, waits for the first candidates, and
+/// returns the local SDP with them.
+async fn local_sdp(pc: &RtcPeerConnection, offer: bool) -> Result<String, JsValue> {
+    let desc = if offer {
+        JsFuture::from(pc.create_offer()).await?
+    } else {
+        JsFuture::from(pc.create_answer()).await?
+    };
+    let sdp = js_sys::Reflect::get(&desc, &"sdp".into())?
+        .as_string()
+        .unwrap_or_default();
+    let init = RtcSessionDescriptionInit::new(if offer {
+        RtcSdpType::Offer
+    } else {
+        RtcSdpType::Answer
+    });
+    init.set_sdp(&sdp);
+    JsFuture::from(pc.set_local_description(&init)).await?;
+    gathered(pc).await;
+    pc.local_description()
+        .map(|d| d.sdp())
+        .ok_or_else(|| js_error("WEBRTC", "no local description"))
+}
+
+async fn answer_sdp(pc: &RtcPeerConnection, offer: &str) -> Result<String, JsValue> {
+    remote(pc, RtcSdpType::Offer, offer).await?;
+    local_sdp(pc, false).await
+}
+
+/// Resolves shortly after the first ICE candidate, when gathering completes, or after
+/// a limit — whichever is first. The handler is unset and dropped afterwards.
+async fn gathered(pc: &RtcPeerConnection) {
+    let slot: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        *slot.borrow_mut() = Some(resolve);
+    });
+    let resolve = slot.borrow().clone();
+    let Some(resolve) = resolve else { return };
+    let r = resolve.clone();
+    let on_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)> =
+        Closure::new(move |e: RtcPeerConnectionIceEvent| match e.candidate() {
+            Some(_) => {
+                let _ = set_timeout(&r, CANDIDATE_GRACE_MS);
+            }
+            None => {
+                let _ = r.call0(&JsValue::UNDEFINED);
+            }
+        });
+    pc.set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
+    let limit = set_timeout(&resolve, GATHER_LIMIT_MS);
+    if pc.ice_gathering_state() == web_sys::RtcIceGatheringState::Complete {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+    }
+    let _ = JsFuture::from(promise).await;
+    clear_timeout(&limit);
+    pc.set_onicecandidate(None);
+    drop(on_candidate);
+}
+
+// ---- the exported provider ----
+
+/// The node in the browser (wrapped by `Provider` in TypeScript).
+#[wasm_bindgen]
+pub struct WasmProvider {
+    inner: Shared,
+}
+
+#[wasm_bindgen]
+impl WasmProvider {
+    /// `seed`: 32 bytes from `crypto.getRandomValues`; `ice_servers`: RTCIceServer
+    /// objects (none needed on one machine); `on_event`: called with `{type, …}` objects.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        session: &WasmSession,
+        seed: &[u8],
+        ice_servers: js_sys::Array,
+        connect_timeout_ms: u32,
+        on_event: js_sys::Function,
+    ) -> Result<WasmProvider, JsValue> {
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| js_error("BAD_ARGUMENT", "seed must be 32 random bytes"))?;
+        for s in ice_servers.iter() {
+            if s.dyn_ref::<RtcIceServer>().is_none() && !s.is_object() {
+                return Err(js_error(
+                    "BAD_ARGUMENT",
+                    "iceServers must be RTCIceServer objects",
+                ));
+            }
+        }
+        let network = session.0.delegation().network;
+        let mut cfg = NodeConfig::default();
+        cfg.wire.network = network;
+        let mut node = Node::new(Identity::Session(session.0.clone()), cfg, seed, now())
+            .map_err(|e| js_error("BAD_ARGUMENT", format!("{e:?}")))?;
+        node.require_links();
+        let mut rng_seed = seed;
+        rng_seed[0] ^= 0x5a; // a stream apart from the node's
+        let inner = Rc::new_cyclic(|me: &Weak<RefCell<Inner>>| {
+            let w = me.clone();
+            RefCell::new(Inner {
+                node,
+                session: session.clone(),
+                network,
+                ice_servers,
+                connect_timeout: Duration::from_millis(u64::from(connect_timeout_ms.max(1000))),
+                rng: ChaCha20Rng::from_seed(rng_seed),
+                conns: HashMap::new(),
+                by_did: HashMap::new(),
+                next_conn: 1,
+                signal_tx: HashMap::new(),
+                on_event,
+                out: Vec::new(),
+                settle: Vec::new(),
+                timer: None,
+                timer_cb: Some(Closure::new(move || with(&w, |i| i.on_timer()))),
+                closed: false,
+                me: me.clone(),
+            })
+        });
+        with(&Rc::downgrade(&inner), |_| {});
+        Ok(WasmProvider { inner })
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn did(&self) -> String {
+        self.inner.borrow().node.did().to_checksum()
+    }
+
+    /// A signed offer for a manual handshake (copy-paste, QR, HTTP …): `Promise<string>`.
+    #[wasm_bindgen(js_name = createOffer)]
+    pub fn create_offer(&self) -> js_sys::Promise {
+        let h = Handle(self.inner.clone());
+        wasm_bindgen_futures::future_to_promise(
+            async move { h.create_offer().await.map(JsValue::from) },
+        )
+    }
+
+    /// Answers a peer's offer: `Promise<string>` (the signed answer to send back).
+    #[wasm_bindgen(js_name = answerOffer)]
+    pub fn answer_offer(&self, offer: String) -> js_sys::Promise {
+        let h = Handle(self.inner.clone());
+        wasm_bindgen_futures::future_to_promise(async move {
+            h.answer_offer(offer).await.map(JsValue::from)
+        })
+    }
+
+    /// Takes the answer to our offer: `Promise<string>`, the peer's DID once the link is
+    /// open (this node then joins the ring through it if it is alone).
+    #[wasm_bindgen(js_name = acceptAnswer)]
+    pub fn accept_answer(&self, answer: String) -> js_sys::Promise {
+        let h = Handle(self.inner.clone());
+        wasm_bindgen_futures::future_to_promise(async move {
+            h.accept_answer(answer).await.map(JsValue::from)
+        })
+    }
+
+    /// Opens a link to `did`, signalled through the ring: `Promise<void>`, once it is open.
+    pub fn connect(&self, did: String) -> js_sys::Promise {
+        let h = Handle(self.inner.clone());
+        wasm_bindgen_futures::future_to_promise(async move {
+            h.connect(did).await.map(|_| JsValue::UNDEFINED)
+        })
+    }
+
+    /// Closes the link to `did` (the ring will route around it).
+    pub fn disconnect(&self, did: String) -> Result<(), JsValue> {
+        let peer = parse_did(&did)?;
+        with(&Rc::downgrade(&self.inner), |i| {
+            if let Some(id) = i.by_did.get(&peer).copied() {
+                i.drop_conn(id, "disconnected");
+            }
+        });
+        Ok(())
+    }
+
+    /// DIDs with an open link.
+    pub fn peers(&self) -> Vec<String> {
+        let i = self.inner.borrow();
+        let mut v: Vec<String> = i
+            .conns
+            .values()
+            .filter(|c| c.state == State::Open)
+            .filter_map(|c| c.peer)
+            .map(Did::to_checksum)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// `{did, joined, successor, predecessor, successors, fingers, connections, pending, stats}`.
+    pub fn info(&self) -> JsValue {
+        let i = self.inner.borrow();
+        let r = i.node.ring();
+        let list = |v: &mut dyn Iterator<Item = Did>| -> JsValue {
+            v.map(did_js).collect::<js_sys::Array>().into()
+        };
+        let w = i.node.wire().stats();
+        let rs = r.stats();
+        let stats = event(
+            "stats",
+            &[
+                ("messagesSent", (w.messages_sent as f64).into()),
+                ("messagesDelivered", (w.messages_delivered as f64).into()),
+                ("framesRelayed", (w.frames_relayed as f64).into()),
+                ("rejected", (w.rejected_total() as f64).into()),
+                ("ringMalformed", (rs.malformed as f64).into()),
+            ],
+        );
+        let info = event(
+            "info",
+            &[
+                ("did", did_js(i.node.did())),
+                ("joined", (r.is_joined() && r.successor().is_some()).into()),
+                ("successor", r.successor().map_or(JsValue::NULL, did_js)),
+                ("predecessor", r.predecessor().map_or(JsValue::NULL, did_js)),
+                (
+                    "successors",
+                    list(&mut r.table().successors().iter().copied()),
+                ),
+                ("fingers", list(&mut r.table().finger_nodes())),
+                (
+                    "connections",
+                    (i.conns.values().filter(|c| c.state == State::Open).count() as u32).into(),
+                ),
+                (
+                    "pending",
+                    (i.conns.values().filter(|c| c.state != State::Open).count() as u32).into(),
+                ),
+                ("stats", stats),
+            ],
+        );
+        info
+    }
+
+    /// Sends application bytes to `did`, signed and end-to-end encrypted, through the
+    /// ring. Returns the transaction id named by a later `undelivered` event.
+    pub fn send(&self, did: String, data: &[u8]) -> Result<u64, JsValue> {
+        let peer = parse_did(&did)?;
+        let mut body = Vec::with_capacity(data.len() + 1);
+        body.push(APP);
+        body.extend_from_slice(data);
+        let mut result = Err(js_error("CLOSED", "provider closed"));
+        with(&Rc::downgrade(&self.inner), |i| {
+            result = i.node.send(now(), peer, body).map_err(|e| match e {
+                SendError::TooLarge { max, .. } => {
+                    js_error("TOO_LARGE", format!("message over {} bytes", max - 1))
+                }
+                SendError::QueueFull => {
+                    js_error("BUSY", "too many messages waiting for this peer's session")
+                }
+                SendError::NoSession => js_error("CLOSED", "no session"),
+            });
+        });
+        result
+    }
+
+    /// Leaves the ring and closes every connection. Idempotent.
+    pub fn close(&self) {
+        let events = {
+            let Ok(mut i) = self.inner.try_borrow_mut() else {
+                return;
+            };
+            if i.closed {
+                return;
+            }
+            i.node.leave(now());
+            i.pump(); // hand the goodbye messages to the channels
+            let ids: Vec<u64> = i.conns.keys().copied().collect();
+            for id in ids {
+                i.drop_conn(id, "provider closed");
+            }
+            if let Some(t) = i.timer.take() {
+                clear_timeout(&t);
+            }
+            i.timer_cb = None;
+            i.closed = true;
+            std::mem::take(&mut i.settle)
+        };
+        for (f, v) in events {
+            let _ = f.call1(&JsValue::UNDEFINED, &v);
+        }
+    }
+}
+
+/// An owned handle for the async operations (their futures must be `'static`).
+struct Handle(Shared);
+
+impl Handle {
+    /// A signed offer for a manual handshake (copy-paste, QR, HTTP …).
+    async fn create_offer(&self) -> Result<String, JsValue> {
+        let id = self
+            .borrow_mut()?
+            .new_conn(None, State::Offering { digest: None })?;
+        let pc = self
+            .0
+            .borrow()
+            .conns
+            .get(&id)
+            .map(|c| c.pc.clone())
+            .ok_or_else(|| js_error("CLOSED", "provider closed"))?;
+        let sdp = local_sdp(&pc, true).await;
+        let mut i = self.borrow_mut()?;
+        let sdp = match sdp {
+            Ok(s) => s,
+            Err(e) => {
+                i.drop_conn(id, "offer failed");
+                return Err(e);
+            }
+        };
+        let nonce = i.rng.next_u64();
+        let signal = Signal::new(&i.session.0, SignalKind::Offer, sdp, now(), nonce);
+        let c = i
+            .conns
+            .get_mut(&id)
+            .ok_or_else(|| js_error("CLOSED", "provider closed"))?;
+        c.state = State::Offering {
+            digest: Some(signal.digest()),
+        };
+        c.deadline = now() + Duration::from_secs(600); // a human may carry it
+        drop(i);
+        self.drive();
+        Ok(signal.to_text())
+    }
+
+    /// Answers a peer's offer; resolves to the signed answer to send back.
+    async fn answer_offer(&self, offer: String) -> Result<String, JsValue> {
+        let (signal, from) = self.verified(&offer, false)?;
+        let id = {
+            let mut i = self.borrow_mut()?;
+            if from == i.node.did() {
+                return Err(js_error("BAD_ARGUMENT", "this is our own offer"));
+            }
+            if let Some(old) = i.by_did.get(&from).copied() {
+                i.drop_conn(old, "replaced by a new offer");
+            }
+            i.new_conn(Some(from), State::Answering)?
+        };
+        let pc = self
+            .0
+            .borrow()
+            .conns
+            .get(&id)
+            .map(|c| c.pc.clone())
+            .ok_or_else(|| js_error("CLOSED", "provider closed"))?;
+        let sdp = answer_sdp(&pc, &signal.sdp).await;
+        let mut i = self.borrow_mut()?;
+        let sdp = match sdp {
+            Ok(s) => s,
+            Err(e) => {
+                i.drop_conn(id, "answer failed");
+                return Err(js_error("BAD_OFFER", format!("{e:?}")));
+            }
+        };
+        let nonce = i.rng.next_u64();
+        let answer = Signal::new(
+            &i.session.0,
+            SignalKind::Answer(signal.digest()),
+            sdp,
+            now(),
+            nonce,
+        );
+        drop(i);
+        self.drive();
+        Ok(answer.to_text())
+    }
+
+    /// Takes the answer to our offer; resolves to the peer's DID once the link is open
+    /// (and starts joining the ring through it if this node is alone).
+    async fn accept_answer(&self, answer: String) -> Result<String, JsValue> {
+        let (signal, from) = self.verified(&answer, true)?;
+        let SignalKind::Answer(digest) = signal.kind else {
+            return Err(js_error("BAD_ANSWER", "not an answer"));
+        };
+        let (id, pc) = {
+            let mut i = self.borrow_mut()?;
+            let found = i.conns.iter().find(|(_, c)| {
+                c.peer.is_none()
+                    && c.state
+                        == State::Offering {
+                            digest: Some(digest),
+                        }
+            });
+            let Some((&id, _)) = found else {
+                return Err(js_error(
+                    "BAD_ANSWER",
+                    "answer to an offer this provider does not hold",
+                ));
+            };
+            if let Some(old) = i.by_did.get(&from).copied() {
+                i.drop_conn(old, "replaced by a manual link");
+            }
+            let deadline = now() + i.connect_timeout;
+            let c = i
+                .conns
+                .get_mut(&id)
+                .ok_or_else(|| js_error("CLOSED", "provider closed"))?;
+            c.peer = Some(from);
+            c.state = State::Answering;
+            c.join_via = true;
+            c.deadline = deadline;
+            let pc = c.pc.clone();
+            i.by_did.insert(from, id);
+            (id, pc)
+        };
+        let opened = self.wait_open(id)?;
+        if let Err(e) = remote(&pc, RtcSdpType::Answer, &signal.sdp).await {
+            with(&Rc::downgrade(&self.0), |i| i.drop_conn(id, "bad answer"));
+            return Err(js_error("BAD_ANSWER", format!("{e:?}")));
+        }
+        self.drive();
+        JsFuture::from(opened)
+            .await
+            .map(|v| v.as_string().unwrap_or_default())
+    }
+
+    /// Opens a link to `did`, signalled through the ring; resolves once it is open.
+    async fn connect(&self, did: String) -> Result<(), JsValue> {
+        let peer = parse_did(&did)?;
+        let id = {
+            let mut i = self.borrow_mut()?;
+            if peer == i.node.did() {
+                return Err(js_error("BAD_ARGUMENT", "cannot connect to ourselves"));
+            }
+            match i.by_did.get(&peer).copied() {
+                Some(id) if i.conns.get(&id).is_some_and(|c| c.state == State::Open) => {
+                    return Ok(())
+                }
+                Some(id) => id,
+                None => i
+                    .open_through_ring(peer)
+                    .ok_or_else(|| js_error("CONNECT_FAILED", "cannot start a connection"))?,
+            }
+        };
+        let opened = self.wait_open(id)?;
+        self.drive();
+        JsFuture::from(opened).await.map(|_| ())
+    }
+
+    fn borrow_mut(&self) -> Result<std::cell::RefMut<'_, Inner>, JsValue> {
+        let i = self
+            .0
+            .try_borrow_mut()
+            .map_err(|_| js_error("BUSY", "provider is busy"))?;
+        if i.closed {
+            return Err(js_error("CLOSED", "provider closed"));
+        }
+        Ok(i)
+    }
+
+    fn drive(&self) {
+        with(&Rc::downgrade(&self.0), |_| {});
+    }
+
+    fn verified(&self, text: &str, answer: bool) -> Result<(Signal, Did), JsValue> {
+        let code = if answer { "BAD_ANSWER" } else { "BAD_OFFER" };
+        let signal = Signal::from_text(text).map_err(|e| js_error(code, e))?;
+        if matches!(signal.kind, SignalKind::Answer(_)) != answer {
+            return Err(js_error(code, crate::signal::SignalError::WrongKind));
+        }
+        let i = self.0.borrow();
+        let skew = i.node.wire().config().skew;
+        let from = signal
+            .verify(i.network, now(), Duration::from_secs(600), skew)
+            .map_err(|e| js_error(code, e))?;
+        Ok((signal, from))
+    }
+
+    /// A promise settled when connection `id` opens (with the peer's DID) or fails.
+    fn wait_open(&self, id: u64) -> Result<js_sys::Promise, JsValue> {
+        let mut i = self.borrow_mut()?;
+        let c = i
+            .conns
+            .get_mut(&id)
+            .ok_or_else(|| js_error("CONNECT_FAILED", "connection gone"))?;
+        let mut slot = None;
+        let p = js_sys::Promise::new(&mut |resolve, reject| slot = Some((resolve, reject)));
+        if let Some(s) = slot {
+            c.waiters.push(s);
+        }
+        Ok(p)
+    }
+}
