@@ -27,23 +27,12 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        nodes: 1000,
-        lookups: 10_000,
-        seed: 1,
-        settle: 2,
-        max_rounds: 200,
-        loss_ppm: 0,
-        wire: false,
-        json: false,
-    };
+    let mut a = Args { nodes: 1000, lookups: 10_000, seed: 1, settle: 2, max_rounds: 200, loss_ppm: 0, wire: false, json: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = |name: &str| -> Result<u64, String> {
             let v = it.next().ok_or(format!("{name} needs a value"))?;
-            v.replace('_', "")
-                .parse::<u64>()
-                .map_err(|_| format!("{name}: not a number: {v}"))
+            v.replace('_', "").parse::<u64>().map_err(|_| format!("{name}: not a number: {v}"))
         };
         match flag.as_str() {
             "--nodes" => a.nodes = value("--nodes")? as usize,
@@ -51,9 +40,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => a.seed = value("--seed")?,
             "--settle" => a.settle = value("--settle")?,
             "--max-rounds" => a.max_rounds = value("--max-rounds")?,
-            "--loss" => {
-                a.loss_ppm = u32::try_from(value("--loss")?).map_err(|_| "--loss too large")?
-            }
+            "--loss" => a.loss_ppm = u32::try_from(value("--loss")?).map_err(|_| "--loss too large")?,
             "--wire" => a.wire = true,
             "--json" => a.json = true,
             "-h" | "--help" => return Err(String::new()),
@@ -88,12 +75,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cfg = SimConfig {
-        seed: args.seed,
-        loss_ppm: args.loss_ppm,
-        wire: args.wire,
-        ..SimConfig::default()
-    };
+    let cfg = SimConfig { seed: args.seed, loss_ppm: args.loss_ppm, wire: args.wire, ..SimConfig::default() };
     let mut sim = match Sim::new(cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -147,47 +129,25 @@ fn main() -> ExitCode {
             sim.now().as_millis() as f64 / 1000.0,
         );
     } else {
-        println!(
-            "rings-node ring simulation (seed {}, {} ms rounds, latency 5-50 ms)",
-            args.seed,
-            sim.round_length().as_millis()
-        );
+        println!("rings-node ring simulation (seed {}, {} ms rounds, latency 5-50 ms)", args.seed, sim.round_length().as_millis());
         println!("| measure | value |");
         println!("|---|---|");
         println!("| nodes (members at end) | {members} |");
         println!("| failed joins | {failed_joins} |");
-        println!(
-            "| rounds until successors & predecessors correct | {} |",
-            fmt_rounds(ring_rounds)
-        );
-        println!(
-            "| further rounds until every finger correct | {} |",
-            fmt_rounds(finger_rounds)
-        );
+        println!("| rounds until successors & predecessors correct | {} |", fmt_rounds(ring_rounds));
+        println!("| further rounds until every finger correct | {} |", fmt_rounds(finger_rounds));
         println!(
             "| lookups: issued / correct / wrong / failed | {} / {} / {} / {} |",
             report.issued, report.correct, report.wrong, report.failed
         );
         println!("| lookup success | {:.4}% |", 100.0 * report.success_rate());
-        println!(
-            "| hops: mean / p99 (½·log2 N = {:.2}) | {:.3} / {} |",
-            log2n / 2.0,
-            report.mean_hops(),
-            report.percentile_hops(0.99)
-        );
+        println!("| hops: mean / p99 (½·log2 N = {:.2}) | {:.3} / {} |", log2n / 2.0, report.mean_hops(), report.percentile_hops(0.99));
         println!("| messages: growth / convergence | {msgs_grow} / {msgs_converge} |");
         println!("| idle maintenance: messages per node per round | {msgs_per_node_round:.2} |");
         println!("| wall time: growth / convergence / lookups / total | {grow_secs:.1} s / {converge_secs:.1} s / {lookup_secs:.1} s / {total_secs:.1} s |");
-        println!(
-            "| peak memory (process RSS) | {:.1} MiB ({:.0} B per node) |",
-            peak as f64 / 1048576.0,
-            peak as f64 / members as f64
-        );
+        println!("| peak memory (process RSS) | {:.1} MiB ({:.0} B per node) |", peak as f64 / 1048576.0, peak as f64 / members as f64);
         println!("| core state per node (estimate) | {mem_per_node} B |");
-        println!(
-            "| virtual time simulated | {:.0} s |",
-            sim.now().as_millis() as f64 / 1000.0
-        );
+        println!("| virtual time simulated | {:.0} s |", sim.now().as_millis() as f64 / 1000.0);
     }
     if ring_rounds.is_none() || report.success_rate() < 1.0 {
         return ExitCode::from(1);

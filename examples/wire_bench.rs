@@ -23,9 +23,7 @@ fn parse_args() -> Result<(f64, usize), String> {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let v = it.next().ok_or(format!("{flag} needs a value"))?;
-        let n: u64 = v
-            .parse()
-            .map_err(|_| format!("{flag}: not a number: {v}"))?;
+        let n: u64 = v.parse().map_err(|_| format!("{flag}: not a number: {v}"))?;
         match flag.as_str() {
             "--ms" => ms = n as f64,
             "--mib" if (1..=64).contains(&n) => mib = n as usize,
@@ -46,12 +44,7 @@ fn routed_from(log: &[Vec<u8>], origin: Did) -> Vec<(Kind, Frame, usize)> {
         .collect()
 }
 
-fn send_and_log(
-    a: &mut Node,
-    b: &mut Node,
-    now: &mut rings_node::Instant,
-    size: usize,
-) -> Vec<Vec<u8>> {
+fn send_and_log(a: &mut Node, b: &mut Node, now: &mut rings_node::Instant, size: usize) -> Vec<Vec<u8>> {
     let mut log = Vec::new();
     a.send(*now, b.did(), vec![0xA5; size]).expect("send");
     run(a, b, now, 50, Some(&mut log));
@@ -74,25 +67,14 @@ fn main() -> ExitCode {
     println!("| operation | ops/s |\n|---|---:|");
     println!("| sign (ECDSA secp256k1, session key) | {:.0} |", c.sign);
     println!("| verify (ECDSA secp256k1) | {:.0} |", c.verify);
-    println!(
-        "| delegation check (EIP-191 recover + DID) | {:.0} |",
-        c.delegation
-    );
-    println!(
-        "| encrypt 100 B (ECIES: ECDH + HKDF + ChaCha20-Poly1305) | {:.0} |",
-        c.seal
-    );
+    println!("| delegation check (EIP-191 recover + DID) | {:.0} |", c.delegation);
+    println!("| encrypt 100 B (ECIES: ECDH + HKDF + ChaCha20-Poly1305) | {:.0} |", c.seal);
     println!("| decrypt 100 B | {:.0} |", c.open);
     println!("| encrypt 16 KiB | {:.0} MB/s |", c.seal_16k_mb_s);
 
     let mut keys = ChaCha20Rng::seed_from_u64(9);
-    let (sa, sb) = (
-        session(&mut keys, 1, T0, DAY),
-        session(&mut keys, 1, T0, DAY),
-    );
-    let delegation_len = postcard::to_allocvec(sa.delegation())
-        .map(|v| v.len())
-        .unwrap_or(0);
+    let (sa, sb) = (session(&mut keys, 1, T0, DAY), session(&mut keys, 1, T0, DAY));
+    let delegation_len = postcard::to_allocvec(sa.delegation()).map(|v| v.len()).unwrap_or(0);
     let (mut a, mut b, mut now) = ring_of_two(sa.clone(), sb);
     let first = send_and_log(&mut a, &mut b, &mut now, 0);
     let opening: Vec<String> = routed_from(&first, a.did())
@@ -102,18 +84,12 @@ fn main() -> ExitCode {
         .map(|(k, _, len)| format!("{k:?} {len} B"))
         .collect();
     println!("\n## Envelope bytes per message (first hop, one frame)\n");
-    println!(
-        "Once per pair of sessions: {} (the full delegation is {delegation_len} B).\n",
-        opening.join(", ")
-    );
+    println!("Once per pair of sessions: {} (the full delegation is {delegation_len} B).\n", opening.join(", "));
     println!("| payload | on the wire | overhead | with the full delegation | reference-style: 2 session blocks per frame (lower bound) | same frame as JSON |");
     println!("|---:|---:|---:|---:|---:|---:|");
     for size in [0usize, 100, 16 << 10] {
         let log = send_and_log(&mut a, &mut b, &mut now, size);
-        let Some((_, frame, len)) = routed_from(&log, a.did())
-            .into_iter()
-            .find(|(k, _, _)| *k == Kind::Data)
-        else {
+        let Some((_, frame, len)) = routed_from(&log, a.did()).into_iter().find(|(k, _, _)| *k == Kind::Data) else {
             eprintln!("no data frame seen for {size} B");
             return ExitCode::FAILURE;
         };
@@ -126,19 +102,11 @@ fn main() -> ExitCode {
         // plus a signature by that session) in every frame; modelled with our codec.
         let reference = len + 2 * (delegation_len + 65);
         let json = 1 + serde_json::to_vec(&frame).map(|v| v.len()).unwrap_or(0);
-        println!(
-            "| {size} B | {len} B | {} B | {full_len} B | {reference} B | {json} B |",
-            len - size
-        );
+        println!("| {size} B | {len} B | {} B | {full_len} B | {reference} B | {json} B |", len - size);
     }
     println!("\nEach relay adds 20 B (its DID in the path). ECIES adds 49 B of the overhead (ephemeral key 33 B, tag 16 B).");
 
-    let mut sim = match Sim::new(SimConfig {
-        seed: 5,
-        identities: true,
-        wire: true,
-        ..SimConfig::default()
-    }) {
+    let mut sim = match Sim::new(SimConfig { seed: 5, identities: true, wire: true, ..SimConfig::default() }) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e:?}");
@@ -152,10 +120,7 @@ fn main() -> ExitCode {
     let r = large_transfer(&mut sim, 3, mib << 20, Duration::from_secs(120));
     let wall_ms = started.elapsed().as_millis();
     let secs = r.took.as_millis() as f64 / 1000.0;
-    println!(
-        "\n## {mib} MiB through the simulator (200 nodes, real keys, {} Mbit/s links)\n",
-        bandwidth * 8 / 1000
-    );
+    println!("\n## {mib} MiB through the simulator (200 nodes, real keys, {} Mbit/s links)\n", bandwidth * 8 / 1000);
     println!("| hops | intact | virtual time | goodput | one link's ceiling | wall time |\n|---:|---|---:|---:|---:|---:|");
     println!(
         "| {} | {} | {} ms | {:.1} MB/s | {:.1} MB/s | {} ms |",

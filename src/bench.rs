@@ -27,14 +27,7 @@ pub struct CryptoOps {
 pub fn crypto_ops(clock: &mut dyn FnMut() -> f64, min_ms: f64) -> CryptoOps {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let account = LocalAccount::generate(&mut rng);
-    let session = Session::with_local_account(
-        &mut rng,
-        &account,
-        AccountKind::Eip191,
-        1,
-        Instant(0),
-        Duration::from_secs(3600),
-    );
+    let session = Session::with_local_account(&mut rng, &account, AccountKind::Eip191, 1, Instant(0), Duration::from_secs(3600));
     let digest = [7u8; 32];
     let sig = session.sign(&digest);
     let key = *session.public_key();
@@ -56,17 +49,8 @@ pub fn crypto_ops(clock: &mut dyn FnMut() -> f64, min_ms: f64) -> CryptoOps {
     let sign = rate(&mut || session.sign(&digest) == sig);
     let verify = rate(&mut || sig.verify(&key, &digest));
     let delegation = rate(&mut || session.delegation().verify_signature().is_ok());
-    let seal = rate(&mut || {
-        ecies::seal(&mut rng, &key, b"aad", &small).len() == small.len() + ecies::OVERHEAD
-    });
+    let seal = rate(&mut || ecies::seal(&mut rng, &key, b"aad", &small).len() == small.len() + ecies::OVERHEAD);
     let open = rate(&mut || ecies::open(session.signing_key(), b"aad", &sealed).is_ok());
     let seal_16k = rate(&mut || !ecies::seal(&mut rng, &key, b"aad", &big).is_empty());
-    CryptoOps {
-        sign,
-        verify,
-        delegation,
-        seal,
-        open,
-        seal_16k_mb_s: seal_16k * big.len() as f64 / 1e6,
-    }
+    CryptoOps { sign, verify, delegation, seal, open, seal_16k_mb_s: seal_16k * big.len() as f64 / 1e6 }
 }

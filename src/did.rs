@@ -181,11 +181,7 @@ impl Did {
         out.push_str("0x");
         for (i, c) in lower.chars().enumerate() {
             let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0xf;
-            out.push(if c.is_ascii_alphabetic() && nibble >= 8 {
-                c.to_ascii_uppercase()
-            } else {
-                c
-            });
+            out.push(if c.is_ascii_alphabetic() && nibble >= 8 { c.to_ascii_uppercase() } else { c });
         }
         out
     }
@@ -207,10 +203,7 @@ impl core::str::FromStr for Did {
     /// Accepts `0x` + 40 hex digits: all lower case, all upper case, or EIP-55 mixed case
     /// (whose checksum must match).
     fn from_str(s: &str) -> Result<Did, DidError> {
-        let digits = s
-            .strip_prefix("0x")
-            .or_else(|| s.strip_prefix("0X"))
-            .ok_or(DidError::MissingPrefix)?;
+        let digits = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).ok_or(DidError::MissingPrefix)?;
         let count = digits.chars().count();
         if count != 40 {
             return Err(DidError::BadLength { found: count });
@@ -218,10 +211,7 @@ impl core::str::FromStr for Did {
         let mut bytes = [0u8; 20];
         let (mut upper, mut lower) = (false, false);
         for (i, c) in digits.chars().enumerate() {
-            let v = c.to_digit(16).ok_or(DidError::NonHex {
-                index: i + 2,
-                found: c,
-            })? as u8;
+            let v = c.to_digit(16).ok_or(DidError::NonHex { index: i + 2, found: c })? as u8;
             upper |= c.is_ascii_uppercase();
             lower |= c.is_ascii_lowercase();
             bytes[i / 2] |= if i % 2 == 0 { v << 4 } else { v };
@@ -275,12 +265,7 @@ mod tests {
         assert_eq!(Did::ZERO.wrapping_sub(d(1)), Did::MAX);
         assert_eq!(d(5).distance_to(d(3)), Did::MAX.wrapping_sub(d(1)));
         assert_eq!(d(u32::MAX as u64).wrapping_add(d(1)), d(1 << 32));
-        assert_eq!(
-            Did::pow2(159)
-                .unwrap()
-                .wrapping_add(Did::pow2(159).unwrap()),
-            Did::ZERO
-        );
+        assert_eq!(Did::pow2(159).unwrap().wrapping_add(Did::pow2(159).unwrap()), Did::ZERO);
         assert_eq!(Did::pow2(160), None);
         assert_eq!(Did::pow2(0).unwrap().bit_len(), 1);
         assert_eq!(Did::pow2(100).unwrap().bit_len(), 101);
@@ -323,16 +308,8 @@ mod tests {
         let s = "0x52908400098527886e0f7030069857d2e4169ee7";
         let did: Did = s.parse().unwrap();
         assert_eq!(did.to_string(), s);
-        assert_eq!(
-            did.to_checksum(),
-            "0x52908400098527886E0F7030069857D2E4169EE7"
-        );
-        assert_eq!(
-            "0x52908400098527886E0F7030069857D2E4169EE7"
-                .parse::<Did>()
-                .unwrap(),
-            did
-        );
+        assert_eq!(did.to_checksum(), "0x52908400098527886E0F7030069857D2E4169EE7");
+        assert_eq!("0x52908400098527886E0F7030069857D2E4169EE7".parse::<Did>().unwrap(), did);
     }
 
     #[test]
@@ -352,54 +329,24 @@ mod tests {
 
     #[test]
     fn parse_errors_are_typed() {
-        assert_eq!(
-            "52908400098527886e0f7030069857d2e4169ee7".parse::<Did>(),
-            Err(DidError::MissingPrefix)
-        );
-        assert_eq!(
-            "0x1234".parse::<Did>(),
-            Err(DidError::BadLength { found: 4 })
-        );
-        assert_eq!(
-            "0x52908400098527886e0f7030069857d2e4169ee7aa".parse::<Did>(),
-            Err(DidError::BadLength { found: 42 })
-        );
-        assert_eq!(
-            "0x5290840009852788ge0f7030069857d2e4169ee7".parse::<Did>(),
-            Err(DidError::NonHex {
-                index: 18,
-                found: 'g'
-            })
-        );
+        assert_eq!("52908400098527886e0f7030069857d2e4169ee7".parse::<Did>(), Err(DidError::MissingPrefix));
+        assert_eq!("0x1234".parse::<Did>(), Err(DidError::BadLength { found: 4 }));
+        assert_eq!("0x52908400098527886e0f7030069857d2e4169ee7aa".parse::<Did>(), Err(DidError::BadLength { found: 42 }));
+        assert_eq!("0x5290840009852788ge0f7030069857d2e4169ee7".parse::<Did>(), Err(DidError::NonHex { index: 18, found: 'g' }));
         // one letter's case flipped
-        assert_eq!(
-            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD".parse::<Did>(),
-            Err(DidError::BadChecksum)
-        );
+        assert_eq!("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD".parse::<Did>(), Err(DidError::BadChecksum));
         // multi-byte characters never panic on slicing
         assert!("0xé".parse::<Did>().is_err());
-        assert!(matches!(
-            "0xéééééééééééééééééééééééééééééééééééééééé".parse::<Did>(),
-            Err(DidError::NonHex { index: 2, .. })
-        ));
+        assert!(matches!("0xéééééééééééééééééééééééééééééééééééééééé".parse::<Did>(), Err(DidError::NonHex { index: 2, .. })));
     }
 
     #[test]
     fn account_did_is_ethereum_address() {
         // Well-known Ethereum accounts: private key 1, private key 2, and web3.js's doc key.
         let cases = [
-            (
-                "0000000000000000000000000000000000000000000000000000000000000001",
-                "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf",
-            ),
-            (
-                "0000000000000000000000000000000000000000000000000000000000000002",
-                "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF",
-            ),
-            (
-                "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318",
-                "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23",
-            ),
+            ("0000000000000000000000000000000000000000000000000000000000000001", "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"),
+            ("0000000000000000000000000000000000000000000000000000000000000002", "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF"),
+            ("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318", "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"),
         ];
         for (sk, addr) in cases {
             let mut b = [0u8; 32];
@@ -413,13 +360,7 @@ mod tests {
 
     #[test]
     fn resource_did_is_sha1() {
-        assert_eq!(
-            Did::from_name(b"abc").to_string(),
-            "0xa9993e364706816aba3e25717850c26c9cd0d89d"
-        );
-        assert_eq!(
-            Did::from_name(b"").to_string(),
-            "0xda39a3ee5e6b4b0d3255bfef95601890afd80709"
-        );
+        assert_eq!(Did::from_name(b"abc").to_string(), "0xa9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(Did::from_name(b"").to_string(), "0xda39a3ee5e6b4b0d3255bfef95601890afd80709");
     }
 }

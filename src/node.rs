@@ -89,26 +89,14 @@ pub struct Node {
 
 impl Node {
     /// `seed` keys the node's randomness (32 bytes from a CSPRNG in the browser).
-    pub fn new(
-        identity: Identity,
-        cfg: NodeConfig,
-        seed: [u8; 32],
-        now: Instant,
-    ) -> Result<Node, ConfigError> {
+    pub fn new(identity: Identity, cfg: NodeConfig, seed: [u8; 32], now: Instant) -> Result<Node, ConfigError> {
         let (did, session) = match identity {
             Identity::Session(s) => (s.did(), Some(s)),
             Identity::RingOnly(d) => (d, None),
         };
-        let ring_seed = u64::from_le_bytes([
-            seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7],
-        ]);
+        let ring_seed = u64::from_le_bytes([seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7]]);
         let ring = chord::Node::new(did, cfg.ring, ring_seed, now)?;
-        Ok(Node {
-            ring,
-            wire: Wire::new(did, session, cfg.wire, seed),
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
-        })
+        Ok(Node { ring, wire: Wire::new(did, session, cfg.wire, seed), transmits: VecDeque::new(), events: VecDeque::new() })
     }
 
     // ---- getters ----
@@ -154,20 +142,11 @@ impl Node {
 
     /// A frame arrived from the link peer `from`. A bad frame is counted and its reason
     /// returned; nothing else happens.
-    pub fn handle_frame(
-        &mut self,
-        now: Instant,
-        from: Did,
-        bytes: &[u8],
-    ) -> Result<(), FrameError> {
+    pub fn handle_frame(&mut self, now: Instant, from: Did, bytes: &[u8]) -> Result<(), FrameError> {
         let r = if bytes.first() == Some(&wire::ROUTED_TAG) {
-            self.wire
-                .handle_frame(now, self.ring.table(), from, bytes)
-                .map_err(FrameError::Routed)
+            self.wire.handle_frame(now, self.ring.table(), from, bytes).map_err(FrameError::Routed)
         } else {
-            self.ring
-                .handle_frame(now, from, bytes)
-                .map_err(FrameError::Ring)
+            self.ring.handle_frame(now, from, bytes).map_err(FrameError::Ring)
         };
         self.pump();
         r
@@ -228,20 +207,14 @@ impl Node {
     /// Moves both parts' outputs into the node's queues, in order.
     fn pump(&mut self) {
         while let Some(t) = self.ring.poll_transmit() {
-            self.transmits.push_back(Transmit {
-                to: t.to,
-                frame: LinkFrame::Ring(t.message),
-            });
+            self.transmits.push_back(Transmit { to: t.to, frame: LinkFrame::Ring(t.message) });
         }
         while let Some(e) = self.ring.poll_event() {
             self.events.push_back(Event::Ring(e));
         }
         while let Some(o) = self.wire.poll_output() {
             match o {
-                WireOutput::Transmit { to, frame } => self.transmits.push_back(Transmit {
-                    to,
-                    frame: LinkFrame::Routed(frame),
-                }),
+                WireOutput::Transmit { to, frame } => self.transmits.push_back(Transmit { to, frame: LinkFrame::Routed(frame) }),
                 WireOutput::Delivered(d) => self.events.push_back(Event::Message(d)),
                 WireOutput::Undelivered(u) => self.events.push_back(Event::Undelivered(u)),
             }

@@ -58,10 +58,7 @@ mod tests {
         for _ in 0..10_000 {
             counts[a.below(10) as usize] += 1;
         }
-        assert!(
-            counts.iter().all(|&c| (800..1200).contains(&c)),
-            "{counts:?}"
-        );
+        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
         assert_ne!(SeededRng::new(1).next_u64(), SeededRng::new(2).next_u64());
     }
 }

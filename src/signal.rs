@@ -59,16 +59,12 @@ pub enum SignalError {
 impl core::fmt::Display for SignalError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SignalError::Malformed => {
-                f.write_str("malformed signal: expected the text made by createOffer / answerOffer")
-            }
+            SignalError::Malformed => f.write_str("malformed signal: expected the text made by createOffer / answerOffer"),
             SignalError::TooLarge => write!(f, "signal larger than {MAX_SIGNAL} bytes"),
             SignalError::Delegation(e) => write!(f, "signal's delegation refused: {e}"),
             SignalError::BadSignature => f.write_str("signal's signature does not verify"),
             SignalError::Stale => f.write_str("signal expired or issued in the future"),
-            SignalError::WrongKind => {
-                f.write_str("an offer where an answer was expected, or the reverse")
-            }
+            SignalError::WrongKind => f.write_str("an offer where an answer was expected, or the reverse"),
             SignalError::NotOurOffer => f.write_str("answer to another offer"),
         }
     }
@@ -76,13 +72,7 @@ impl core::fmt::Display for SignalError {
 
 impl Signal {
     /// Signs `sdp` as an offer or answer from `session`.
-    pub fn new(
-        session: &Session,
-        kind: SignalKind,
-        sdp: String,
-        now: Instant,
-        nonce: u64,
-    ) -> Signal {
+    pub fn new(session: &Session, kind: SignalKind, sdp: String, now: Instant, nonce: u64) -> Signal {
         let mut s = Signal {
             kind,
             delegation: session.delegation().clone(),
@@ -121,21 +111,10 @@ impl Signal {
 
     /// The sender's DID, if the delegation and signature hold on `network` at `now`, and
     /// the signal is younger than `max_age` (with `skew` tolerance).
-    pub fn verify(
-        &self,
-        network: u32,
-        now: Instant,
-        max_age: Duration,
-        skew: Duration,
-    ) -> Result<Did, SignalError> {
-        let key = self
-            .delegation
-            .verify(network, now, skew)
-            .map_err(SignalError::Delegation)?;
+    pub fn verify(&self, network: u32, now: Instant, max_age: Duration, skew: Duration) -> Result<Did, SignalError> {
+        let key = self.delegation.verify(network, now, skew).map_err(SignalError::Delegation)?;
         let (t, now) = (self.issued_at, now.as_millis());
-        if t > now.saturating_add(skew.as_millis())
-            || t.saturating_add(max_age.as_millis() + skew.as_millis()) < now
-        {
+        if t > now.saturating_add(skew.as_millis()) || t.saturating_add(max_age.as_millis() + skew.as_millis()) < now {
             return Err(SignalError::Stale);
         }
         if !self.signature.verify(&key, &self.signing_digest()) {
@@ -166,10 +145,7 @@ impl Signal {
     }
 
     pub fn from_text(text: &str) -> Result<Signal, SignalError> {
-        let body = text
-            .trim()
-            .strip_prefix(TEXT_PREFIX)
-            .ok_or(SignalError::Malformed)?;
+        let body = text.trim().strip_prefix(TEXT_PREFIX).ok_or(SignalError::Malformed)?;
         if body.len() > MAX_SIGNAL * 4 / 3 + 4 {
             return Err(SignalError::TooLarge);
         }
@@ -182,9 +158,7 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 fn base64url_encode(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
     for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..=c.len() {
             out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -227,24 +201,14 @@ mod tests {
     fn session(seed: u64, network: u32) -> Session {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let acct = LocalAccount::generate(&mut rng);
-        Session::with_local_account(
-            &mut rng,
-            &acct,
-            AccountKind::Eip191,
-            network,
-            Instant(T),
-            Duration::from_secs(3600),
-        )
+        Session::with_local_account(&mut rng, &acct, AccountKind::Eip191, network, Instant(T), Duration::from_secs(3600))
     }
 
     #[test]
     fn base64url_round_trips_and_refuses_junk() {
         for n in 0..70u8 {
             let v: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
-            assert_eq!(
-                base64url_decode(&base64url_encode(&v)).as_deref(),
-                Some(&v[..])
-            );
+            assert_eq!(base64url_decode(&base64url_encode(&v)).as_deref(), Some(&v[..]));
         }
         assert_eq!(base64url_encode(b"foob"), "Zm9vYg");
         assert_eq!(base64url_decode("Zm9vYh"), None, "non-zero trailing bits");
@@ -264,42 +228,21 @@ mod tests {
         let got = Signal::from_text(&text).unwrap();
         assert_eq!(got, offer);
         assert_eq!(got.verify(1, now, age, skew), Ok(a.did()));
-        assert_eq!(
-            got.verify(2, now, age, skew),
-            Err(SignalError::Delegation(IdentityError::WrongNetwork))
-        );
-        assert_eq!(
-            got.verify(1, Instant(T + 1000 + 400_000), age, skew),
-            Err(SignalError::Stale)
-        );
+        assert_eq!(got.verify(2, now, age, skew), Err(SignalError::Delegation(IdentityError::WrongNetwork)));
+        assert_eq!(got.verify(1, Instant(T + 1000 + 400_000), age, skew), Err(SignalError::Stale));
         let mut tampered = got.clone();
         tampered.sdp.push('x');
-        assert_eq!(
-            tampered.verify(1, now, age, skew),
-            Err(SignalError::BadSignature)
-        );
+        assert_eq!(tampered.verify(1, now, age, skew), Err(SignalError::BadSignature));
         let mut stolen = Signal::new(&b, SignalKind::Offer, "v=0 offer".into(), now, 7);
         stolen.delegation = a.delegation().clone(); // B's signature, A's delegation
-        assert_eq!(
-            stolen.verify(1, now, age, skew),
-            Err(SignalError::BadSignature)
-        );
+        assert_eq!(stolen.verify(1, now, age, skew), Err(SignalError::BadSignature));
 
-        let answer = Signal::new(
-            &b,
-            SignalKind::Answer(offer.digest()),
-            "v=0 answer".into(),
-            now,
-            8,
-        );
+        let answer = Signal::new(&b, SignalKind::Answer(offer.digest()), "v=0 answer".into(), now, 8);
         assert_eq!(answer.verify(1, now, age, skew), Ok(b.did()));
         assert_eq!(answer.kind, SignalKind::Answer(got.digest()));
         for junk in ["", "rings1.", "rings1.!!", "hello", "rings1.AAAA"] {
             assert!(Signal::from_text(junk).is_err(), "{junk}");
         }
-        assert_eq!(
-            Signal::decode(&vec![0; MAX_SIGNAL + 1]),
-            Err(SignalError::TooLarge)
-        );
+        assert_eq!(Signal::decode(&vec![0; MAX_SIGNAL + 1]), Err(SignalError::TooLarge));
     }
 }

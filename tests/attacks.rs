@@ -35,11 +35,7 @@ struct Craft {
 
 impl Craft {
     fn frames(&self) -> Vec<Frame> {
-        let pieces: Vec<&[u8]> = if self.body.is_empty() {
-            vec![&[][..]]
-        } else {
-            self.body.chunks(self.piece).collect()
-        };
+        let pieces: Vec<&[u8]> = if self.body.is_empty() { vec![&[][..]] } else { self.body.chunks(self.piece).collect() };
         let mut header = Header {
             network: self.network,
             session: self.proof.clone(),
@@ -67,11 +63,7 @@ impl Craft {
                 hop_limit: self.hop_limit,
                 path: self.path.clone(),
                 seq: i as u32,
-                part: if i == 0 {
-                    Part::Head(header.clone())
-                } else {
-                    Part::More
-                },
+                part: if i == 0 { Part::Head(header.clone()) } else { Part::More },
                 piece: p.to_vec(),
             })
             .collect()
@@ -82,23 +74,9 @@ impl Craft {
 fn every_attack_is_refused_with_its_reason_and_counted() {
     let mut rng = ChaCha20Rng::seed_from_u64(77);
     let account_a = LocalAccount::generate(&mut rng);
-    let sa = Session::with_local_account(
-        &mut rng,
-        &account_a,
-        AccountKind::Eip191,
-        1,
-        Instant(T0),
-        DAY,
-    );
+    let sa = Session::with_local_account(&mut rng, &account_a, AccountKind::Eip191, 1, Instant(T0), DAY);
     // A's own account delegated to another session three days ago, for one day.
-    let old = Session::with_local_account(
-        &mut rng,
-        &account_a,
-        AccountKind::Secp256k1,
-        1,
-        Instant(T0 - 3 * DAY.as_millis()),
-        DAY,
-    );
+    let old = Session::with_local_account(&mut rng, &account_a, AccountKind::Secp256k1, 1, Instant(T0 - 3 * DAY.as_millis()), DAY);
     let sb = session(&mut rng, 1, T0, DAY);
     let mallory = session(&mut rng, 1, T0, DAY);
     let (mut a, mut b, now) = ring_of_two(sa.clone(), sb.clone());
@@ -109,8 +87,7 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
     let skew = cfg.skew.as_millis();
 
     let mut next_tx = 1000u64;
-    let mut sealed =
-        |tx: u64, plain: &[u8]| ecies::seal(&mut rng, &b_key, &seal_aad(da, tx), plain);
+    let mut sealed = |tx: u64, plain: &[u8]| ecies::seal(&mut rng, &b_key, &seal_aad(da, tx), plain);
     let honest = |tx: u64, body: Vec<u8>| Craft {
         signer: sa.clone(),
         proof: SessionProof::Full(sa.delegation().clone()),
@@ -147,11 +124,7 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
         })
         .collect();
     let want = vec![b"hello B".to_vec(), vec![7u8; 2500]];
-    assert!(
-        delivered == want,
-        "delivered {:?}",
-        delivered.iter().map(Vec::len).collect::<Vec<_>>()
-    );
+    assert!(delivered == want, "delivered {:?}", delivered.iter().map(Vec::len).collect::<Vec<_>>());
 
     // ---- the table: (attack, frames to feed in order, reason the last one gets) ----
     let mut rows: Vec<(&str, Vec<Vec<u8>>, RejectReason)> = Vec::new();
@@ -163,77 +136,41 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
         c
     };
 
-    rows.push((
-        "replayed transaction",
-        vec![valid_bytes.clone()],
-        RejectReason::Replay,
-    ));
+    rows.push(("replayed transaction", vec![valid_bytes.clone()], RejectReason::Replay));
     let c = fresh(&mut |_| {});
     let mut f = c.frames().remove(0);
     if let Part::Head(h) = &mut f.part {
         h.signature.r = [0x42; 32]; // not made by any key
     }
-    rows.push((
-        "forged signature",
-        vec![f.encode()],
-        RejectReason::BadSignature,
-    ));
+    rows.push(("forged signature", vec![f.encode()], RejectReason::BadSignature));
     let c = fresh(&mut |_| {});
     let mut f = c.frames().remove(0);
     f.piece[10] ^= 1;
-    rows.push((
-        "tampered body",
-        vec![f.encode()],
-        RejectReason::BadSignature,
-    ));
+    rows.push(("tampered body", vec![f.encode()], RejectReason::BadSignature));
     let c = fresh(&mut |_| {});
     let mut f = c.frames().remove(0);
     if let Part::Head(h) = &mut f.part {
         h.ttl += 1000; // a relay trying to extend a message's life
     }
-    rows.push((
-        "tampered header",
-        vec![f.encode()],
-        RejectReason::BadSignature,
-    ));
+    rows.push(("tampered header", vec![f.encode()], RejectReason::BadSignature));
     let c = fresh(&mut |_| {});
     let mut f = c.frames().remove(0);
     f.hop_limit = 200; // signed: a relay may not raise it
-    rows.push((
-        "tampered hop limit",
-        vec![f.encode()],
-        RejectReason::BadSignature,
-    ));
+    rows.push(("tampered hop limit", vec![f.encode()], RejectReason::BadSignature));
     let c = fresh(&mut |c| c.path = vec![Did::from_u64(5)]);
-    rows.push((
-        "relay path not ending with the sender",
-        vec![one(&c)],
-        RejectReason::PathMismatch,
-    ));
+    rows.push(("relay path not ending with the sender", vec![one(&c)], RejectReason::PathMismatch));
     let c = fresh(&mut |c| c.issued_at = now.as_millis() - ttl as u64 - skew - 1);
     rows.push(("expired", vec![one(&c)], RejectReason::Expired));
     let c = fresh(&mut |c| c.issued_at = now.as_millis() + skew + 1);
-    rows.push((
-        "timestamp too far in the future",
-        vec![one(&c)],
-        RejectReason::FromFuture,
-    ));
+    rows.push(("timestamp too far in the future", vec![one(&c)], RejectReason::FromFuture));
     let c = fresh(&mut |c| c.network = 2);
-    rows.push((
-        "wrong network id",
-        vec![one(&c)],
-        RejectReason::WrongNetwork,
-    ));
+    rows.push(("wrong network id", vec![one(&c)], RejectReason::WrongNetwork));
 
     let c = fresh(&mut |c| {
         c.signer = old.clone();
         c.proof = SessionProof::Full(old.delegation().clone());
     });
-    rows.push((
-        "expired delegation",
-        vec![one(&c)],
-        RejectReason::DelegationExpired,
-    ));
+    rows.push(("expired delegation", vec![one(&c)], RejectReason::DelegationExpired));
     // Mallory's account signs a delegation that claims to be A's.
     let mut claimed = mallory.delegation().clone();
     claimed.account = da;
@@ -241,101 +178,52 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
         c.signer = mallory.clone();
         c.proof = SessionProof::Full(claimed.clone());
     });
-    rows.push((
-        "delegation signed by another account",
-        vec![one(&c)],
-        RejectReason::DelegationSigner,
-    ));
+    rows.push(("delegation signed by another account", vec![one(&c)], RejectReason::DelegationSigner));
     // A's real delegation, but the frame is signed by Mallory's session key.
     let c = fresh(&mut |c| c.signer = mallory.clone());
-    rows.push((
-        "session key not matching the delegation",
-        vec![one(&c)],
-        RejectReason::BadSignature,
-    ));
+    rows.push(("session key not matching the delegation", vec![one(&c)], RejectReason::BadSignature));
     // Mallory's genuine delegation presented as coming from A.
     let c = fresh(&mut |c| {
         c.signer = mallory.clone();
         c.proof = SessionProof::Full(mallory.delegation().clone());
     });
-    rows.push((
-        "delegation of another account than the origin",
-        vec![one(&c)],
-        RejectReason::SessionMismatch,
-    ));
+    rows.push(("delegation of another account than the origin", vec![one(&c)], RejectReason::SessionMismatch));
     let c = fresh(&mut |c| c.proof = SessionProof::Known(0x1234_5678));
-    rows.push((
-        "session reference the receiver does not hold",
-        vec![one(&c)],
-        RejectReason::UnknownSession,
-    ));
+    rows.push(("session reference the receiver does not hold", vec![one(&c)], RejectReason::UnknownSession));
     let c = fresh(&mut |c| {
         c.kind = Kind::Hello;
         c.proof = SessionProof::Known(sa.fingerprint());
     });
-    rows.push((
-        "hello without a delegation",
-        vec![one(&c)],
-        RejectReason::UnexpectedKind,
-    ));
+    rows.push(("hello without a delegation", vec![one(&c)], RejectReason::UnexpectedKind));
     let c = fresh(&mut |_| {});
     let mut f = c.frames().remove(0);
     if let Part::Head(h) = &mut f.part {
         h.body_len = (cfg.max_message + ecies::OVERHEAD + 1) as u32;
         h.frames = 2000;
     }
-    rows.push((
-        "oversized message",
-        vec![f.encode()],
-        RejectReason::TooLarge,
-    ));
+    rows.push(("oversized message", vec![f.encode()], RejectReason::TooLarge));
     let c = fresh(&mut |_| {});
     let bytes = one(&c);
-    rows.push((
-        "truncated frame",
-        vec![bytes[..bytes.len() - 150].to_vec()],
-        RejectReason::Malformed,
-    ));
+    rows.push(("truncated frame", vec![bytes[..bytes.len() - 150].to_vec()], RejectReason::Malformed));
     // A frame whose first byte names no known format is refused as such (by the ring's
     // decoder, which owns every tag but the routed one) and counted.
     let mut unknown_version = bytes.clone();
     unknown_version[0] = 0x12;
     let malformed = b.ring().stats().malformed;
-    assert_eq!(
-        b.handle_frame(now, da, &unknown_version),
-        Err(FrameError::Ring(
-            rings_node::chord::DecodeError::UnsupportedVersion(0x12)
-        ))
-    );
+    assert_eq!(b.handle_frame(now, da, &unknown_version), Err(FrameError::Ring(rings_node::chord::DecodeError::UnsupportedVersion(0x12))));
     assert_eq!(b.ring().stats().malformed, malformed + 1);
     let c = fresh(&mut |c| c.piece = 80);
     let f = c.frames();
-    rows.push((
-        "duplicated frame",
-        vec![f[0].encode(), f[1].encode(), f[1].encode()],
-        RejectReason::DuplicateFrame,
-    ));
+    rows.push(("duplicated frame", vec![f[0].encode(), f[1].encode(), f[1].encode()], RejectReason::DuplicateFrame));
     let c = fresh(&mut |c| c.piece = 80);
     let f = c.frames();
-    rows.push((
-        "out-of-order frame",
-        vec![f[0].encode(), f[2].encode()],
-        RejectReason::OutOfOrder,
-    ));
+    rows.push(("out-of-order frame", vec![f[0].encode(), f[2].encode()], RejectReason::OutOfOrder));
     let c = fresh(&mut |c| c.piece = 80);
-    rows.push((
-        "frame of an unknown message",
-        vec![c.frames()[1].encode()],
-        RejectReason::UnknownMessage,
-    ));
+    rows.push(("frame of an unknown message", vec![c.frames()[1].encode()], RejectReason::UnknownMessage));
     let c = fresh(&mut |c| c.piece = 80);
     let mut f = c.frames();
     f[2].piece.truncate(10); // the last piece is short of the announced length
-    rows.push((
-        "pieces short of the announced length",
-        vec![f[0].encode(), f[1].encode(), f[2].encode()],
-        RejectReason::Truncated,
-    ));
+    rows.push(("pieces short of the announced length", vec![f[0].encode(), f[1].encode(), f[2].encode()], RejectReason::Truncated));
     // Relayed frames: B is asked to pass them on toward a third DID.
     let elsewhere = Did::from_u64(0xFEED);
     let c = fresh(&mut |c| {
@@ -343,22 +231,14 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
         c.hop_limit = 3;
         c.path = vec![Did::from_u64(9), da];
     });
-    rows.push((
-        "hop limit exceeded",
-        vec![one(&c)],
-        RejectReason::HopLimitExceeded,
-    ));
+    rows.push(("hop limit exceeded", vec![one(&c)], RejectReason::HopLimitExceeded));
     let c = fresh(&mut |c| {
         c.dest = elsewhere;
         c.path = vec![db, da];
     });
     rows.push(("routing loop", vec![one(&c)], RejectReason::RoutingLoop));
     let c = fresh(&mut |c| c.body = vec![1, 2, 3, 4]); // not sealed to B
-    rows.push((
-        "body not sealed to the destination",
-        vec![one(&c)],
-        RejectReason::Undecryptable,
-    ));
+    rows.push(("body not sealed to the destination", vec![one(&c)], RejectReason::Undecryptable));
 
     let mut seen = std::collections::BTreeSet::new();
     for (name, frames, reason) in &rows {
@@ -367,26 +247,14 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
         for f in rest {
             assert_eq!(b.handle_frame(now, da, f), Ok(()), "{name}: lead-in frame");
         }
-        assert_eq!(
-            b.handle_frame(now, da, last),
-            Err(FrameError::Routed(*reason)),
-            "{name}"
-        );
-        assert_eq!(
-            b.wire().stats().rejected(*reason),
-            before + 1,
-            "{name}: counted"
-        );
+        assert_eq!(b.handle_frame(now, da, last), Err(FrameError::Routed(*reason)), "{name}");
+        assert_eq!(b.wire().stats().rejected(*reason), before + 1, "{name}: counted");
         seen.insert(format!("{reason:?}"));
         println!("{name:<48} -> {reason:?}");
     }
     assert!(seen.len() >= 20, "distinct reasons: {seen:?}");
     assert_eq!(b.wire().stats().rejected_total(), rows.len() as u64);
-    assert_eq!(
-        b.wire().stats().messages_delivered,
-        2,
-        "only the two honest messages"
-    );
+    assert_eq!(b.wire().stats().messages_delivered, 2, "only the two honest messages");
 
     // B told A (signed, routed back) about the failures it can attribute.
     let mut t = now;
@@ -446,11 +314,7 @@ fn a_peer_that_lost_the_session_gets_a_new_one_on_the_next_message() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        told,
-        vec![(lost, RouteError::UnknownSession)],
-        "reported, not silently dropped"
-    );
+    assert_eq!(told, vec![(lost, RouteError::UnknownSession)], "reported, not silently dropped");
     a.send(now, b.did(), b"three".to_vec()).unwrap();
     run(&mut a, &mut b, &mut now);
     assert_eq!(inbox(&mut b), vec![b"three".to_vec()]);

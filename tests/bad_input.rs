@@ -25,50 +25,22 @@ fn drain(n: &mut Node) -> (Vec<(Did, Message)>, Vec<Event>) {
 
 #[test]
 fn out_of_range_configuration_is_rejected_with_the_field_named() {
-    let bad = Config {
-        successors: 100,
-        ..Config::default()
-    };
+    let bad = Config { successors: 100, ..Config::default() };
     match Node::new(Did::ZERO, bad, 0, Instant(0)) {
-        Err(ConfigError::OutOfRange {
-            field: "successors",
-            value: 100,
-            ..
-        }) => {}
+        Err(ConfigError::OutOfRange { field: "successors", value: 100, .. }) => {}
         other => panic!("{other:?}"),
     }
-    let bad = SimConfig {
-        node: Config {
-            fingers_per_round: 0,
-            ..Config::default()
-        },
-        ..SimConfig::default()
-    };
-    assert!(matches!(
-        Sim::new(bad),
-        Err(ConfigError::OutOfRange {
-            field: "fingers_per_round",
-            ..
-        })
-    ));
+    let bad = SimConfig { node: Config { fingers_per_round: 0, ..Config::default() }, ..SimConfig::default() };
+    assert!(matches!(Sim::new(bad), Err(ConfigError::OutOfRange { field: "fingers_per_round", .. })));
 }
 
 #[test]
 fn malformed_frames_are_counted_and_dropped() {
     let mut n = node(100);
     let peer = Did::from_u64(7);
-    assert_eq!(
-        n.handle_frame(Instant(1), peer, &[]),
-        Err(DecodeError::Empty)
-    );
-    assert_eq!(
-        n.handle_frame(Instant(1), peer, &[42]),
-        Err(DecodeError::UnsupportedVersion(42))
-    );
-    assert_eq!(
-        n.handle_frame(Instant(1), peer, &[WIRE_VERSION, 0xff, 0xff]),
-        Err(DecodeError::Malformed)
-    );
+    assert_eq!(n.handle_frame(Instant(1), peer, &[]), Err(DecodeError::Empty));
+    assert_eq!(n.handle_frame(Instant(1), peer, &[42]), Err(DecodeError::UnsupportedVersion(42)));
+    assert_eq!(n.handle_frame(Instant(1), peer, &[WIRE_VERSION, 0xff, 0xff]), Err(DecodeError::Malformed));
     assert_eq!(n.stats().malformed, 3);
     assert_eq!(drain(&mut n), (vec![], vec![]));
 }
@@ -78,25 +50,8 @@ fn unsolicited_replies_and_self_messages_are_counted() {
     let mut n = node(100);
     let peer = Did::from_u64(7);
     n.handle_message(Instant(1), peer, Message::HopAck { tag: 5 });
-    n.handle_message(
-        Instant(1),
-        peer,
-        Message::Found {
-            req: 9,
-            key: Did::ZERO,
-            hops: 1,
-        },
-    );
-    n.handle_message(
-        Instant(1),
-        peer,
-        Message::StabilizeReply {
-            tag: 3,
-            predecessor: None,
-            successors: vec![Did::MAX],
-            fingers: vec![],
-        },
-    );
+    n.handle_message(Instant(1), peer, Message::Found { req: 9, key: Did::ZERO, hops: 1 });
+    n.handle_message(Instant(1), peer, Message::StabilizeReply { tag: 3, predecessor: None, successors: vec![Did::MAX], fingers: vec![] });
     assert_eq!(n.stats().unexpected, 3);
     assert_eq!(n.successor(), None, "an unsolicited reply changes nothing");
     n.handle_message(Instant(1), n.did(), Message::HopAck { tag: 1 });
@@ -107,20 +62,11 @@ fn unsolicited_replies_and_self_messages_are_counted() {
 fn a_request_over_the_hop_limit_is_refused_back_to_its_origin() {
     let mut n = node(100);
     let (peer, origin) = (Did::from_u64(7), Did::from_u64(5));
-    let find = FindSuccessor {
-        tag: 1,
-        req: 2,
-        origin,
-        key: Did::from_u64(50),
-        hops: 200,
-        owner_check: false,
-    };
+    let find = FindSuccessor { tag: 1, req: 2, origin, key: Did::from_u64(50), hops: 200, owner_check: false };
     n.handle_message(Instant(1), peer, Message::FindSuccessor(find));
     let (sent, _) = drain(&mut n);
     assert!(sent.contains(&(peer, Message::HopAck { tag: 1 })));
-    assert!(sent
-        .iter()
-        .any(|(to, m)| *to == origin && matches!(m, Message::Failed { req: 2, .. })));
+    assert!(sent.iter().any(|(to, m)| *to == origin && matches!(m, Message::Failed { req: 2, .. })));
     assert_eq!(n.stats().hop_limit_exceeded, 1);
 }
 
@@ -128,14 +74,10 @@ fn a_request_over_the_hop_limit_is_refused_back_to_its_origin() {
 fn calls_in_the_wrong_state_fail_with_typed_events() {
     let mut n = node(100);
     let id = n.join(Instant(0), n.did());
-    assert!(
-        matches!(drain(&mut n).1.as_slice(), [Event::JoinFailed { id: i, error: LookupError::Unreachable }] if *i == id)
-    );
+    assert!(matches!(drain(&mut n).1.as_slice(), [Event::JoinFailed { id: i, error: LookupError::Unreachable }] if *i == id));
     n.leave(Instant(0));
     let id = n.lookup(Instant(0), Did::ZERO);
-    assert!(
-        matches!(drain(&mut n).1.as_slice(), [Event::LookupFailed { id: i, error: LookupError::NotJoined, .. }] if *i == id)
-    );
+    assert!(matches!(drain(&mut n).1.as_slice(), [Event::LookupFailed { id: i, error: LookupError::NotJoined, .. }] if *i == id));
     assert_eq!(n.poll_timeout(), None);
 }
 
@@ -146,24 +88,14 @@ fn a_join_through_a_silent_node_fails_after_the_hop_timeout() {
     let t = n.poll_timeout().unwrap();
     n.handle_timeout(t);
     let (_, events) = drain(&mut n);
-    assert!(
-        events.contains(&Event::JoinFailed {
-            id,
-            error: LookupError::Unreachable
-        }),
-        "{events:?}"
-    );
+    assert!(events.contains(&Event::JoinFailed { id, error: LookupError::Unreachable }), "{events:?}");
 }
 
 /// Random well-formed messages from strangers, and random frames, hammer a live ring;
 /// nothing panics and the ring still answers every lookup correctly afterwards.
 #[test]
 fn a_ring_under_garbage_stays_correct() {
-    let mut sim = Sim::new(SimConfig {
-        seed: 5,
-        ..SimConfig::default()
-    })
-    .unwrap();
+    let mut sim = Sim::new(SimConfig { seed: 5, ..SimConfig::default() }).unwrap();
     grow_in_waves(&mut sim, 100, 2);
     rounds_until_converged(&mut sim, 20, false).expect("converges");
     let mut rng = SeededRng::new(99);
@@ -180,19 +112,9 @@ fn a_ring_under_garbage_stays_correct() {
             sim.inject_frame(to, from, frame);
         } else {
             let msg = match rng.below(5) {
-                0 => Message::HopAck {
-                    tag: rng.next_u64(),
-                },
-                1 => Message::Found {
-                    req: rng.below(1000),
-                    key: rng.did(),
-                    hops: rng.next_u64() as u8,
-                },
-                2 => Message::Failed {
-                    req: rng.below(1000),
-                    key: rng.did(),
-                    reason: rings_node::chord::FailReason::Unreachable,
-                },
+                0 => Message::HopAck { tag: rng.next_u64() },
+                1 => Message::Found { req: rng.below(1000), key: rng.did(), hops: rng.next_u64() as u8 },
+                2 => Message::Failed { req: rng.below(1000), key: rng.did(), reason: rings_node::chord::FailReason::Unreachable },
                 3 => Message::StabilizeReply {
                     tag: rng.below(1000),
                     predecessor: Some(rng.did()),
@@ -216,9 +138,5 @@ fn a_ring_under_garbage_stays_correct() {
     assert!(totals.malformed > 0 && totals.unexpected > 0, "{totals:?}");
     rounds_until_converged(&mut sim, 10, false).expect("still a correct ring");
     let report = random_lookups(&mut sim, 2_000);
-    assert_eq!(
-        report.correct, report.issued,
-        "wrong {} failed {}",
-        report.wrong, report.failed
-    );
+    assert_eq!(report.correct, report.issued, "wrong {} failed {}", report.wrong, report.failed);
 }

@@ -74,22 +74,12 @@ fn mutate(rng: &mut ChaCha20Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
 
 #[test]
 fn mutated_and_random_frames_never_panic_and_every_refusal_is_counted() {
-    let iterations: u64 = std::env::var("FUZZ_ITERATIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+    let iterations: u64 = std::env::var("FUZZ_ITERATIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let mut keys = ChaCha20Rng::seed_from_u64(5);
-    let (sa, sb) = (
-        session(&mut keys, 1, T0, DAY),
-        session(&mut keys, 1, T0, DAY),
-    );
+    let (sa, sb) = (session(&mut keys, 1, T0, DAY), session(&mut keys, 1, T0, DAY));
     let (mut a, mut b, mut now) = ring_of_two(sa, sb);
     let corpus = honest_traffic(&mut a, &mut b, &mut now);
-    assert!(
-        corpus.len() >= 20
-            && corpus.iter().any(|f| f[0] == 0x11)
-            && corpus.iter().any(|f| f[0] != 0x11)
-    );
+    assert!(corpus.len() >= 20 && corpus.iter().any(|f| f[0] == 0x11) && corpus.iter().any(|f| f[0] != 0x11));
     while b.poll_event().is_some() {}
     if let Ok(dir) = std::env::var("FUZZ_CORPUS_DIR") {
         // Seeds for the libFuzzer target: sender byte 0 (the real neighbour), then the frame.
@@ -112,11 +102,7 @@ fn mutated_and_random_frames_never_panic_and_every_refusal_is_counted() {
             Ok(()) => ok += 1,
             Err(e) => {
                 err += 1;
-                assert_eq!(
-                    refused(&b),
-                    before + 1,
-                    "refusal {e:?} counted once (iteration {i})"
-                );
+                assert_eq!(refused(&b), before + 1, "refusal {e:?} counted once (iteration {i})");
                 let name = format!("{e:?}");
                 let kind = name.split('(').take(2).collect::<Vec<_>>().join("(");
                 *reasons.entry(kind).or_default() += 1;
@@ -130,23 +116,14 @@ fn mutated_and_random_frames_never_panic_and_every_refusal_is_counted() {
             now = Instant(now.0 + 5_000);
             b.handle_timeout(now);
             let (_, _, held_bytes) = b.wire().held();
-            assert!(
-                held_bytes <= cfg.reassembly_total,
-                "reassembly stays within its budget"
-            );
+            assert!(held_bytes <= cfg.reassembly_total, "reassembly stays within its budget");
         }
     }
     assert_eq!(refused(&b) - start, err, "every refusal counted");
-    println!(
-        "{iterations} frames: {ok} accepted, {err} refused and counted; corpus of {} real frames",
-        corpus.len()
-    );
+    println!("{iterations} frames: {ok} accepted, {err} refused and counted; corpus of {} real frames", corpus.len());
     println!("refusals by reason: {reasons:?}");
     if iterations >= 100_000 {
-        assert!(
-            err > iterations / 2 && ok > 0,
-            "the mutator reaches both outcomes"
-        );
+        assert!(err > iterations / 2 && ok > 0, "the mutator reaches both outcomes");
         // It gets past the decoder into the checks behind it, the signature check included.
         assert!(reasons.len() >= 10, "{reasons:?}");
         assert!(reasons.contains_key("Routed(BadSignature)"), "{reasons:?}");
@@ -156,7 +133,34 @@ fn mutated_and_random_frames_never_panic_and_every_refusal_is_counted() {
     while a.poll_transmit().is_some() {}
     a.send(now, b.did(), b"still here".to_vec()).unwrap();
     common::run(&mut a, &mut b, &mut now, 200);
-    let got = std::iter::from_fn(|| b.poll_event())
-        .any(|e| matches!(e, Event::Message(d) if d.body == b"still here"));
+    let got = std::iter::from_fn(|| b.poll_event()).any(|e| matches!(e, Event::Message(d) if d.body == b"still here"));
     assert!(got, "B still receives after the storm");
+}
+
+/// Found by the libFuzzer target: a relay whose outgoing queue is full refused the frame
+/// and counted it twice. Now: once.
+#[test]
+fn a_full_relay_queue_refuses_and_counts_once() {
+    use rings_node::node::FrameError;
+    use rings_node::wire::frame::{Frame, Part};
+    use rings_node::wire::RejectReason;
+    let mut keys = ChaCha20Rng::seed_from_u64(6);
+    let (sa, sb) = (session(&mut keys, 1, T0, DAY), session(&mut keys, 1, T0, DAY));
+    let (a, mut b, now) = ring_of_two(sa, sb);
+    // A destination A owns, so B relays back toward A; nothing drains B's link to A.
+    let dest = a.did().wrapping_sub(Did::from_u64(1));
+    let mut overflowed = 0;
+    for tx in 0..400u64 {
+        let f = Frame { origin: Did::from_u64(3), dest, tx, hop_limit: 32, path: vec![a.did()], seq: 1, part: Part::More, piece: vec![7; 60_000] };
+        let before = refused(&b);
+        let r = b.handle_frame(now, a.did(), &f.encode());
+        if r.is_err() {
+            assert_eq!(refused(&b), before + 1, "{r:?}");
+        }
+        if r == Err(FrameError::Routed(RejectReason::RelayOverflow)) {
+            overflowed += 1;
+        }
+    }
+    assert!(overflowed > 200, "the 8 MiB relay queue fills: {overflowed}");
+    assert_eq!(b.wire().stats().rejected(RejectReason::RelayOverflow), overflowed);
 }

@@ -4,46 +4,28 @@
 
 use rings_node::chord::{Config, LookupError};
 use rings_node::sim::scenario::{
-    grow_in_waves, grow_one_by_one, issue_lookups, judge, random_lookups, rounds_until_converged,
-    LookupReport,
+    grow_in_waves, grow_one_by_one, issue_lookups, judge, random_lookups, rounds_until_converged, LookupReport,
 };
 use rings_node::sim::{Outcome, Sim, SimConfig};
 use rings_node::{Did, Duration};
 
 fn sim(seed: u64) -> Sim {
-    Sim::new(SimConfig {
-        seed,
-        ..SimConfig::default()
-    })
-    .expect("default config is valid")
+    Sim::new(SimConfig { seed, ..SimConfig::default() }).expect("default config is valid")
 }
 
 fn assert_ring_matches_oracle(sim: &Sim) {
     for ix in sim.members() {
         let n = sim.node(ix).ring();
         let o = sim.oracle();
-        assert_eq!(
-            n.successor(),
-            o.successor_after(n.did()),
-            "successor of node {ix}"
-        );
-        assert_eq!(
-            n.predecessor(),
-            o.predecessor_before(n.did()),
-            "predecessor of node {ix}"
-        );
+        assert_eq!(n.successor(), o.successor_after(n.did()), "successor of node {ix}");
+        assert_eq!(n.predecessor(), o.predecessor_before(n.did()), "predecessor of node {ix}");
     }
 }
 
 #[test]
 fn thousand_nodes_join_one_by_one_and_every_lookup_finds_the_true_successor() {
     // Frames go through the binary codec in this test.
-    let mut sim = Sim::new(SimConfig {
-        seed: 11,
-        wire: true,
-        ..SimConfig::default()
-    })
-    .unwrap();
+    let mut sim = Sim::new(SimConfig { seed: 11, wire: true, ..SimConfig::default() }).unwrap();
     sim.spawn(None);
     assert_eq!(grow_one_by_one(&mut sim, 999), 0, "every join completes");
     assert_eq!(sim.members().len(), 1000);
@@ -52,11 +34,7 @@ fn thousand_nodes_join_one_by_one_and_every_lookup_finds_the_true_successor() {
     assert_ring_matches_oracle(&sim);
     let report = random_lookups(&mut sim, 10_000);
     assert_eq!(report.issued, 10_000);
-    assert_eq!(
-        report.correct, 10_000,
-        "wrong {} failed {}",
-        report.wrong, report.failed
-    );
+    assert_eq!(report.correct, 10_000, "wrong {} failed {}", report.wrong, report.failed);
     assert_eq!(sim.stats().decode_errors, 0);
 }
 
@@ -67,16 +45,8 @@ fn mean_hops_at(n: usize, seed: u64) -> f64 {
     let report = random_lookups(&mut sim, 5_000);
     assert_eq!(report.correct, report.issued);
     let bound = 0.5 * (n as f64).log2() + 1.0;
-    eprintln!(
-        "N = {n}: mean hops {:.3}, p99 {}, bound {bound:.3}",
-        report.mean_hops(),
-        report.percentile_hops(0.99)
-    );
-    assert!(
-        report.mean_hops() <= bound,
-        "mean hops {} > {bound}",
-        report.mean_hops()
-    );
+    eprintln!("N = {n}: mean hops {:.3}, p99 {}, bound {bound:.3}", report.mean_hops(), report.percentile_hops(0.99));
+    assert!(report.mean_hops() <= bound, "mean hops {} > {bound}", report.mean_hops());
     report.mean_hops()
 }
 
@@ -134,11 +104,7 @@ fn ring_repairs_within_ten_rounds_after_a_fifth_of_nodes_crash() {
     eprintln!("ring correct again after {at} rounds");
     assert_ring_matches_oracle(&sim);
     let report = random_lookups(&mut sim, 10_000);
-    assert_eq!(
-        report.correct, 10_000,
-        "wrong {} failed {}",
-        report.wrong, report.failed
-    );
+    assert_eq!(report.correct, 10_000, "wrong {} failed {}", report.wrong, report.failed);
 }
 
 #[test]
@@ -184,11 +150,7 @@ fn ninety_nine_percent_of_lookups_succeed_under_continuous_churn() {
         100.0 * worst,
         sim.oracle().len()
     );
-    assert!(
-        total.success_rate() >= 0.99,
-        "success {}",
-        total.success_rate()
-    );
+    assert!(total.success_rate() >= 0.99, "success {}", total.success_rate());
 }
 
 #[test]
@@ -211,11 +173,7 @@ fn graceful_leaves_hand_over_at_once() {
 
 #[test]
 fn lookups_survive_message_loss() {
-    let cfg = SimConfig {
-        seed: 61,
-        loss_ppm: 10_000,
-        ..SimConfig::default()
-    }; // 1% of messages lost
+    let cfg = SimConfig { seed: 61, loss_ppm: 10_000, ..SimConfig::default() }; // 1% of messages lost
     let mut sim = Sim::new(cfg).unwrap();
     grow_in_waves(&mut sim, 500, 3);
     sim.run_rounds(10);
@@ -233,24 +191,14 @@ fn lookups_survive_message_loss() {
 #[test]
 fn hop_limit_exhaustion_is_reported_to_the_origin() {
     // With at most 4 hops, some joins and many lookups of a 300-node ring cannot finish.
-    let cfg = SimConfig {
-        seed: 71,
-        node: Config {
-            hop_limit: 4,
-            ..Config::default()
-        },
-        ..SimConfig::default()
-    };
+    let cfg = SimConfig { seed: 71, node: Config { hop_limit: 4, ..Config::default() }, ..SimConfig::default() };
     let mut sim = Sim::new(cfg).unwrap();
     grow_in_waves(&mut sim, 300, 3);
     let pending = issue_lookups(&mut sim, 300);
     sim.run_for(sim.answer_limit());
     let mut exceeded = 0;
     for (ix, id) in pending {
-        match sim
-            .take_outcome(ix, id)
-            .expect("every lookup gets an outcome")
-        {
+        match sim.take_outcome(ix, id).expect("every lookup gets an outcome") {
             Outcome::Failed(LookupError::HopLimitExceeded) => exceeded += 1,
             Outcome::Found { hops, .. } => assert!(hops <= 4),
             other => panic!("unexpected {other:?}"),
@@ -273,17 +221,8 @@ fn fingerprint(seed: u64) -> (u64, Vec<(Did, Option<Did>, Option<Did>)>, u64, u6
         sim.run_rounds(1);
     }
     let report = random_lookups(&mut sim, 500);
-    let tables = sim
-        .members()
-        .into_iter()
-        .map(|i| {
-            (
-                sim.node(i).did(),
-                sim.node(i).ring().successor(),
-                sim.node(i).ring().predecessor(),
-            )
-        })
-        .collect();
+    let tables =
+        sim.members().into_iter().map(|i| (sim.node(i).did(), sim.node(i).ring().successor(), sim.node(i).ring().predecessor())).collect();
     let hops: u64 = report.hops.iter().map(|&h| h as u64).sum();
     (sim.stats().sent, tables, hops, sim.now().as_millis())
 }

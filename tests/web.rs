@@ -12,23 +12,12 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
 fn did_arithmetic_and_parsing_in_wasm() {
-    let a: Did = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
-        .parse()
-        .unwrap();
-    assert_eq!(
-        a.to_checksum(),
-        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
-    );
+    let a: Did = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed".parse().unwrap();
+    assert_eq!(a.to_checksum(), "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
     assert_eq!(Did::MAX.wrapping_add(Did::from_u64(1)), Did::ZERO);
     assert!(Did::ZERO.in_open_closed(Did::MAX, Did::from_u64(3)));
-    assert_eq!(
-        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD".parse::<Did>(),
-        Err(DidError::BadChecksum)
-    );
-    assert_eq!(
-        Did::from_name(b"abc").to_string(),
-        "0xa9993e364706816aba3e25717850c26c9cd0d89d"
-    );
+    assert_eq!("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD".parse::<Did>(), Err(DidError::BadChecksum));
+    assert_eq!(Did::from_name(b"abc").to_string(), "0xa9993e364706816aba3e25717850c26c9cd0d89d");
 }
 
 #[wasm_bindgen_test]
@@ -36,10 +25,7 @@ fn js_exports_throw_real_errors() {
     let e = rings_node::web::normalize_did("0x12").unwrap_err();
     let v: wasm_bindgen::JsValue = e.into();
     assert!(v.is_instance_of::<js_sys::Error>());
-    assert_eq!(
-        rings_node::web::resource_did("abc"),
-        "0xa9993e364706816aba3e25717850c26c9cd0d89d"
-    );
+    assert_eq!(rings_node::web::resource_did("abc"), "0xa9993e364706816aba3e25717850c26c9cd0d89d");
 }
 
 /// Delivers everything `x` wants to send to `y` (through the binary codec) and fires
@@ -78,10 +64,5 @@ fn two_nodes_form_a_ring_in_wasm() {
         pump(&mut b, &mut a, now);
     }
     let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
-    assert!(
-        events.iter().any(
-            |e| matches!(e, Event::LookupDone { id: i, owner, .. } if *i == id && *owner == db)
-        ),
-        "{events:?}"
-    );
+    assert!(events.iter().any(|e| matches!(e, Event::LookupDone { id: i, owner, .. } if *i == id && *owner == db)), "{events:?}");
 }

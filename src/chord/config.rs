@@ -66,22 +66,14 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::OutOfRange {
-                field,
-                value,
-                min,
-                max,
-            } => {
+            ConfigError::OutOfRange { field, value, min, max } => {
                 write!(f, "config {field} = {value} is out of range {min}..={max}")
             }
             ConfigError::HopTimeoutNotBelowRequestTimeout => {
                 write!(f, "config hop_timeout must be shorter than request_timeout")
             }
             ConfigError::PredecessorTimeoutTooShort => {
-                write!(
-                    f,
-                    "config predecessor_timeout must be at least stabilize_interval"
-                )
+                write!(f, "config predecessor_timeout must be at least stabilize_interval")
             }
         }
     }
@@ -91,12 +83,7 @@ impl std::error::Error for ConfigError {}
 
 fn range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
     if value < min || value > max {
-        return Err(ConfigError::OutOfRange {
-            field,
-            value,
-            min,
-            max,
-        });
+        return Err(ConfigError::OutOfRange { field, value, min, max });
     }
     Ok(())
 }
@@ -105,25 +92,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         const DAY_MS: u64 = 86_400_000;
         range("successors", self.successors as u64, 1, 32)?;
-        range(
-            "stabilize_interval",
-            self.stabilize_interval.as_millis(),
-            10,
-            DAY_MS,
-        )?;
+        range("stabilize_interval", self.stabilize_interval.as_millis(), 10, DAY_MS)?;
         range("hop_timeout", self.hop_timeout.as_millis(), 1, DAY_MS)?;
-        range(
-            "request_timeout",
-            self.request_timeout.as_millis(),
-            2,
-            DAY_MS,
-        )?;
-        range(
-            "predecessor_timeout",
-            self.predecessor_timeout.as_millis(),
-            10,
-            DAY_MS,
-        )?;
+        range("request_timeout", self.request_timeout.as_millis(), 2, DAY_MS)?;
+        range("predecessor_timeout", self.predecessor_timeout.as_millis(), 10, DAY_MS)?;
         range("hop_limit", self.hop_limit as u64, 1, 255)?;
         range("fingers_per_round", self.fingers_per_round as u64, 1, 32)?;
         range("max_requests", self.max_requests as u64, 1, 1 << 20)?;
@@ -145,47 +117,14 @@ mod tests {
     #[test]
     fn default_is_valid_and_bad_values_are_named() {
         assert_eq!(Config::default().validate(), Ok(()));
-        let c = Config {
-            successors: 0,
-            ..Config::default()
-        };
-        assert_eq!(
-            c.validate(),
-            Err(ConfigError::OutOfRange {
-                field: "successors",
-                value: 0,
-                min: 1,
-                max: 32
-            })
-        );
-        let c = Config {
-            hop_limit: 0,
-            ..Config::default()
-        };
-        assert!(matches!(
-            c.validate(),
-            Err(ConfigError::OutOfRange {
-                field: "hop_limit",
-                ..
-            })
-        ));
-        let c = Config {
-            hop_timeout: Duration::from_secs(9),
-            ..Config::default()
-        };
-        assert_eq!(
-            c.validate(),
-            Err(ConfigError::HopTimeoutNotBelowRequestTimeout)
-        );
-        let c = Config {
-            predecessor_timeout: Duration::from_millis(100),
-            ..Config::default()
-        };
+        let c = Config { successors: 0, ..Config::default() };
+        assert_eq!(c.validate(), Err(ConfigError::OutOfRange { field: "successors", value: 0, min: 1, max: 32 }));
+        let c = Config { hop_limit: 0, ..Config::default() };
+        assert!(matches!(c.validate(), Err(ConfigError::OutOfRange { field: "hop_limit", .. })));
+        let c = Config { hop_timeout: Duration::from_secs(9), ..Config::default() };
+        assert_eq!(c.validate(), Err(ConfigError::HopTimeoutNotBelowRequestTimeout));
+        let c = Config { predecessor_timeout: Duration::from_millis(100), ..Config::default() };
         assert_eq!(c.validate(), Err(ConfigError::PredecessorTimeoutTooShort));
-        assert!(c
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("predecessor_timeout"));
+        assert!(c.validate().unwrap_err().to_string().contains("predecessor_timeout"));
     }
 }

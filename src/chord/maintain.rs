@@ -14,9 +14,7 @@ impl Node {
         self.table.set_successors([successor]);
         self.predecessor_seen = now;
         self.push_event(Event::Joined { id, successor });
-        self.push_event(Event::SuccessorChanged {
-            successor: Some(successor),
-        });
+        self.push_event(Event::SuccessorChanged { successor: Some(successor) });
         self.send_stabilize(now, successor, true);
     }
 
@@ -29,9 +27,7 @@ impl Node {
         if self.phase != Phase::Joined {
             return;
         }
-        if self.table.predecessor().is_some()
-            && now - self.predecessor_seen >= self.cfg.predecessor_timeout
-        {
+        if self.table.predecessor().is_some() && now - self.predecessor_seen >= self.cfg.predecessor_timeout {
             self.table.set_predecessor(None);
             self.push_event(Event::PredecessorChanged { predecessor: None });
         }
@@ -52,11 +48,7 @@ impl Node {
 
     fn send_stabilize(&mut self, now: Instant, target: Did, want_fingers: bool) {
         let tag = self.alloc_id();
-        self.stabilizing = Some(PendingStabilize {
-            tag,
-            target,
-            deadline: now + self.cfg.hop_timeout,
-        });
+        self.stabilizing = Some(PendingStabilize { tag, target, deadline: now + self.cfg.hop_timeout });
         self.send(target, Message::Stabilize { tag, want_fingers });
     }
 
@@ -66,11 +58,7 @@ impl Node {
         if self.table.successor().is_some() {
             return;
         }
-        let known: Vec<Did> = self
-            .table
-            .finger_nodes()
-            .chain(self.table.predecessor())
-            .collect();
+        let known: Vec<Did> = self.table.finger_nodes().chain(self.table.predecessor()).collect();
         self.table.set_successors(known);
     }
 
@@ -86,35 +74,17 @@ impl Node {
         let told = self.table.predecessor();
         if told.is_none_or(|p| from.in_open_open(p, me)) {
             self.table.set_predecessor(Some(from));
-            self.push_event(Event::PredecessorChanged {
-                predecessor: Some(from),
-            });
+            self.push_event(Event::PredecessorChanged { predecessor: Some(from) });
         }
         if self.table.predecessor() == Some(from) {
             self.predecessor_seen = now;
         }
         // a live node between us and our successor is a better successor
-        if self
-            .table
-            .successor()
-            .is_none_or(|s| from.in_open_open(me, s))
-            && self.table.offer_successor(from)
-        {
-            self.push_event(Event::SuccessorChanged {
-                successor: Some(from),
-            });
+        if self.table.successor().is_none_or(|s| from.in_open_open(me, s)) && self.table.offer_successor(from) {
+            self.push_event(Event::SuccessorChanged { successor: Some(from) });
         }
-        let fingers = if want_fingers {
-            self.table.finger_nodes().collect()
-        } else {
-            Vec::new()
-        };
-        let reply = Message::StabilizeReply {
-            tag,
-            predecessor: told,
-            successors: self.table.successors().to_vec(),
-            fingers,
-        };
+        let fingers = if want_fingers { self.table.finger_nodes().collect() } else { Vec::new() };
+        let reply = Message::StabilizeReply { tag, predecessor: told, successors: self.table.successors().to_vec(), fingers };
         self.send(from, reply);
     }
 
@@ -141,40 +111,26 @@ impl Node {
         let me = self.did();
         let departed = &self.departed;
         let heard = successors.iter().copied().filter(|d| !departed.contains(d));
-        let mut changed = self
-            .table
-            .set_successors(core::iter::once(from).chain(heard));
+        let mut changed = self.table.set_successors(core::iter::once(from).chain(heard));
         let predecessor = predecessor.filter(|p| !self.departed.contains(p));
         if let Some(p) = predecessor.filter(|&p| p != me && p.in_open_open(me, from)) {
             // Our successor has a closer predecessor: adopt it and stabilize with it at once.
             changed |= self.table.offer_successor(p);
             self.send_stabilize(now, p, false);
-        } else if let Some(p) =
-            predecessor.filter(|&p| p != me && self.table.predecessor().is_none())
-        {
+        } else if let Some(p) = predecessor.filter(|&p| p != me && self.table.predecessor().is_none()) {
             // We just took `p`'s place as our successor's predecessor: `p` is ours.
             // Tentative; a closer notifier or the predecessor timeout corrects it.
             self.table.set_predecessor(Some(p));
             self.predecessor_seen = now;
-            self.push_event(Event::PredecessorChanged {
-                predecessor: Some(p),
-            });
+            self.push_event(Event::PredecessorChanged { predecessor: Some(p) });
         }
         self.table.offer_fingers(fingers);
         if changed {
-            self.push_event(Event::SuccessorChanged {
-                successor: self.table.successor(),
-            });
+            self.push_event(Event::SuccessorChanged { successor: self.table.successor() });
         }
     }
 
-    pub(super) fn on_leave(
-        &mut self,
-        now: Instant,
-        from: Did,
-        predecessor: Option<Did>,
-        successors: &[Did],
-    ) {
+    pub(super) fn on_leave(&mut self, now: Instant, from: Did, predecessor: Option<Did>, successors: &[Did]) {
         if successors.len() > MAX_LISTED {
             self.stats.invalid += 1;
             return;
@@ -186,11 +142,8 @@ impl Node {
         let (_, was_succ, was_pred) = self.table.remove(from);
         if was_succ || self.table.successor().is_none() {
             let mine: Vec<Did> = self.table.successors().to_vec();
-            self.table
-                .set_successors(mine.into_iter().chain(successors.iter().copied()));
-            self.push_event(Event::SuccessorChanged {
-                successor: self.table.successor(),
-            });
+            self.table.set_successors(mine.into_iter().chain(successors.iter().copied()));
+            self.push_event(Event::SuccessorChanged { successor: self.table.successor() });
             if self.stabilizing.is_some_and(|s| s.target == from) {
                 self.stabilizing = None;
             }
@@ -199,9 +152,7 @@ impl Node {
         if was_pred {
             self.table.set_predecessor(predecessor);
             self.predecessor_seen = now;
-            self.push_event(Event::PredecessorChanged {
-                predecessor: self.table.predecessor(),
-            });
+            self.push_event(Event::PredecessorChanged { predecessor: self.table.predecessor() });
         }
     }
 
@@ -225,9 +176,7 @@ impl Node {
             return; // the successor list spans half the ring or more
         }
         self.finger_budget -= 1;
-        let key = self
-            .did()
-            .wrapping_add(Did::pow2(index).unwrap_or(Did::ZERO));
+        let key = self.did().wrapping_add(Did::pow2(index).unwrap_or(Did::ZERO));
         let id = self.alloc_id();
         self.finger_req = Some(id);
         self.start_lookup(now, id, key, ReqKind::Finger(index as u8));
@@ -237,11 +186,7 @@ impl Node {
         self.finger_req = None;
         self.table.set_finger(index, owner);
         let reach = self.did().distance_to(owner).bit_len();
-        self.finger_next = if owner == self.did() {
-            DID_BITS
-        } else {
-            reach.max(index as u32 + 1)
-        };
+        self.finger_next = if owner == self.did() { DID_BITS } else { reach.max(index as u32 + 1) };
         self.next_finger(now);
     }
 

@@ -120,17 +120,12 @@ impl Message {
         if version != WIRE_VERSION {
             return Err(DecodeError::UnsupportedVersion(version));
         }
-        let (msg, rest): (Message, &[u8]) =
-            postcard::take_from_bytes(body).map_err(|_| DecodeError::Malformed)?;
+        let (msg, rest): (Message, &[u8]) = postcard::take_from_bytes(body).map_err(|_| DecodeError::Malformed)?;
         if !rest.is_empty() {
             return Err(DecodeError::TrailingBytes(rest.len()));
         }
         let longest = match &msg {
-            Message::StabilizeReply {
-                successors,
-                fingers,
-                ..
-            } => successors.len().max(fingers.len()),
+            Message::StabilizeReply { successors, fingers, .. } => successors.len().max(fingers.len()),
             Message::Leave { successors, .. } => successors.len(),
             _ => 0,
         };
@@ -149,39 +144,13 @@ mod tests {
     fn samples() -> Vec<Message> {
         let d = Did::from_u64;
         vec![
-            Message::FindSuccessor(FindSuccessor {
-                tag: 1,
-                req: u64::MAX,
-                origin: d(1),
-                key: Did::MAX,
-                hops: 3,
-                owner_check: true,
-            }),
+            Message::FindSuccessor(FindSuccessor { tag: 1, req: u64::MAX, origin: d(1), key: Did::MAX, hops: 3, owner_check: true }),
             Message::HopAck { tag: 99 },
-            Message::Found {
-                req: 5,
-                key: d(7),
-                hops: 4,
-            },
-            Message::Failed {
-                req: 5,
-                key: d(7),
-                reason: FailReason::HopLimitExceeded,
-            },
-            Message::Stabilize {
-                tag: 3,
-                want_fingers: true,
-            },
-            Message::StabilizeReply {
-                tag: 3,
-                predecessor: Some(d(2)),
-                successors: vec![d(3), d(4)],
-                fingers: vec![],
-            },
-            Message::Leave {
-                predecessor: None,
-                successors: vec![d(9)],
-            },
+            Message::Found { req: 5, key: d(7), hops: 4 },
+            Message::Failed { req: 5, key: d(7), reason: FailReason::HopLimitExceeded },
+            Message::Stabilize { tag: 3, want_fingers: true },
+            Message::StabilizeReply { tag: 3, predecessor: Some(d(2)), successors: vec![d(3), d(4)], fingers: vec![] },
+            Message::Leave { predecessor: None, successors: vec![d(9)] },
         ]
     }
 
@@ -195,25 +164,13 @@ mod tests {
     #[test]
     fn bad_frames_are_typed_errors() {
         assert_eq!(Message::decode(&[]), Err(DecodeError::Empty));
-        assert_eq!(
-            Message::decode(&[9, 0]),
-            Err(DecodeError::UnsupportedVersion(9))
-        );
-        assert_eq!(
-            Message::decode(&[WIRE_VERSION, 200]),
-            Err(DecodeError::Malformed)
-        );
+        assert_eq!(Message::decode(&[9, 0]), Err(DecodeError::UnsupportedVersion(9)));
+        assert_eq!(Message::decode(&[WIRE_VERSION, 200]), Err(DecodeError::Malformed));
         let mut b = Message::HopAck { tag: 1 }.encode();
         b.push(0);
         assert_eq!(Message::decode(&b), Err(DecodeError::TrailingBytes(1)));
-        let long = Message::Leave {
-            predecessor: None,
-            successors: vec![Did::ZERO; MAX_LISTED + 1],
-        };
-        assert_eq!(
-            Message::decode(&long.encode()),
-            Err(DecodeError::ListTooLong(MAX_LISTED + 1))
-        );
+        let long = Message::Leave { predecessor: None, successors: vec![Did::ZERO; MAX_LISTED + 1] };
+        assert_eq!(Message::decode(&long.encode()), Err(DecodeError::ListTooLong(MAX_LISTED + 1)));
         // every truncation of every sample is an error, not a panic
         for m in samples() {
             let b = m.encode();

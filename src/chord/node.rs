@@ -299,34 +299,15 @@ impl Node {
     pub fn join(&mut self, now: Instant, via: Did) -> RequestId {
         let id = self.alloc_id();
         if via == self.did() || self.phase == Phase::Left {
-            self.push_event(Event::JoinFailed {
-                id: RequestId(id),
-                error: LookupError::Unreachable,
-            });
+            self.push_event(Event::JoinFailed { id: RequestId(id), error: LookupError::Unreachable });
             return RequestId(id);
         }
         self.table.clear();
         self.phase = Phase::Joining(RequestId(id));
         let me = self.did();
         let deadline = now + self.cfg.request_timeout;
-        self.requests.insert(
-            id,
-            Request {
-                key: me,
-                kind: ReqKind::Join,
-                deadline,
-                retry_at: deadline,
-                retries_left: 0,
-            },
-        );
-        let find = FindSuccessor {
-            tag: 0,
-            req: id,
-            origin: me,
-            key: me,
-            hops: 1,
-            owner_check: false,
-        };
+        self.requests.insert(id, Request { key: me, kind: ReqKind::Join, deadline, retry_at: deadline, retries_left: 0 });
+        let find = FindSuccessor { tag: 0, req: id, origin: me, key: me, hops: 1, owner_check: false };
         self.forward_to(now, via, find, 0);
         RequestId(id)
     }
@@ -344,11 +325,7 @@ impl Node {
             None
         };
         if let Some(error) = error {
-            self.push_event(Event::LookupFailed {
-                id: RequestId(id),
-                key,
-                error,
-            });
+            self.push_event(Event::LookupFailed { id: RequestId(id), key, error });
             return RequestId(id);
         }
         self.start_lookup(now, id, key, ReqKind::User);
@@ -364,13 +341,7 @@ impl Node {
             let mut to: Vec<Did> = successors.first().copied().into_iter().collect();
             to.extend(predecessor.filter(|p| Some(*p) != successors.first().copied()));
             for peer in to {
-                self.send(
-                    peer,
-                    Message::Leave {
-                        predecessor,
-                        successors: successors.clone(),
-                    },
-                );
+                self.send(peer, Message::Leave { predecessor, successors: successors.clone() });
             }
         }
         self.phase = Phase::Left;
@@ -385,12 +356,7 @@ impl Node {
 
     /// A frame arrived from `from`: decode it and handle it. A malformed frame is counted
     /// and its error returned; nothing else happens.
-    pub fn handle_frame(
-        &mut self,
-        now: Instant,
-        from: Did,
-        frame: &[u8],
-    ) -> Result<(), DecodeError> {
+    pub fn handle_frame(&mut self, now: Instant, from: Did, frame: &[u8]) -> Result<(), DecodeError> {
         match Message::decode(frame) {
             Ok(msg) => {
                 self.handle_message(now, from, msg);
@@ -420,19 +386,11 @@ impl Node {
             Message::HopAck { tag } => self.on_hop_ack(from, tag),
             Message::Found { req, key, hops } => self.on_found(now, from, req, key, hops),
             Message::Failed { req, key, reason } => self.on_failed(now, req, key, reason.into()),
-            Message::Stabilize { tag, want_fingers } => {
-                self.on_stabilize(now, from, tag, want_fingers)
+            Message::Stabilize { tag, want_fingers } => self.on_stabilize(now, from, tag, want_fingers),
+            Message::StabilizeReply { tag, predecessor, successors, fingers } => {
+                self.on_stabilize_reply(now, from, tag, predecessor, &successors, &fingers)
             }
-            Message::StabilizeReply {
-                tag,
-                predecessor,
-                successors,
-                fingers,
-            } => self.on_stabilize_reply(now, from, tag, predecessor, &successors, &fingers),
-            Message::Leave {
-                predecessor,
-                successors,
-            } => self.on_leave(now, from, predecessor, &successors),
+            Message::Leave { predecessor, successors } => self.on_leave(now, from, predecessor, &successors),
         }
     }
 
@@ -443,12 +401,7 @@ impl Node {
         }
         self.peer_unreachable(now, peer);
         // Requests waiting on that peer fail over now rather than at their deadline.
-        let waiting: Vec<u64> = self
-            .forwards
-            .iter()
-            .filter(|(_, f)| f.next == peer)
-            .map(|(&t, _)| t)
-            .collect();
+        let waiting: Vec<u64> = self.forwards.iter().filter(|(_, f)| f.next == peer).map(|(&t, _)| t).collect();
         for tag in waiting {
             if let Some(f) = self.forwards.remove(&tag) {
                 self.retry_forward(now, f);
@@ -546,9 +499,7 @@ impl Node {
         }
         if was_succ {
             self.refill_successor(now);
-            self.push_event(Event::SuccessorChanged {
-                successor: self.table.successor(),
-            });
+            self.push_event(Event::SuccessorChanged { successor: self.table.successor() });
         }
     }
 }

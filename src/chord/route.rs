@@ -22,16 +22,7 @@ impl Node {
     pub(super) fn start_lookup(&mut self, now: Instant, id: u64, key: Did, kind: ReqKind) {
         let retry_at = now + self.retry_interval();
         let deadline = now + self.cfg.request_timeout;
-        self.requests.insert(
-            id,
-            Request {
-                key,
-                kind,
-                deadline,
-                retry_at,
-                retries_left: ORIGIN_RETRIES,
-            },
-        );
+        self.requests.insert(id, Request { key, kind, deadline, retry_at, retries_left: ORIGIN_RETRIES });
         self.retries.insert((retry_at, id));
         self.route_from_origin(now, id, key);
     }
@@ -42,14 +33,7 @@ impl Node {
 
     fn route_from_origin(&mut self, now: Instant, id: u64, key: Did) {
         let me = self.did();
-        let find = FindSuccessor {
-            tag: 0,
-            req: id,
-            origin: me,
-            key,
-            hops: 0,
-            owner_check: false,
-        };
+        let find = FindSuccessor { tag: 0, req: id, origin: me, key, hops: 0, owner_check: false };
         self.route(now, find, None, 0);
     }
 
@@ -116,28 +100,14 @@ impl Node {
     }
 
     /// Sends `find` to `next` and waits for its acknowledgement.
-    pub(super) fn forward_to(
-        &mut self,
-        now: Instant,
-        next: Did,
-        mut find: FindSuccessor,
-        attempts: u8,
-    ) {
+    pub(super) fn forward_to(&mut self, now: Instant, next: Did, mut find: FindSuccessor, attempts: u8) {
         if self.forwards.len() >= self.cfg.max_forwards {
             self.stats.overloaded += 1;
             return self.fail(now, find, FailReason::Overloaded);
         }
         find.tag = self.alloc_id();
         let deadline = now + self.cfg.hop_timeout;
-        self.forwards.insert(
-            find.tag,
-            Forward {
-                next,
-                deadline,
-                find,
-                attempts,
-            },
-        );
+        self.forwards.insert(find.tag, Forward { next, deadline, find, attempts });
         self.stats.forwarded += 1;
         self.send(next, Message::FindSuccessor(find));
     }
@@ -181,28 +151,14 @@ impl Node {
         if find.origin == me {
             return self.complete(now, find.req, find.key, me, find.hops);
         }
-        self.send(
-            find.origin,
-            Message::Found {
-                req: find.req,
-                key: find.key,
-                hops: find.hops,
-            },
-        );
+        self.send(find.origin, Message::Found { req: find.req, key: find.key, hops: find.hops });
     }
 
     fn fail(&mut self, now: Instant, find: FindSuccessor, reason: FailReason) {
         if find.origin == self.did() {
             return self.on_failed(now, find.req, find.key, reason.into());
         }
-        self.send(
-            find.origin,
-            Message::Failed {
-                req: find.req,
-                key: find.key,
-                reason,
-            },
-        );
+        self.send(find.origin, Message::Failed { req: find.req, key: find.key, reason });
     }
 
     fn take_request(&mut self, req: u64, key: Did) -> Option<Request> {
@@ -224,12 +180,7 @@ impl Node {
         };
         let id = RequestId(req);
         match r.kind {
-            ReqKind::User => self.push_event(Event::LookupDone {
-                id,
-                key,
-                owner,
-                hops,
-            }),
+            ReqKind::User => self.push_event(Event::LookupDone { id, key, owner, hops }),
             ReqKind::Join => self.join_complete(now, id, owner),
             ReqKind::Finger(i) => self.finger_complete(now, i, owner),
         }
@@ -238,11 +189,7 @@ impl Node {
     fn request_failed(&mut self, now: Instant, req: u64, r: Request, error: LookupError) {
         let id = RequestId(req);
         match r.kind {
-            ReqKind::User => self.push_event(Event::LookupFailed {
-                id,
-                key: r.key,
-                error,
-            }),
+            ReqKind::User => self.push_event(Event::LookupFailed { id, key: r.key, error }),
             ReqKind::Join => {
                 self.phase = Phase::Joined; // back to being alone
                 self.push_event(Event::JoinFailed { id, error });
@@ -283,10 +230,7 @@ impl Node {
     /// has retries left and the failure is not final, else report it.
     pub(super) fn on_failed(&mut self, now: Instant, req: u64, key: Did, error: LookupError) {
         let retriable = error != LookupError::HopLimitExceeded;
-        if retriable
-            && self.requests.get(&req).is_some_and(|r| r.key == key)
-            && self.retry_request(now, req)
-        {
+        if retriable && self.requests.get(&req).is_some_and(|r| r.key == key) && self.retry_request(now, req) {
             return;
         }
         if let Some(r) = self.take_request(req, key) {

@@ -19,13 +19,7 @@ pub struct RoutingTable {
 
 impl RoutingTable {
     pub fn new(me: Did, capacity: usize) -> RoutingTable {
-        RoutingTable {
-            me,
-            predecessor: None,
-            successors: Vec::new(),
-            fingers: Vec::new(),
-            capacity,
-        }
+        RoutingTable { me, predecessor: None, successors: Vec::new(), fingers: Vec::new(), capacity }
     }
 
     pub fn me(&self) -> Did {
@@ -87,8 +81,7 @@ impl RoutingTable {
     pub fn remove(&mut self, x: Did) -> (bool, bool, bool) {
         let was_succ = self.successor() == Some(x);
         let was_pred = self.predecessor == Some(x);
-        let present =
-            was_pred || self.successors.contains(&x) || self.fingers.iter().any(|&(_, n)| n == x);
+        let present = was_pred || self.successors.contains(&x) || self.fingers.iter().any(|&(_, n)| n == x);
         self.successors.retain(|&s| s != x);
         self.fingers.retain(|&(_, n)| n != x);
         if was_pred {
@@ -197,8 +190,7 @@ impl RoutingTable {
 
     /// Bytes of heap this table holds.
     pub fn heap_bytes(&self) -> usize {
-        self.successors.capacity() * core::mem::size_of::<Did>()
-            + self.fingers.capacity() * core::mem::size_of::<(u8, Did)>()
+        self.successors.capacity() * core::mem::size_of::<Did>() + self.fingers.capacity() * core::mem::size_of::<(u8, Did)>()
     }
 }
 

@@ -39,8 +39,7 @@ fn cipher(shared: &[u8], eph: &[u8; 33], recipient: &[u8]) -> (ChaCha20Poly1305,
     let (mut key, mut nonce) = ([0u8; 32], [0u8; 12]);
     // 44 bytes is far below HKDF-SHA256's limit of 255 × 32.
     hk.expand(INFO, &mut key).unwrap_or_default();
-    hk.expand(b"rings-node/ecies/v1 nonce", &mut nonce)
-        .unwrap_or_default();
+    hk.expand(b"rings-node/ecies/v1 nonce", &mut nonce).unwrap_or_default();
     (ChaCha20Poly1305::new(&Key::from(key)), Nonce::from(nonce))
 }
 
@@ -51,28 +50,17 @@ fn compressed(key: &PublicKey) -> [u8; 33] {
 }
 
 /// Encrypts `plaintext` (in place, then framed) for the holder of `recipient`'s secret.
-pub fn seal(
-    rng: &mut (impl CryptoRng + RngCore),
-    recipient: &VerifyingKey,
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Vec<u8> {
+pub fn seal(rng: &mut (impl CryptoRng + RngCore), recipient: &VerifyingKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let eph = k256::ecdh::EphemeralSecret::random(rng);
     let eph_pub = compressed(&eph.public_key());
     let recipient_pk = PublicKey::from(recipient);
     let shared = eph.diffie_hellman(&recipient_pk);
-    let (c, nonce) = cipher(
-        shared.raw_secret_bytes(),
-        &eph_pub,
-        &compressed(&recipient_pk),
-    );
+    let (c, nonce) = cipher(shared.raw_secret_bytes(), &eph_pub, &compressed(&recipient_pk));
     let mut out = Vec::with_capacity(plaintext.len() + OVERHEAD);
     out.extend_from_slice(&eph_pub);
     out.extend_from_slice(plaintext);
     // ChaCha20-Poly1305 accepts up to 256 GiB; messages are capped far below.
-    let tag = c
-        .encrypt_in_place_detached(&nonce, aad, &mut out[33..])
-        .unwrap_or_default();
+    let tag = c.encrypt_in_place_detached(&nonce, aad, &mut out[33..]).unwrap_or_default();
     out.extend_from_slice(&tag);
     out
 }
@@ -93,8 +81,7 @@ pub fn open(secret: &SigningKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, O
     tag.copy_from_slice(&sealed[sealed.len() - 16..]);
     let tag = Tag::from(tag);
     let mut out = body.to_vec();
-    c.decrypt_in_place_detached(&nonce, aad, &mut out, &tag)
-        .map_err(|_| OpenError::Unauthentic)?;
+    c.decrypt_in_place_detached(&nonce, aad, &mut out, &tag).map_err(|_| OpenError::Unauthentic)?;
     Ok(out)
 }
 
@@ -114,11 +101,7 @@ mod tests {
             let sealed = seal(&mut rng, bob.verifying_key(), b"hdr", &msg);
             assert_eq!(sealed.len(), len + OVERHEAD);
             if len >= 16 {
-                assert_ne!(
-                    &sealed[33..49],
-                    &msg[..16],
-                    "ciphertext is not the plaintext"
-                );
+                assert_ne!(&sealed[33..49], &msg[..16], "ciphertext is not the plaintext");
             }
             assert_eq!(open(&bob, b"hdr", &sealed), Ok(msg.clone()));
             assert_eq!(open(&eve, b"hdr", &sealed), Err(OpenError::Unauthentic));
@@ -127,10 +110,7 @@ mod tests {
             let last = flipped.len() - 1;
             flipped[last] ^= 1;
             assert_eq!(open(&bob, b"hdr", &flipped), Err(OpenError::Unauthentic));
-            assert_eq!(
-                open(&bob, b"hdr", &sealed[..OVERHEAD - 1]),
-                Err(OpenError::Truncated)
-            );
+            assert_eq!(open(&bob, b"hdr", &sealed[..OVERHEAD - 1]), Err(OpenError::Truncated));
         }
         let mut bad = seal(&mut rng, bob.verifying_key(), b"", b"x");
         bad[0] = 7; // not a SEC1 prefix

@@ -73,9 +73,7 @@ impl core::fmt::Display for IdentityError {
             IdentityError::Expired => "delegation has expired",
             IdentityError::NotYetValid => "delegation is not valid yet",
             IdentityError::BadValidity => "delegation expires before it is issued",
-            IdentityError::BadPrivateKey => {
-                "private key must be 32 bytes, non-zero and below the curve order"
-            }
+            IdentityError::BadPrivateKey => "private key must be 32 bytes, non-zero and below the curve order",
         };
         f.write_str(s)
     }
@@ -119,8 +117,7 @@ impl core::fmt::Debug for LocalAccount {
 
 impl LocalAccount {
     pub fn from_bytes(secret: &[u8; 32]) -> Result<LocalAccount, IdentityError> {
-        let key =
-            SigningKey::from_bytes(secret.into()).map_err(|_| IdentityError::BadPrivateKey)?;
+        let key = SigningKey::from_bytes(secret.into()).map_err(|_| IdentityError::BadPrivateKey)?;
         let did = Did::from_public_key(&key.verifying_key().into());
         Ok(LocalAccount { key, did })
     }
@@ -141,14 +138,7 @@ impl LocalAccount {
     }
 
     /// Signs a delegation to `session` with this account (`kind` chooses the scheme).
-    pub fn delegate(
-        &self,
-        kind: AccountKind,
-        session: &PublicKeyBytes,
-        network: u32,
-        issued_at: Instant,
-        ttl: Duration,
-    ) -> Delegation {
+    pub fn delegate(&self, kind: AccountKind, session: &PublicKeyBytes, network: u32, issued_at: Instant, ttl: Duration) -> Delegation {
         let mut d = Delegation::unsigned(kind, self.did, *session, network, issued_at, ttl);
         d.signature = RecoverableSig::sign(&self.key, &account_hash(kind, d.text().as_bytes()));
         d
@@ -197,23 +187,12 @@ impl Delegation {
 
     /// The text the account signs (what a wallet shows).
     pub fn text(&self) -> String {
-        delegation_text(
-            self.account,
-            &self.session,
-            self.network,
-            self.issued_at,
-            self.expires_at,
-        )
+        delegation_text(self.account, &self.session, self.network, self.issued_at, self.expires_at)
     }
 
     /// Checks the account signature, the network and the validity window (with `skew`
     /// tolerance); returns the session key it vouches for.
-    pub fn verify(
-        &self,
-        network: u32,
-        now: Instant,
-        skew: Duration,
-    ) -> Result<VerifyingKey, IdentityError> {
+    pub fn verify(&self, network: u32, now: Instant, skew: Duration) -> Result<VerifyingKey, IdentityError> {
         if self.network != network {
             return Err(IdentityError::WrongNetwork);
         }
@@ -234,10 +213,7 @@ impl Delegation {
     pub fn verify_signature(&self) -> Result<VerifyingKey, IdentityError> {
         let session = self.session.to_key().ok_or(IdentityError::BadSessionKey)?;
         let hash = account_hash(self.kind, self.text().as_bytes());
-        let signer = self
-            .signature
-            .recover(&hash)
-            .ok_or(IdentityError::BadAccountSignature)?;
+        let signer = self.signature.recover(&hash).ok_or(IdentityError::BadAccountSignature)?;
         if Did::from_public_key(&signer.into()) != self.account {
             return Err(IdentityError::WrongSigner);
         }
@@ -263,11 +239,7 @@ pub struct Session {
 
 impl core::fmt::Debug for Session {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "Session({} #{:016x})",
-            self.delegation.account, self.fingerprint
-        )
+        write!(f, "Session({} #{:016x})", self.delegation.account, self.fingerprint)
     }
 }
 
@@ -285,11 +257,7 @@ impl Session {
             return Err(IdentityError::BadSessionKey);
         }
         let fingerprint = delegation.fingerprint();
-        Ok(Session {
-            key,
-            delegation,
-            fingerprint,
-        })
+        Ok(Session { key, delegation, fingerprint })
     }
 
     /// A local account delegating to a fresh session key in one step.
@@ -302,19 +270,9 @@ impl Session {
         ttl: Duration,
     ) -> Session {
         let key = Session::generate_key(rng);
-        let delegation = account.delegate(
-            kind,
-            &PublicKeyBytes::of(key.verifying_key()),
-            network,
-            now,
-            ttl,
-        );
+        let delegation = account.delegate(kind, &PublicKeyBytes::of(key.verifying_key()), network, now, ttl);
         let fingerprint = delegation.fingerprint();
-        Session {
-            key,
-            delegation,
-            fingerprint,
-        }
+        Session { key, delegation, fingerprint }
     }
 
     pub fn did(&self) -> Did {
@@ -347,10 +305,7 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s = s.trim_start_matches("0x");
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     /// The web3.js documentation's `web3.eth.accounts.sign('Some data', key)` example.
@@ -374,10 +329,7 @@ mod tests {
         let key: [u8; 32] = hex(WEB3_KEY).try_into().unwrap();
         let acct = LocalAccount::from_bytes(&key).unwrap();
         assert_eq!(acct.did(), WEB3_ADDRESS.parse().unwrap());
-        assert_eq!(
-            acct.personal_sign(b"Some data").to_bytes().to_vec(),
-            hex(WEB3_SIG)
-        );
+        assert_eq!(acct.personal_sign(b"Some data").to_bytes().to_vec(), hex(WEB3_SIG));
     }
 
     #[test]
@@ -390,36 +342,18 @@ mod tests {
             let s = Session::with_local_account(&mut rng, &acct, kind, 7, Instant(1_000_000), day);
             let d = s.delegation().clone();
             assert_eq!(d.verify(7, Instant(1_000_000), skew), Ok(*s.public_key()));
-            assert_eq!(
-                d.verify(8, Instant(1_000_000), skew),
-                Err(IdentityError::WrongNetwork)
-            );
-            assert_eq!(
-                d.verify(7, Instant(1_000_000 + day.as_millis() + 31_000), skew),
-                Err(IdentityError::Expired)
-            );
-            assert_eq!(
-                d.verify(7, Instant(1_000_000 - 31_000), skew),
-                Err(IdentityError::NotYetValid)
-            );
+            assert_eq!(d.verify(8, Instant(1_000_000), skew), Err(IdentityError::WrongNetwork));
+            assert_eq!(d.verify(7, Instant(1_000_000 + day.as_millis() + 31_000), skew), Err(IdentityError::Expired));
+            assert_eq!(d.verify(7, Instant(1_000_000 - 31_000), skew), Err(IdentityError::NotYetValid));
             let other = LocalAccount::generate(&mut rng);
             let mut forged = d.clone();
             forged.account = other.did(); // claims another account
-            assert_eq!(
-                forged.verify(7, Instant(1_000_000), skew),
-                Err(IdentityError::WrongSigner)
-            );
+            assert_eq!(forged.verify(7, Instant(1_000_000), skew), Err(IdentityError::WrongSigner));
             let mut longer = d.clone();
             longer.expires_at += 1; // the text changes, so the signature no longer matches
-            assert_eq!(
-                longer.verify(7, Instant(1_000_000), skew),
-                Err(IdentityError::WrongSigner)
-            );
+            assert_eq!(longer.verify(7, Instant(1_000_000), skew), Err(IdentityError::WrongSigner));
             let stranger = Session::generate_key(&mut rng);
-            assert_eq!(
-                Session::new(stranger, d.clone()).err(),
-                Some(IdentityError::BadSessionKey)
-            );
+            assert_eq!(Session::new(stranger, d.clone()).err(), Some(IdentityError::BadSessionKey));
         }
     }
 

@@ -19,10 +19,7 @@ impl RecoverableSig {
         match key.sign_prehash_recoverable(digest) {
             Ok((sig, rec)) => {
                 let b = sig.to_bytes();
-                let mut out = RecoverableSig {
-                    v: 27 + rec.to_byte(),
-                    ..Default::default()
-                };
+                let mut out = RecoverableSig { v: 27 + rec.to_byte(), ..Default::default() };
                 out.r.copy_from_slice(&b[..32]);
                 out.s.copy_from_slice(&b[32..]);
                 out
@@ -37,10 +34,7 @@ impl RecoverableSig {
         if b.len() != 65 {
             return None;
         }
-        let mut out = RecoverableSig {
-            v: b[64],
-            ..Default::default()
-        };
+        let mut out = RecoverableSig { v: b[64], ..Default::default() };
         out.r.copy_from_slice(&b[..32]);
         out.s.copy_from_slice(&b[32..64]);
         Some(out)

@@ -5,13 +5,7 @@ use super::PublicKeyBytes;
 use crate::Did;
 
 /// The exact text an account signs to delegate to `session`.
-pub fn delegation_text(
-    account: Did,
-    session: &PublicKeyBytes,
-    network: u32,
-    issued_at: u64,
-    expires_at: u64,
-) -> String {
+pub fn delegation_text(account: Did, session: &PublicKeyBytes, network: u32, issued_at: u64, expires_at: u64) -> String {
     let mut key = String::with_capacity(68);
     for b in session.to_bytes() {
         key.push_str(&format!("{b:02x}"));
@@ -48,11 +42,7 @@ fn iso8601(ms: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let frac = if ms % 1000 == 0 {
-        String::new()
-    } else {
-        format!(".{:03}", ms % 1000)
-    };
+    let frac = if ms % 1000 == 0 { String::new() } else { format!(".{:03}", ms % 1000) };
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}Z")
 }
 

@@ -253,15 +253,11 @@ impl Sim {
     /// moment later, when its successor takes it as predecessor; until then it shows up
     /// in [`Sim::ring_errors`].)
     pub fn members(&self) -> Vec<NodeIx> {
-        (0..self.slots.len() as NodeIx)
-            .filter(|&i| self.slots[i as usize].is_member())
-            .collect()
+        (0..self.slots.len() as NodeIx).filter(|&i| self.slots[i as usize].is_member()).collect()
     }
     /// A uniformly random member.
     pub fn random_member(&mut self) -> Option<NodeIx> {
-        let did = self
-            .oracle
-            .nth(self.rng.below(self.oracle.len() as u64) as usize)?;
+        let did = self.oracle.nth(self.rng.below(self.oracle.len() as u64) as usize)?;
         self.index.get(&did).copied()
     }
     pub fn outcome(&self, node: NodeIx, id: RequestId) -> Option<Outcome> {
@@ -282,14 +278,7 @@ impl Sim {
                 let mut keys = ChaCha20Rng::seed_from_u64(self.rng.next_u64());
                 let account = LocalAccount::generate(&mut keys);
                 let w = &self.cfg.wire_config;
-                Identity::Session(Session::with_local_account(
-                    &mut keys,
-                    &account,
-                    AccountKind::Eip191,
-                    w.network,
-                    self.now,
-                    w.session_ttl,
-                ))
+                Identity::Session(Session::with_local_account(&mut keys, &account, AccountKind::Eip191, w.network, self.now, w.session_ttl))
             } else {
                 Identity::RingOnly(self.rng.did())
             };
@@ -308,11 +297,7 @@ impl Sim {
         self.spawn_identity(Identity::RingOnly(did), via)
     }
 
-    fn spawn_identity(
-        &mut self,
-        identity: Identity,
-        via: Option<NodeIx>,
-    ) -> (NodeIx, Option<RequestId>) {
+    fn spawn_identity(&mut self, identity: Identity, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
         // One draw per node (as before the wire existed, so seeded runs stay comparable),
         // stretched to the node's 32-byte seed.
         let draw = self.rng.next_u64();
@@ -322,20 +307,12 @@ impl Sim {
         for c in seed[8..].chunks_mut(8) {
             c.copy_from_slice(&stretch.next_u64().to_le_bytes());
         }
-        let cfg = NodeConfig {
-            ring: self.cfg.node.clone(),
-            wire: self.cfg.wire_config.clone(),
-        };
+        let cfg = NodeConfig { ring: self.cfg.node.clone(), wire: self.cfg.wire_config.clone() };
         // The configuration was validated in `Sim::new`.
         let node = Node::new(identity, cfg, seed, self.now).expect("validated config");
         let did = node.did();
         let ix = self.slots.len() as NodeIx;
-        self.slots.push(Slot {
-            node,
-            alive: true,
-            joined: false,
-            wake: None,
-        });
+        self.slots.push(Slot { node, alive: true, joined: false, wake: None });
         self.index.insert(did, ix);
         let req = match via {
             None => {
@@ -374,20 +351,12 @@ impl Sim {
 
     /// Delivers a raw frame to `to` now, as if `from` had sent it (bad-input tests).
     pub fn inject_frame(&mut self, to: NodeIx, from: Did, frame: Vec<u8>) {
-        self.dispatch(What::Deliver {
-            to,
-            from,
-            payload: Payload::Frame(frame),
-        });
+        self.dispatch(What::Deliver { to, from, payload: Payload::Frame(frame) });
     }
 
     /// Delivers a message to `to` now, as if `from` had sent it (bad-input tests).
     pub fn inject_message(&mut self, to: NodeIx, from: Did, msg: Message) {
-        self.dispatch(What::Deliver {
-            to,
-            from,
-            payload: Payload::Msg(msg),
-        });
+        self.dispatch(What::Deliver { to, from, payload: Payload::Msg(msg) });
     }
 
     /// Starts a lookup of `key` at node `ix`; its outcome is recorded under the id.
@@ -436,9 +405,7 @@ impl Sim {
                     Payload::Msg(m) => slot.node.handle_ring_message(self.now, from, m),
                     Payload::Frame(f) => {
                         // Routed frames that fail are counted by the node's wire stats.
-                        if let Err(crate::node::FrameError::Ring(_)) =
-                            slot.node.handle_frame(self.now, from, &f)
-                        {
+                        if let Err(crate::node::FrameError::Ring(_)) = slot.node.handle_frame(self.now, from, &f) {
                             self.stats.decode_errors += 1;
                         }
                     }
@@ -468,10 +435,7 @@ impl Sim {
     }
 
     fn latency(&self, a: Did, b: Did) -> Duration {
-        let (lo, hi) = (
-            self.cfg.min_latency.as_millis(),
-            self.cfg.max_latency.as_millis(),
-        );
+        let (lo, hi) = (self.cfg.min_latency.as_millis(), self.cfg.max_latency.as_millis());
         let mut h = SeededRng::new(a.low_u64() ^ b.low_u64() ^ self.cfg.seed);
         Duration(lo + h.below(hi.saturating_sub(lo) + 1))
     }
@@ -494,19 +458,11 @@ impl Sim {
                     // Kept in microseconds so that many small frames add up exactly.
                     let now_us = self.now.as_millis() * 1000;
                     let free = self.link_free.entry((ix, tx.to)).or_insert(now_us);
-                    let done =
-                        (*free).max(now_us) + (len as u64 * 1000).div_ceil(self.cfg.bandwidth);
+                    let done = (*free).max(now_us) + (len as u64 * 1000).div_ceil(self.cfg.bandwidth);
                     *free = done;
                     start = Instant(done.div_ceil(1000));
                 }
-                self.schedule(
-                    start,
-                    What::Sent {
-                        node: ix,
-                        peer: tx.to,
-                        bytes: len,
-                    },
-                );
+                self.schedule(start, What::Sent { node: ix, peer: tx.to, bytes: len });
             }
             let Some(&to) = self.index.get(&tx.to) else {
                 self.stats.to_dead += 1;
@@ -538,11 +494,7 @@ impl Sim {
         // Keep an earlier wake-up if one is scheduled: waking early is harmless (the
         // node reschedules), and it spares the queue one entry per input.
         let slot = &self.slots[ix as usize];
-        let next = if slot.alive {
-            slot.node.poll_timeout()
-        } else {
-            None
-        };
+        let next = if slot.alive { slot.node.poll_timeout() } else { None };
         if let Some(t) = next.map(|t| t.max(self.now)) {
             if slot.wake.is_none_or(|w| t < w) {
                 self.slots[ix as usize].wake = Some(t);
@@ -559,25 +511,13 @@ impl Sim {
         };
         use chord::Event as E;
         match ev {
-            E::LookupDone {
-                id,
-                key,
-                owner,
-                hops,
-            } => {
+            E::LookupDone { id, key, owner, hops } => {
                 let me = self.slots[ix as usize].node.did();
                 let correct = match self.answers.remove(&(me, id.0)).flatten() {
                     Some(right) => right,
                     None => self.oracle.successor_of(key) == Some(owner), // answered locally
                 };
-                self.outcomes.insert(
-                    (ix, id),
-                    Outcome::Found {
-                        owner,
-                        hops,
-                        correct,
-                    },
-                );
+                self.outcomes.insert((ix, id), Outcome::Found { owner, hops, correct });
             }
             E::LookupFailed { id, error, .. } | E::JoinFailed { id, error } => {
                 let me = self.slots[ix as usize].node.did();
@@ -589,12 +529,9 @@ impl Sim {
                 // (below); until then the ring still routes them to the successor.
                 let slot = &mut self.slots[ix as usize];
                 slot.joined = slot.alive;
-                self.outcomes
-                    .insert((ix, id), Outcome::Joined { successor });
+                self.outcomes.insert((ix, id), Outcome::Joined { successor });
             }
-            E::PredecessorChanged {
-                predecessor: Some(p),
-            } => {
+            E::PredecessorChanged { predecessor: Some(p) } => {
                 if let Some(&pi) = self.index.get(&p) {
                     let slot = &self.slots[pi as usize];
                     if slot.is_member() && !self.oracle.contains(p) {
@@ -616,10 +553,7 @@ impl Sim {
             if !self.oracle.contains(did) {
                 e.outside += 1;
             }
-            let (succ, pred) = (
-                self.oracle.successor_after(did),
-                self.oracle.predecessor_before(did),
-            );
+            let (succ, pred) = (self.oracle.successor_after(did), self.oracle.predecessor_before(did));
             if slot.node.ring().successor() != succ {
                 e.successor += 1;
             }
@@ -648,11 +582,7 @@ impl Sim {
     /// Mean estimated core state per member, in bytes.
     pub fn mean_node_memory(&self) -> usize {
         let members: Vec<&Slot> = self.slots.iter().filter(|s| s.is_member()).collect();
-        members
-            .iter()
-            .map(|s| s.node.ring().memory_bytes())
-            .sum::<usize>()
-            / members.len().max(1)
+        members.iter().map(|s| s.node.ring().memory_bytes()).sum::<usize>() / members.len().max(1)
     }
 
     /// Sums of every member's protocol counters.

@@ -51,32 +51,18 @@ impl Oracle {
 
     /// The owner of `key`: the first member at or clockwise after it.
     pub fn successor_of(&self, key: Did) -> Option<Did> {
-        self.sorted
-            .range(key..)
-            .next()
-            .or_else(|| self.sorted.first())
-            .copied()
+        self.sorted.range(key..).next().or_else(|| self.sorted.first()).copied()
     }
 
     /// The first member strictly after `d` (`None` if `d` is the only member).
     pub fn successor_after(&self, d: Did) -> Option<Did> {
-        let s = self
-            .sorted
-            .range((Excluded(d), Unbounded))
-            .next()
-            .or_else(|| self.sorted.first())
-            .copied();
+        let s = self.sorted.range((Excluded(d), Unbounded)).next().or_else(|| self.sorted.first()).copied();
         s.filter(|&s| s != d)
     }
 
     /// The last member strictly before `d` (`None` if `d` is the only member).
     pub fn predecessor_before(&self, d: Did) -> Option<Did> {
-        let p = self
-            .sorted
-            .range(..d)
-            .next_back()
-            .or_else(|| self.sorted.last())
-            .copied();
+        let p = self.sorted.range(..d).next_back().or_else(|| self.sorted.last()).copied();
         p.filter(|&p| p != d)
     }
 }

@@ -14,14 +14,7 @@ pub const DAY: Duration = Duration::from_secs(86_400);
 /// A fresh account delegating to a fresh session by EIP-191.
 pub fn session(rng: &mut ChaCha20Rng, network: u32, issued: u64, ttl: Duration) -> Session {
     let account = LocalAccount::generate(rng);
-    Session::with_local_account(
-        rng,
-        &account,
-        AccountKind::Eip191,
-        network,
-        Instant(issued),
-        ttl,
-    )
+    Session::with_local_account(rng, &account, AccountKind::Eip191, network, Instant(issued), ttl)
 }
 
 /// Moves `x`'s transmits to `y` through the codec (dropping those for anyone else);
@@ -42,13 +35,7 @@ pub fn pump(x: &mut Node, y: &mut Node, now: Instant, mut log: Option<&mut Vec<V
 }
 
 /// Pumps both ways for `ms` milliseconds of virtual time, one millisecond a step.
-pub fn run(
-    a: &mut Node,
-    b: &mut Node,
-    now: &mut Instant,
-    ms: u64,
-    mut log: Option<&mut Vec<Vec<u8>>>,
-) {
+pub fn run(a: &mut Node, b: &mut Node, now: &mut Instant, ms: u64, mut log: Option<&mut Vec<Vec<u8>>>) {
     for _ in 0..ms {
         *now = Instant(now.0 + 1);
         pump(a, b, *now, log.as_deref_mut());
@@ -59,10 +46,8 @@ pub fn run(
 /// A ring of two: `b` joins through `a`; returns both and the time they agree.
 pub fn ring_of_two(sa: Session, sb: Session) -> (Node, Node, Instant) {
     let cfg = NodeConfig::default();
-    let mut a = Node::new(Identity::Session(sa), cfg.clone(), [1; 32], Instant(T0))
-        .expect("default config");
-    let mut b =
-        Node::new(Identity::Session(sb), cfg, [2; 32], Instant(T0)).expect("default config");
+    let mut a = Node::new(Identity::Session(sa), cfg.clone(), [1; 32], Instant(T0)).expect("default config");
+    let mut b = Node::new(Identity::Session(sb), cfg, [2; 32], Instant(T0)).expect("default config");
     b.join(Instant(T0), a.did());
     let mut now = Instant(T0);
     run(&mut a, &mut b, &mut now, 3_000, None);

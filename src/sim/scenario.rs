@@ -27,9 +27,7 @@ impl LookupReport {
     pub fn percentile_hops(&self, p: f64) -> u8 {
         let mut h = self.hops.clone();
         h.sort_unstable();
-        h.get(((h.len() as f64 * p).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or(0)
+        h.get(((h.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0)
     }
     pub fn merge(&mut self, o: &LookupReport) {
         self.issued += o.issued;
@@ -46,11 +44,7 @@ fn wait_for(sim: &mut Sim, pending: &[(NodeIx, RequestId)], limit: Duration) {
     let step = Duration::from_millis(20);
     let mut first_open = 0;
     while sim.now() < end {
-        while first_open < pending.len()
-            && sim
-                .outcome(pending[first_open].0, pending[first_open].1)
-                .is_some()
-        {
+        while first_open < pending.len() && sim.outcome(pending[first_open].0, pending[first_open].1).is_some() {
             first_open += 1;
         }
         if first_open == pending.len() {
@@ -147,11 +141,7 @@ pub fn judge(sim: &mut Sim, pending: Vec<(NodeIx, RequestId)>) -> LookupReport {
         }
         report.issued += 1;
         match outcome {
-            Some(Outcome::Found {
-                hops,
-                correct: true,
-                ..
-            }) => {
+            Some(Outcome::Found { hops, correct: true, .. }) => {
                 report.correct += 1;
                 report.hops.push(hops);
             }
@@ -238,10 +228,7 @@ pub fn random_messages(sim: &mut Sim, count: usize, size: usize, limit: Duration
     let receivers: std::collections::BTreeSet<NodeIx> = expected.values().map(|e| e.1).collect();
     for b in receivers {
         for d in sim.take_inbox(b) {
-            let n = d
-                .body
-                .get(..8)
-                .map(|h| u64::from_be_bytes(h.try_into().unwrap_or_default()));
+            let n = d.body.get(..8).map(|h| u64::from_be_bytes(h.try_into().unwrap_or_default()));
             match n.and_then(|n| expected.remove(&n).map(|e| (n, e))) {
                 Some((_, (from, to, body))) if from == d.from && to == b && body == d.body => {
                     report.intact += 1;
@@ -287,16 +274,9 @@ pub fn large_transfer(sim: &mut Sim, min_hops: u8, size: usize, limit: Duration)
             }
         }
     }
-    let mut report = TransferReport {
-        bytes: size,
-        hops: None,
-        intact: false,
-        took: Duration::from_millis(0),
-    };
+    let mut report = TransferReport { bytes: size, hops: None, intact: false, took: Duration::from_millis(0) };
     let Some((_, a, b)) = best else { return report };
-    let body: Vec<u8> = (0..size as u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let body: Vec<u8> = (0..size as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let to = sim.node(b).did();
     let start = sim.now();
     if sim.send(a, to, body.clone()).is_err() {

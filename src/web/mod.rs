@@ -21,17 +21,14 @@ pub(crate) fn js_error(code: &str, message: impl core::fmt::Display) -> JsValue 
 }
 
 pub(crate) fn parse_did(s: &str) -> Result<Did, JsValue> {
-    s.parse::<Did>()
-        .map_err(|e| js_error("BAD_DID", format!("{s:?} is not a DID: {e}")))
+    s.parse::<Did>().map_err(|e| js_error("BAD_DID", format!("{s:?} is not a DID: {e}")))
 }
 
 /// Parses a DID (`0x` + 40 hex, EIP-55 checked) and returns it in checksum form.
 /// Throws an `Error` naming what is wrong.
 #[wasm_bindgen(js_name = normalizeDid)]
 pub fn normalize_did(s: &str) -> Result<String, JsError> {
-    s.parse::<Did>()
-        .map(Did::to_checksum)
-        .map_err(|e| JsError::new(&e.to_string()))
+    s.parse::<Did>().map(Did::to_checksum).map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// The resource DID of a name: sha1 of its UTF-8 bytes.

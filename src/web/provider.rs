@@ -24,9 +24,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelType,
-    RtcIceServer, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType,
-    RtcSessionDescriptionInit,
+    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelType, RtcIceServer, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 
 use super::session::WasmSession;
@@ -141,11 +140,7 @@ fn with(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner)) {
         }
         f(&mut i);
         i.pump();
-        (
-            std::mem::take(&mut i.out),
-            std::mem::take(&mut i.settle),
-            i.on_event.clone(),
-        )
+        (std::mem::take(&mut i.out), std::mem::take(&mut i.settle), i.on_event.clone())
     };
     for (f, v) in settle {
         let _ = f.call1(&JsValue::UNDEFINED, &v);
@@ -264,12 +259,7 @@ impl Inner {
     fn on_timer(&mut self) {
         self.timer = None;
         let t = now();
-        let late: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.state != State::Open && c.deadline <= t)
-            .map(|(id, _)| *id)
-            .collect();
+        let late: Vec<u64> = self.conns.iter().filter(|(_, c)| c.state != State::Open && c.deadline <= t).map(|(id, _)| *id).collect();
         for id in late {
             self.drop_conn(id, "connection timed out");
         }
@@ -281,14 +271,7 @@ impl Inner {
             Event::Message(d) => match d.body.split_first() {
                 Some((&APP, data)) => {
                     let data = js_sys::Uint8Array::from(data);
-                    self.out.push(event(
-                        "message",
-                        &[
-                            ("from", did_js(d.from)),
-                            ("data", data.into()),
-                            ("hops", d.hops.into()),
-                        ],
-                    ));
+                    self.out.push(event("message", &[("from", did_js(d.from)), ("data", data.into()), ("hops", d.hops.into())]));
                 }
                 Some((&SIGNAL, sig)) => self.on_ring_signal(d.from, sig),
                 _ => {}
@@ -302,27 +285,17 @@ impl Inner {
                 }
                 self.out.push(event(
                     "undelivered",
-                    &[
-                        ("tx", u.tx.into()),
-                        ("to", did_js(u.dest)),
-                        ("reason", format!("{:?}", u.reason).into()),
-                    ],
+                    &[("tx", u.tx.into()), ("to", did_js(u.dest)), ("reason", format!("{:?}", u.reason).into())],
                 ));
             }
             Event::Ring(r) => match r {
                 chord::Event::Joined { .. } => self.out.push(event("joined", &[])),
-                chord::Event::JoinFailed { error, .. } => self.out.push(event(
-                    "joinFailed",
-                    &[("reason", format!("{error:?}").into())],
-                )),
+                chord::Event::JoinFailed { error, .. } => self.out.push(event("joinFailed", &[("reason", format!("{error:?}").into())])),
                 chord::Event::SuccessorChanged { .. } | chord::Event::PredecessorChanged { .. } => {
                     let table = self.node.ring();
                     let succ = table.successor().map_or(JsValue::NULL, did_js);
                     let pred = table.predecessor().map_or(JsValue::NULL, did_js);
-                    self.out.push(event(
-                        "ringChanged",
-                        &[("successor", succ), ("predecessor", pred)],
-                    ));
+                    self.out.push(event("ringChanged", &[("successor", succ), ("predecessor", pred)]));
                 }
                 chord::Event::PeerUnreachable { peer } => {
                     if let Some(id) = self.by_did.get(&peer).copied() {
@@ -339,8 +312,7 @@ impl Inner {
     fn new_conn(&mut self, peer: Option<Did>, state: State) -> Result<u64, JsValue> {
         let cfg = RtcConfiguration::new();
         cfg.set_ice_servers(&self.ice_servers);
-        let pc = RtcPeerConnection::new_with_configuration(&cfg)
-            .map_err(|e| js_error("WEBRTC", format!("{e:?}")))?;
+        let pc = RtcPeerConnection::new_with_configuration(&cfg).map_err(|e| js_error("WEBRTC", format!("{e:?}")))?;
         let init = RtcDataChannelInit::new();
         init.set_negotiated(true);
         init.set_id(0);
@@ -356,9 +328,7 @@ impl Inner {
         callbacks.push(Closure::new(move |_| with(&w, |i| i.on_open(id))));
         dc.set_onopen(Some(callbacks[0].as_ref().unchecked_ref()));
         let w = me.clone();
-        callbacks.push(Closure::new(move |_| {
-            with(&w, |i| i.drop_conn(id, "channel closed"))
-        }));
+        callbacks.push(Closure::new(move |_| with(&w, |i| i.drop_conn(id, "channel closed"))));
         dc.set_onclose(Some(callbacks[1].as_ref().unchecked_ref()));
         let w = me.clone();
         callbacks.push(Closure::new(move |e: JsValue| {
@@ -380,9 +350,7 @@ impl Inner {
         callbacks.push(Closure::new(move |_| {
             if matches!(
                 pc2.connection_state(),
-                RtcPeerConnectionState::Failed
-                    | RtcPeerConnectionState::Closed
-                    | RtcPeerConnectionState::Disconnected
+                RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed | RtcPeerConnectionState::Disconnected
             ) {
                 with(&w, |i| i.drop_conn(id, "connection lost"));
             }
@@ -454,10 +422,7 @@ impl Inner {
                 self.by_did.remove(&p);
                 self.node.handle_peer_down(now(), p);
                 if c.state == State::Open {
-                    self.out.push(event(
-                        "peerDown",
-                        &[("did", did_js(p)), ("reason", why.into())],
-                    ));
+                    self.out.push(event("peerDown", &[("did", did_js(p)), ("reason", why.into())]));
                 }
             }
         }
@@ -468,9 +433,7 @@ impl Inner {
         if peer == self.node.did() || self.closed {
             return None;
         }
-        let id = self
-            .new_conn(Some(peer), State::Offering { digest: None })
-            .ok()?;
+        let id = self.new_conn(Some(peer), State::Offering { digest: None }).ok()?;
         let (pc, me) = (self.conns[&id].pc.clone(), self.me.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let sdp = local_sdp(&pc, true).await;
@@ -486,9 +449,7 @@ impl Inner {
         let nonce = self.rng.next_u64();
         let signal = Signal::new(&self.session.0, kind, sdp, now(), nonce);
         if let (SignalKind::Offer, Some(c)) = (kind, self.conns.get_mut(&id)) {
-            c.state = State::Offering {
-                digest: Some(signal.digest()),
-            };
+            c.state = State::Offering { digest: Some(signal.digest()) };
         }
         let mut body = vec![SIGNAL];
         body.extend_from_slice(&signal.encode());
@@ -512,10 +473,7 @@ impl Inner {
         match signal.kind {
             SignalKind::Offer => {
                 if let Some(&id) = self.by_did.get(&from) {
-                    let ours = matches!(
-                        self.conns.get(&id).map(|c| c.state),
-                        Some(State::Offering { .. })
-                    );
+                    let ours = matches!(self.conns.get(&id).map(|c| c.state), Some(State::Offering { .. }));
                     // Glare: both offered. The larger DID's offer wins.
                     if ours && self.node.did() > from {
                         return;
@@ -542,11 +500,7 @@ impl Inner {
                 let Some(c) = self.conns.get_mut(&id) else {
                     return;
                 };
-                if c.state
-                    != (State::Offering {
-                        digest: Some(digest),
-                    })
-                {
+                if c.state != (State::Offering { digest: Some(digest) }) {
                     return;
                 }
                 c.state = State::Answering;
@@ -566,33 +520,19 @@ impl Inner {
 async fn remote(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Result<(), JsValue> {
     let d = RtcSessionDescriptionInit::new(kind);
     d.set_sdp(sdp);
-    JsFuture::from(pc.set_remote_description(&d))
-        .await
-        .map(|_| ())
+    JsFuture::from(pc.set_remote_description(&d)).await.map(|_| ())
 }
 
 /// Creates the offer (or answer), sets it locally, waits for the first candidates, and
 /// returns the local SDP with them.
 async fn local_sdp(pc: &RtcPeerConnection, offer: bool) -> Result<String, JsValue> {
-    let desc = if offer {
-        JsFuture::from(pc.create_offer()).await?
-    } else {
-        JsFuture::from(pc.create_answer()).await?
-    };
-    let sdp = js_sys::Reflect::get(&desc, &"sdp".into())?
-        .as_string()
-        .unwrap_or_default();
-    let init = RtcSessionDescriptionInit::new(if offer {
-        RtcSdpType::Offer
-    } else {
-        RtcSdpType::Answer
-    });
+    let desc = if offer { JsFuture::from(pc.create_offer()).await? } else { JsFuture::from(pc.create_answer()).await? };
+    let sdp = js_sys::Reflect::get(&desc, &"sdp".into())?.as_string().unwrap_or_default();
+    let init = RtcSessionDescriptionInit::new(if offer { RtcSdpType::Offer } else { RtcSdpType::Answer });
     init.set_sdp(&sdp);
     JsFuture::from(pc.set_local_description(&init)).await?;
     gathered(pc).await;
-    pc.local_description()
-        .map(|d| d.sdp())
-        .ok_or_else(|| js_error("WEBRTC", "no local description"))
+    pc.local_description().map(|d| d.sdp()).ok_or_else(|| js_error("WEBRTC", "no local description"))
 }
 
 async fn answer_sdp(pc: &RtcPeerConnection, offer: &str) -> Result<String, JsValue> {
@@ -650,22 +590,17 @@ impl WasmProvider {
         connect_timeout_ms: u32,
         on_event: js_sys::Function,
     ) -> Result<WasmProvider, JsValue> {
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| js_error("BAD_ARGUMENT", "seed must be 32 random bytes"))?;
+        let seed: [u8; 32] = seed.try_into().map_err(|_| js_error("BAD_ARGUMENT", "seed must be 32 random bytes"))?;
         for s in ice_servers.iter() {
             if s.dyn_ref::<RtcIceServer>().is_none() && !s.is_object() {
-                return Err(js_error(
-                    "BAD_ARGUMENT",
-                    "iceServers must be RTCIceServer objects",
-                ));
+                return Err(js_error("BAD_ARGUMENT", "iceServers must be RTCIceServer objects"));
             }
         }
         let network = session.0.delegation().network;
         let mut cfg = NodeConfig::default();
         cfg.wire.network = network;
-        let mut node = Node::new(Identity::Session(session.0.clone()), cfg, seed, now())
-            .map_err(|e| js_error("BAD_ARGUMENT", format!("{e:?}")))?;
+        let mut node =
+            Node::new(Identity::Session(session.0.clone()), cfg, seed, now()).map_err(|e| js_error("BAD_ARGUMENT", format!("{e:?}")))?;
         node.require_links();
         let mut rng_seed = seed;
         rng_seed[0] ^= 0x5a; // a stream apart from the node's
@@ -704,18 +639,14 @@ impl WasmProvider {
     #[wasm_bindgen(js_name = createOffer)]
     pub fn create_offer(&self) -> js_sys::Promise {
         let h = Handle(self.inner.clone());
-        wasm_bindgen_futures::future_to_promise(
-            async move { h.create_offer().await.map(JsValue::from) },
-        )
+        wasm_bindgen_futures::future_to_promise(async move { h.create_offer().await.map(JsValue::from) })
     }
 
     /// Answers a peer's offer: `Promise<string>` (the signed answer to send back).
     #[wasm_bindgen(js_name = answerOffer)]
     pub fn answer_offer(&self, offer: String) -> js_sys::Promise {
         let h = Handle(self.inner.clone());
-        wasm_bindgen_futures::future_to_promise(async move {
-            h.answer_offer(offer).await.map(JsValue::from)
-        })
+        wasm_bindgen_futures::future_to_promise(async move { h.answer_offer(offer).await.map(JsValue::from) })
     }
 
     /// Takes the answer to our offer: `Promise<string>`, the peer's DID once the link is
@@ -723,17 +654,13 @@ impl WasmProvider {
     #[wasm_bindgen(js_name = acceptAnswer)]
     pub fn accept_answer(&self, answer: String) -> js_sys::Promise {
         let h = Handle(self.inner.clone());
-        wasm_bindgen_futures::future_to_promise(async move {
-            h.accept_answer(answer).await.map(JsValue::from)
-        })
+        wasm_bindgen_futures::future_to_promise(async move { h.accept_answer(answer).await.map(JsValue::from) })
     }
 
     /// Opens a link to `did`, signalled through the ring: `Promise<void>`, once it is open.
     pub fn connect(&self, did: String) -> js_sys::Promise {
         let h = Handle(self.inner.clone());
-        wasm_bindgen_futures::future_to_promise(async move {
-            h.connect(did).await.map(|_| JsValue::UNDEFINED)
-        })
+        wasm_bindgen_futures::future_to_promise(async move { h.connect(did).await.map(|_| JsValue::UNDEFINED) })
     }
 
     /// Closes the link to `did` (the ring will route around it).
@@ -750,13 +677,7 @@ impl WasmProvider {
     /// DIDs with an open link.
     pub fn peers(&self) -> Vec<String> {
         let i = self.inner.borrow();
-        let mut v: Vec<String> = i
-            .conns
-            .values()
-            .filter(|c| c.state == State::Open)
-            .filter_map(|c| c.peer)
-            .map(Did::to_checksum)
-            .collect();
+        let mut v: Vec<String> = i.conns.values().filter(|c| c.state == State::Open).filter_map(|c| c.peer).map(Did::to_checksum).collect();
         v.sort();
         v
     }
@@ -765,9 +686,7 @@ impl WasmProvider {
     pub fn info(&self) -> JsValue {
         let i = self.inner.borrow();
         let r = i.node.ring();
-        let list = |v: &mut dyn Iterator<Item = Did>| -> JsValue {
-            v.map(did_js).collect::<js_sys::Array>().into()
-        };
+        let list = |v: &mut dyn Iterator<Item = Did>| -> JsValue { v.map(did_js).collect::<js_sys::Array>().into() };
         let w = i.node.wire().stats();
         let rs = r.stats();
         let stats = event(
@@ -787,19 +706,10 @@ impl WasmProvider {
                 ("joined", (r.is_joined() && r.successor().is_some()).into()),
                 ("successor", r.successor().map_or(JsValue::NULL, did_js)),
                 ("predecessor", r.predecessor().map_or(JsValue::NULL, did_js)),
-                (
-                    "successors",
-                    list(&mut r.table().successors().iter().copied()),
-                ),
+                ("successors", list(&mut r.table().successors().iter().copied())),
                 ("fingers", list(&mut r.table().finger_nodes())),
-                (
-                    "connections",
-                    (i.conns.values().filter(|c| c.state == State::Open).count() as u32).into(),
-                ),
-                (
-                    "pending",
-                    (i.conns.values().filter(|c| c.state != State::Open).count() as u32).into(),
-                ),
+                ("connections", (i.conns.values().filter(|c| c.state == State::Open).count() as u32).into()),
+                ("pending", (i.conns.values().filter(|c| c.state != State::Open).count() as u32).into()),
                 ("stats", stats),
             ],
         );
@@ -816,12 +726,8 @@ impl WasmProvider {
         let mut result = Err(js_error("CLOSED", "provider closed"));
         with(&Rc::downgrade(&self.inner), |i| {
             result = i.node.send(now(), peer, body).map_err(|e| match e {
-                SendError::TooLarge { max, .. } => {
-                    js_error("TOO_LARGE", format!("message over {} bytes", max - 1))
-                }
-                SendError::QueueFull => {
-                    js_error("BUSY", "too many messages waiting for this peer's session")
-                }
+                SendError::TooLarge { max, .. } => js_error("TOO_LARGE", format!("message over {} bytes", max - 1)),
+                SendError::QueueFull => js_error("BUSY", "too many messages waiting for this peer's session"),
                 SendError::NoSession => js_error("CLOSED", "no session"),
             });
         });
@@ -862,16 +768,8 @@ struct Handle(Shared);
 impl Handle {
     /// A signed offer for a manual handshake (copy-paste, QR, HTTP …).
     async fn create_offer(&self) -> Result<String, JsValue> {
-        let id = self
-            .borrow_mut()?
-            .new_conn(None, State::Offering { digest: None })?;
-        let pc = self
-            .0
-            .borrow()
-            .conns
-            .get(&id)
-            .map(|c| c.pc.clone())
-            .ok_or_else(|| js_error("CLOSED", "provider closed"))?;
+        let id = self.borrow_mut()?.new_conn(None, State::Offering { digest: None })?;
+        let pc = self.0.borrow().conns.get(&id).map(|c| c.pc.clone()).ok_or_else(|| js_error("CLOSED", "provider closed"))?;
         let sdp = local_sdp(&pc, true).await;
         let mut i = self.borrow_mut()?;
         let sdp = match sdp {
@@ -883,13 +781,8 @@ impl Handle {
         };
         let nonce = i.rng.next_u64();
         let signal = Signal::new(&i.session.0, SignalKind::Offer, sdp, now(), nonce);
-        let c = i
-            .conns
-            .get_mut(&id)
-            .ok_or_else(|| js_error("CLOSED", "provider closed"))?;
-        c.state = State::Offering {
-            digest: Some(signal.digest()),
-        };
+        let c = i.conns.get_mut(&id).ok_or_else(|| js_error("CLOSED", "provider closed"))?;
+        c.state = State::Offering { digest: Some(signal.digest()) };
         c.deadline = now() + Duration::from_secs(600); // a human may carry it
         drop(i);
         self.drive();
@@ -909,13 +802,7 @@ impl Handle {
             }
             i.new_conn(Some(from), State::Answering)?
         };
-        let pc = self
-            .0
-            .borrow()
-            .conns
-            .get(&id)
-            .map(|c| c.pc.clone())
-            .ok_or_else(|| js_error("CLOSED", "provider closed"))?;
+        let pc = self.0.borrow().conns.get(&id).map(|c| c.pc.clone()).ok_or_else(|| js_error("CLOSED", "provider closed"))?;
         let sdp = answer_sdp(&pc, &signal.sdp).await;
         let mut i = self.borrow_mut()?;
         let sdp = match sdp {
@@ -926,13 +813,7 @@ impl Handle {
             }
         };
         let nonce = i.rng.next_u64();
-        let answer = Signal::new(
-            &i.session.0,
-            SignalKind::Answer(signal.digest()),
-            sdp,
-            now(),
-            nonce,
-        );
+        let answer = Signal::new(&i.session.0, SignalKind::Answer(signal.digest()), sdp, now(), nonce);
         drop(i);
         self.drive();
         Ok(answer.to_text())
@@ -947,27 +828,15 @@ impl Handle {
         };
         let (id, pc) = {
             let mut i = self.borrow_mut()?;
-            let found = i.conns.iter().find(|(_, c)| {
-                c.peer.is_none()
-                    && c.state
-                        == State::Offering {
-                            digest: Some(digest),
-                        }
-            });
+            let found = i.conns.iter().find(|(_, c)| c.peer.is_none() && c.state == State::Offering { digest: Some(digest) });
             let Some((&id, _)) = found else {
-                return Err(js_error(
-                    "BAD_ANSWER",
-                    "answer to an offer this provider does not hold",
-                ));
+                return Err(js_error("BAD_ANSWER", "answer to an offer this provider does not hold"));
             };
             if let Some(old) = i.by_did.get(&from).copied() {
                 i.drop_conn(old, "replaced by a manual link");
             }
             let deadline = now() + i.connect_timeout;
-            let c = i
-                .conns
-                .get_mut(&id)
-                .ok_or_else(|| js_error("CLOSED", "provider closed"))?;
+            let c = i.conns.get_mut(&id).ok_or_else(|| js_error("CLOSED", "provider closed"))?;
             c.peer = Some(from);
             c.state = State::Answering;
             c.join_via = true;
@@ -982,9 +851,7 @@ impl Handle {
             return Err(js_error("BAD_ANSWER", format!("{e:?}")));
         }
         self.drive();
-        JsFuture::from(opened)
-            .await
-            .map(|v| v.as_string().unwrap_or_default())
+        JsFuture::from(opened).await.map(|v| v.as_string().unwrap_or_default())
     }
 
     /// Opens a link to `did`, signalled through the ring; resolves once it is open.
@@ -996,13 +863,9 @@ impl Handle {
                 return Err(js_error("BAD_ARGUMENT", "cannot connect to ourselves"));
             }
             match i.by_did.get(&peer).copied() {
-                Some(id) if i.conns.get(&id).is_some_and(|c| c.state == State::Open) => {
-                    return Ok(())
-                }
+                Some(id) if i.conns.get(&id).is_some_and(|c| c.state == State::Open) => return Ok(()),
                 Some(id) => id,
-                None => i
-                    .open_through_ring(peer)
-                    .ok_or_else(|| js_error("CONNECT_FAILED", "cannot start a connection"))?,
+                None => i.open_through_ring(peer).ok_or_else(|| js_error("CONNECT_FAILED", "cannot start a connection"))?,
             }
         };
         let opened = self.wait_open(id)?;
@@ -1011,10 +874,7 @@ impl Handle {
     }
 
     fn borrow_mut(&self) -> Result<std::cell::RefMut<'_, Inner>, JsValue> {
-        let i = self
-            .0
-            .try_borrow_mut()
-            .map_err(|_| js_error("BUSY", "provider is busy"))?;
+        let i = self.0.try_borrow_mut().map_err(|_| js_error("BUSY", "provider is busy"))?;
         if i.closed {
             return Err(js_error("CLOSED", "provider closed"));
         }
@@ -1033,19 +893,14 @@ impl Handle {
         }
         let i = self.0.borrow();
         let skew = i.node.wire().config().skew;
-        let from = signal
-            .verify(i.network, now(), Duration::from_secs(600), skew)
-            .map_err(|e| js_error(code, e))?;
+        let from = signal.verify(i.network, now(), Duration::from_secs(600), skew).map_err(|e| js_error(code, e))?;
         Ok((signal, from))
     }
 
     /// A promise settled when connection `id` opens (with the peer's DID) or fails.
     fn wait_open(&self, id: u64) -> Result<js_sys::Promise, JsValue> {
         let mut i = self.borrow_mut()?;
-        let c = i
-            .conns
-            .get_mut(&id)
-            .ok_or_else(|| js_error("CONNECT_FAILED", "connection gone"))?;
+        let c = i.conns.get_mut(&id).ok_or_else(|| js_error("CONNECT_FAILED", "connection gone"))?;
         let mut slot = None;
         let p = js_sys::Promise::new(&mut |resolve, reject| slot = Some((resolve, reject)));
         if let Some(s) = slot {

@@ -5,26 +5,16 @@ use k256::ecdsa::SigningKey;
 use wasm_bindgen::prelude::*;
 
 use super::{js_error, parse_did};
-use crate::identity::{
-    AccountKind, Delegation, LocalAccount, PublicKeyBytes, RecoverableSig, Session,
-};
+use crate::identity::{AccountKind, Delegation, LocalAccount, PublicKeyBytes, RecoverableSig, Session};
 use crate::time::{Duration, Instant};
 
 fn session_key(seed: &[u8]) -> Result<SigningKey, JsValue> {
-    SigningKey::from_slice(seed).map_err(|_| {
-        js_error(
-            "BAD_ARGUMENT",
-            "session seed must be 32 random bytes below the curve order",
-        )
-    })
+    SigningKey::from_slice(seed).map_err(|_| js_error("BAD_ARGUMENT", "session seed must be 32 random bytes below the curve order"))
 }
 
 fn window(now_ms: f64, ttl_ms: f64) -> Result<(Instant, Duration), JsValue> {
     if !(now_ms.is_finite() && now_ms >= 0.0 && ttl_ms.is_finite() && ttl_ms > 0.0) {
-        return Err(js_error(
-            "BAD_ARGUMENT",
-            "time and ttl must be positive milliseconds",
-        ));
+        return Err(js_error("BAD_ARGUMENT", "time and ttl must be positive milliseconds"));
     }
     Ok((Instant(now_ms as u64), Duration(ttl_ms as u64)))
 }
@@ -39,29 +29,13 @@ impl WasmSession {
     /// An account from its 32-byte secret key, delegating (raw-key signature) to a session
     /// key made from `session_seed`.
     #[wasm_bindgen(js_name = fromPrivateKey)]
-    pub fn from_private_key(
-        secret: &[u8],
-        session_seed: &[u8],
-        network: u32,
-        now_ms: f64,
-        ttl_ms: f64,
-    ) -> Result<WasmSession, JsValue> {
-        let secret: &[u8; 32] = secret
-            .try_into()
-            .map_err(|_| js_error("BAD_ARGUMENT", "a private key is 32 bytes"))?;
+    pub fn from_private_key(secret: &[u8], session_seed: &[u8], network: u32, now_ms: f64, ttl_ms: f64) -> Result<WasmSession, JsValue> {
+        let secret: &[u8; 32] = secret.try_into().map_err(|_| js_error("BAD_ARGUMENT", "a private key is 32 bytes"))?;
         let account = LocalAccount::from_bytes(secret).map_err(|e| js_error("BAD_ARGUMENT", e))?;
         let key = session_key(session_seed)?;
         let (now, ttl) = window(now_ms, ttl_ms)?;
-        let d = account.delegate(
-            AccountKind::Secp256k1,
-            &PublicKeyBytes::of(key.verifying_key()),
-            network,
-            now,
-            ttl,
-        );
-        Session::new(key, d)
-            .map(WasmSession)
-            .map_err(|e| js_error("BAD_ARGUMENT", e))
+        let d = account.delegate(AccountKind::Secp256k1, &PublicKeyBytes::of(key.verifying_key()), network, now, ttl);
+        Session::new(key, d).map(WasmSession).map_err(|e| js_error("BAD_ARGUMENT", e))
     }
 
     /// The account's DID (EIP-55 checksum form).
@@ -98,24 +72,11 @@ pub struct WasmDelegationRequest {
 #[wasm_bindgen]
 impl WasmDelegationRequest {
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        account: &str,
-        session_seed: &[u8],
-        network: u32,
-        now_ms: f64,
-        ttl_ms: f64,
-    ) -> Result<WasmDelegationRequest, JsValue> {
+    pub fn new(account: &str, session_seed: &[u8], network: u32, now_ms: f64, ttl_ms: f64) -> Result<WasmDelegationRequest, JsValue> {
         let account = parse_did(account)?;
         let key = session_key(session_seed)?;
         let (now, ttl) = window(now_ms, ttl_ms)?;
-        let unsigned = Delegation::unsigned(
-            AccountKind::Eip191,
-            account,
-            PublicKeyBytes::of(key.verifying_key()),
-            network,
-            now,
-            ttl,
-        );
+        let unsigned = Delegation::unsigned(AccountKind::Eip191, account, PublicKeyBytes::of(key.verifying_key()), network, now, ttl);
         Ok(WasmDelegationRequest { key, unsigned })
     }
 
@@ -127,13 +88,9 @@ impl WasmDelegationRequest {
 
     /// Takes the wallet's 65-byte signature; fails unless it recovers to the account.
     pub fn finish(&self, signature: &[u8]) -> Result<WasmSession, JsValue> {
-        let sig = RecoverableSig::from_slice(signature)
-            .ok_or_else(|| js_error("BAD_ARGUMENT", "a personal_sign signature is 65 bytes"))?;
+        let sig = RecoverableSig::from_slice(signature).ok_or_else(|| js_error("BAD_ARGUMENT", "a personal_sign signature is 65 bytes"))?;
         let d = self.unsigned.clone().with_signature(sig);
-        d.verify_signature()
-            .map_err(|e| js_error("BAD_SIGNATURE", e))?;
-        Session::new(self.key.clone(), d)
-            .map(WasmSession)
-            .map_err(|e| js_error("BAD_SIGNATURE", e))
+        d.verify_signature().map_err(|e| js_error("BAD_SIGNATURE", e))?;
+        Session::new(self.key.clone(), d).map(WasmSession).map_err(|e| js_error("BAD_SIGNATURE", e))
     }
 }

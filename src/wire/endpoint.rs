@@ -116,19 +116,14 @@ fn next_hop(table: &RoutingTable, dest: Did) -> Hop {
     if dest == table.me() {
         return Hop::Local;
     }
-    let direct = table.predecessor() == Some(dest)
-        || table.successors().contains(&dest)
-        || table.finger_nodes().any(|f| f == dest);
+    let direct = table.predecessor() == Some(dest) || table.successors().contains(&dest) || table.finger_nodes().any(|f| f == dest);
     if direct {
         return Hop::Next(dest);
     }
     if table.predecessor().is_some() && table.owns(dest) || table.successors().is_empty() {
         return Hop::NoRoute; // this node would be dest's successor: dest is not in the ring
     }
-    match table
-        .owner_candidate(dest)
-        .or_else(|| table.closest_preceding(dest))
-    {
+    match table.owner_candidate(dest).or_else(|| table.closest_preceding(dest)) {
         Some(n) => Hop::Next(n),
         None => Hop::NoRoute,
     }
@@ -220,34 +215,20 @@ impl Wire {
 
     /// Sends `body` to `dest`, end-to-end encrypted; returns the transaction id that a
     /// later [`Undelivered`] names.
-    pub fn send(
-        &mut self,
-        now: Instant,
-        table: &RoutingTable,
-        dest: Did,
-        body: Vec<u8>,
-    ) -> Result<u64, SendError> {
+    pub fn send(&mut self, now: Instant, table: &RoutingTable, dest: Did, body: Vec<u8>) -> Result<u64, SendError> {
         if self.session.is_none() {
             return Err(SendError::NoSession);
         }
         // The sealed body must fit the limit the receiver checks.
         let max = self.cfg.max_message;
         if body.len() > max {
-            return Err(SendError::TooLarge {
-                len: body.len(),
-                max,
-            });
+            return Err(SendError::TooLarge { len: body.len(), max });
         }
         let tx = self.rng.next_u64();
         if dest == self.me {
             self.stats.messages_sent += 1;
             self.stats.messages_delivered += 1;
-            self.out.push_back(WireOutput::Delivered(Delivery {
-                from: dest,
-                tx,
-                body,
-                hops: 0,
-            }));
+            self.out.push_back(WireOutput::Delivered(Delivery { from: dest, tx, body, hops: 0 }));
             return Ok(tx);
         }
         if let Some(peer) = self.sessions.get(dest, now.as_millis()) {
@@ -263,29 +244,14 @@ impl Wire {
         }
         let hello_tx = self.rng.next_u64();
         let deadline = now + self.cfg.hello_timeout;
-        self.waiting.insert(
-            dest,
-            Waiting {
-                hello_tx,
-                deadline,
-                messages: VecDeque::from([(tx, body)]),
-            },
-        );
+        self.waiting.insert(dest, Waiting { hello_tx, deadline, messages: VecDeque::from([(tx, body)]) });
         if let Err(reason) = self.emit(now, table, dest, hello_tx, Kind::Hello, Vec::new(), true) {
             self.fail_waiting(dest, reason, self.me);
         }
         Ok(tx)
     }
 
-    fn send_data(
-        &mut self,
-        now: Instant,
-        table: &RoutingTable,
-        dest: Did,
-        tx: u64,
-        key: &k256::ecdsa::VerifyingKey,
-        body: Vec<u8>,
-    ) {
+    fn send_data(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, key: &k256::ecdsa::VerifyingKey, body: Vec<u8>) {
         let sealed = ecies::seal(&mut self.rng, key, &seal_aad(self.me, tx), &body);
         drop(body);
         self.stats.messages_sent += 1;
@@ -317,11 +283,7 @@ impl Wire {
         let frames = body.len().div_ceil(piece).max(1) as u32;
         let mut header = Header {
             network: self.cfg.network,
-            session: if full {
-                SessionProof::Full(session.delegation().clone())
-            } else {
-                SessionProof::Known(session.fingerprint())
-            },
+            session: if full { SessionProof::Full(session.delegation().clone()) } else { SessionProof::Known(session.fingerprint()) },
             issued_at: now.as_millis(),
             ttl: self.cfg.ttl.as_millis().min(u32::MAX as u64) as u32,
             kind,
@@ -330,17 +292,11 @@ impl Wire {
             signature: Default::default(),
         };
         let hop_limit = self.cfg.hop_limit;
-        let mut signing =
-            Signing::start(self.me, dest, tx, hop_limit, &header, session.fingerprint());
+        let mut signing = Signing::start(self.me, dest, tx, hop_limit, &header, session.fingerprint());
         signing.body(&body);
         header.signature = session.sign(&signing.finish());
         let mut part = Some(Part::Head(header));
-        for (seq, chunk) in body
-            .chunks(piece)
-            .map(Some)
-            .chain(core::iter::once(None))
-            .enumerate()
-        {
+        for (seq, chunk) in body.chunks(piece).map(Some).chain(core::iter::once(None)).enumerate() {
             let chunk = match chunk {
                 Some(c) => c,
                 None if seq == 0 => &[][..], // an empty body still has its head frame
@@ -380,10 +336,7 @@ impl Wire {
         let me = self.me;
         let span = me.distance_to(dest);
         let usable = links.iter().copied().filter(|n| !avoid.contains(n));
-        let before = usable
-            .clone()
-            .filter(|n| me.distance_to(*n) < span)
-            .max_by_key(|n| me.distance_to(*n));
+        let before = usable.clone().filter(|n| me.distance_to(*n) < span).max_by_key(|n| me.distance_to(*n));
         match before.or_else(|| usable.min_by_key(|n| me.distance_to(*n))) {
             Some(n) => Hop::Next(n),
             None => Hop::NoRoute,
@@ -392,12 +345,7 @@ impl Wire {
 
     fn undelivered(&mut self, tx: u64, dest: Did, reason: RouteError, reporter: Did) {
         self.stats.undelivered += 1;
-        self.out.push_back(WireOutput::Undelivered(Undelivered {
-            tx,
-            dest,
-            reason,
-            reporter,
-        }));
+        self.out.push_back(WireOutput::Undelivered(Undelivered { tx, dest, reason, reporter }));
     }
 
     fn fail_waiting(&mut self, dest: Did, reason: RouteError, reporter: Did) {
@@ -414,11 +362,7 @@ impl Wire {
     /// relay's queue is bounded; the origin's own frames are bounded by admission.
     fn push_frame(&mut self, to: Did, frame: Vec<u8>, relay: bool) -> bool {
         let window = self.cfg.link_window;
-        let link = self.links.entry(to).or_insert_with(|| Link {
-            credit: window,
-            queue: VecDeque::new(),
-            queued: 0,
-        });
+        let link = self.links.entry(to).or_insert_with(|| Link { credit: window, queue: VecDeque::new(), queued: 0 });
         if link.queue.is_empty() && link.credit >= frame.len() {
             link.credit -= frame.len();
             self.stats.bytes_sent += frame.len() as u64;
@@ -426,8 +370,7 @@ impl Wire {
             return true;
         }
         if relay && link.queued + frame.len() > self.cfg.relay_queue {
-            self.stats.rejected[RejectReason::RelayOverflow as usize] += 1;
-            return false;
+            return false; // the caller refuses the frame, and that counts it
         }
         link.queued += frame.len();
         link.queue.push_back(frame);
@@ -480,12 +423,7 @@ impl Wire {
     // ---- timers ----
 
     pub fn handle_timeout(&mut self, now: Instant, table: &RoutingTable) {
-        let expired: Vec<Did> = self
-            .waiting
-            .iter()
-            .filter(|(_, w)| w.deadline <= now)
-            .map(|(&d, _)| d)
-            .collect();
+        let expired: Vec<Did> = self.waiting.iter().filter(|(_, w)| w.deadline <= now).map(|(&d, _)| d).collect();
         for dest in expired {
             self.fail_waiting(dest, RouteError::SessionTimeout, self.me);
         }
@@ -496,27 +434,18 @@ impl Wire {
                 }
             }
         }
-        self.replay
-            .expire(now.as_millis().saturating_sub(self.cfg.skew.as_millis()));
+        self.replay.expire(now.as_millis().saturating_sub(self.cfg.skew.as_millis()));
         self.pins.retain(|_, p| p.until > now);
     }
 
     // ---- frames from peers ----
 
     /// A routed frame arrived from the link peer `from`.
-    pub fn handle_frame(
-        &mut self,
-        now: Instant,
-        table: &RoutingTable,
-        from: Did,
-        bytes: &[u8],
-    ) -> Result<(), RejectReason> {
+    pub fn handle_frame(&mut self, now: Instant, table: &RoutingTable, from: Did, bytes: &[u8]) -> Result<(), RejectReason> {
         self.stats.frames_received += 1;
         let frame = match Frame::decode(bytes) {
             Ok(f) => f,
-            Err(super::FrameError::UnsupportedVersion(_)) => {
-                return Err(self.reject(RejectReason::UnsupportedVersion))
-            }
+            Err(super::FrameError::UnsupportedVersion(_)) => return Err(self.reject(RejectReason::UnsupportedVersion)),
             Err(_) => return Err(self.reject(RejectReason::Malformed)),
         };
         let result = self.check_frame(now, table, from, frame);
@@ -528,13 +457,7 @@ impl Wire {
         r
     }
 
-    fn check_frame(
-        &mut self,
-        now: Instant,
-        table: &RoutingTable,
-        from: Did,
-        frame: Frame,
-    ) -> Result<(), RejectReason> {
+    fn check_frame(&mut self, now: Instant, table: &RoutingTable, from: Did, frame: Frame) -> Result<(), RejectReason> {
         if frame.path.last().copied().unwrap_or(frame.origin) != from {
             return Err(RejectReason::PathMismatch);
         }
@@ -559,11 +482,7 @@ impl Wire {
         if h.issued_at > now.saturating_add(skew) {
             return Err(RejectReason::FromFuture);
         }
-        if h.issued_at
-            .saturating_add(h.ttl as u64)
-            .saturating_add(skew)
-            < now
-        {
+        if h.issued_at.saturating_add(h.ttl as u64).saturating_add(skew) < now {
             return Err(RejectReason::Expired);
         }
         let body = h.body_len as usize;
@@ -576,39 +495,18 @@ impl Wire {
         Ok(())
     }
 
-    fn relay(
-        &mut self,
-        now: Instant,
-        table: &RoutingTable,
-        mut frame: Frame,
-    ) -> Result<(), RejectReason> {
+    fn relay(&mut self, now: Instant, table: &RoutingTable, mut frame: Frame) -> Result<(), RejectReason> {
         let head_kind = frame.header().map(|h| h.kind);
         let report = head_kind.is_some_and(|k| k != Kind::Error);
-        if frame.path.len() + 1 >= frame.hop_limit as usize
-            || frame.path.len() >= super::frame::MAX_PATH
-        {
+        if frame.path.len() + 1 >= frame.hop_limit as usize || frame.path.len() >= super::frame::MAX_PATH {
             if report {
-                self.report(
-                    now,
-                    table,
-                    frame.origin,
-                    frame.tx,
-                    frame.dest,
-                    RouteError::HopLimitExceeded,
-                );
+                self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::HopLimitExceeded);
             }
             return Err(RejectReason::HopLimitExceeded);
         }
         if frame.origin == self.me || frame.path.contains(&self.me) {
             if report {
-                self.report(
-                    now,
-                    table,
-                    frame.origin,
-                    frame.tx,
-                    frame.dest,
-                    RouteError::RoutingLoop,
-                );
+                self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::RoutingLoop);
             }
             return Err(RejectReason::RoutingLoop);
         }
@@ -620,14 +518,7 @@ impl Wire {
                 Hop::Next(n) => n,
                 Hop::Local | Hop::NoRoute => {
                     if report {
-                        self.report(
-                            now,
-                            table,
-                            frame.origin,
-                            frame.tx,
-                            frame.dest,
-                            RouteError::NoRoute,
-                        );
+                        self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::NoRoute);
                     }
                     return Err(RejectReason::NoRoute);
                 }
@@ -644,14 +535,7 @@ impl Wire {
         self.stats.frames_relayed += 1;
         if !self.push_frame(next, frame.encode(), true) {
             if report {
-                self.report(
-                    now,
-                    table,
-                    frame.origin,
-                    frame.tx,
-                    frame.dest,
-                    RouteError::Busy,
-                );
+                self.report(now, table, frame.origin, frame.tx, frame.dest, RouteError::Busy);
             }
             return Err(RejectReason::RelayOverflow);
         }
@@ -659,30 +543,14 @@ impl Wire {
     }
 
     /// Resolves the origin's session proof to a verified session key.
-    fn prove(
-        &mut self,
-        now: Instant,
-        origin: Did,
-        proof: &SessionProof,
-        msg_expires: u64,
-    ) -> Result<Proven, RejectReason> {
+    fn prove(&mut self, now: Instant, origin: Did, proof: &SessionProof, msg_expires: u64) -> Result<Proven, RejectReason> {
         match proof {
             SessionProof::Known(fp) => {
-                let (did, s) = self
-                    .sessions
-                    .by_fingerprint(*fp, now.as_millis())
-                    .ok_or(RejectReason::UnknownSession)?;
+                let (did, s) = self.sessions.by_fingerprint(*fp, now.as_millis()).ok_or(RejectReason::UnknownSession)?;
                 if did != origin {
                     return Err(RejectReason::SessionMismatch);
                 }
-                Ok(Proven {
-                    key: s.key,
-                    fingerprint: *fp,
-                    full: false,
-                    expires_at: s.expires_at,
-                    msg_expires,
-                    hops: 0,
-                })
+                Ok(Proven { key: s.key, fingerprint: *fp, full: false, expires_at: s.expires_at, msg_expires, hops: 0 })
             }
             SessionProof::Full(d) => {
                 if d.account != origin {
@@ -691,32 +559,17 @@ impl Wire {
                 let fingerprint = d.fingerprint();
                 // A delegation verified before (same fingerprint, same account) is not
                 // verified again; its network and expiry still are.
-                let known = self
-                    .sessions
-                    .by_fingerprint(fingerprint, now.as_millis())
-                    .filter(|(did, _)| *did == origin);
+                let known = self.sessions.by_fingerprint(fingerprint, now.as_millis()).filter(|(did, _)| *did == origin);
                 let key = match known {
                     Some((_, s)) if d.network == self.cfg.network => s.key,
                     _ => verify_delegation(d, self.cfg.network, now, self.cfg.skew)?,
                 };
-                Ok(Proven {
-                    key,
-                    fingerprint,
-                    full: true,
-                    expires_at: d.expires_at,
-                    msg_expires,
-                    hops: 0,
-                })
+                Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires, hops: 0 })
             }
         }
     }
 
-    fn receive(
-        &mut self,
-        now: Instant,
-        table: &RoutingTable,
-        frame: Frame,
-    ) -> Result<(), RejectReason> {
+    fn receive(&mut self, now: Instant, table: &RoutingTable, frame: Frame) -> Result<(), RejectReason> {
         let (origin, tx) = (frame.origin, frame.tx);
         let Part::Head(h) = frame.part else {
             return self.receive_more(now, table, frame);
@@ -745,8 +598,7 @@ impl Wire {
         if matches!(h.kind, Kind::Hello | Kind::HelloReply) && !proven.full {
             return Err(RejectReason::UnexpectedKind);
         }
-        let mut signing =
-            Signing::start(origin, self.me, tx, frame.hop_limit, &h, proven.fingerprint);
+        let mut signing = Signing::start(origin, self.me, tx, frame.hop_limit, &h, proven.fingerprint);
         let body_len = h.body_len as usize;
         if frame.piece.len() > body_len || (h.frames == 1 && frame.piece.len() != body_len) {
             return Err(RejectReason::Truncated);
@@ -779,13 +631,7 @@ impl Wire {
             body,
             last_progress: now,
         };
-        if !self.reasm.start(
-            origin,
-            tx,
-            partial,
-            self.cfg.reassembly_per_origin,
-            self.cfg.reassembly_total,
-        ) {
+        if !self.reasm.start(origin, tx, partial, self.cfg.reassembly_per_origin, self.cfg.reassembly_total) {
             if h.kind != Kind::Error {
                 self.report(now, table, origin, tx, self.me, RouteError::Busy);
             }
@@ -794,19 +640,10 @@ impl Wire {
         Ok(())
     }
 
-    fn receive_more(
-        &mut self,
-        now: Instant,
-        table: &RoutingTable,
-        frame: Frame,
-    ) -> Result<(), RejectReason> {
+    fn receive_more(&mut self, now: Instant, table: &RoutingTable, frame: Frame) -> Result<(), RejectReason> {
         let (origin, tx) = (frame.origin, frame.tx);
         let Some(p) = self.reasm.get_mut(origin, tx) else {
-            return Err(if self.replay.contains(origin, tx) {
-                RejectReason::DuplicateFrame
-            } else {
-                RejectReason::UnknownMessage
-            });
+            return Err(if self.replay.contains(origin, tx) { RejectReason::DuplicateFrame } else { RejectReason::UnknownMessage });
         };
         if frame.seq < p.next_seq {
             return Err(RejectReason::DuplicateFrame);
@@ -865,15 +702,10 @@ impl Wire {
         proven: &Proven,
         body: Vec<u8>,
     ) -> Result<(), RejectReason> {
-        self.replay.insert(
-            origin,
-            tx,
-            proven.msg_expires.saturating_add(self.cfg.skew.as_millis()),
-        );
+        self.replay.insert(origin, tx, proven.msg_expires.saturating_add(self.cfg.skew.as_millis()));
         self.stats.verified += 1;
         if proven.full {
-            self.sessions
-                .insert(origin, proven.fingerprint, proven.key, proven.expires_at);
+            self.sessions.insert(origin, proven.fingerprint, proven.key, proven.expires_at);
         }
         match kind {
             Kind::Hello | Kind::HelloReply => {
@@ -881,15 +713,7 @@ impl Wire {
                     // If no route back exists now, the origin's hello times out and it
                     // reports that; there is nobody else to tell.
                     let reply_tx = self.rng.next_u64();
-                    let _ = self.emit(
-                        now,
-                        table,
-                        origin,
-                        reply_tx,
-                        Kind::HelloReply,
-                        Vec::new(),
-                        true,
-                    );
+                    let _ = self.emit(now, table, origin, reply_tx, Kind::HelloReply, Vec::new(), true);
                 }
                 // Either way both sides now hold each other's session (a crossing pair
                 // of hellos included): release what waited for it.
@@ -907,12 +731,7 @@ impl Wire {
                 match ecies::open(session.signing_key(), &seal_aad(origin, tx), &body) {
                     Ok(plain) => {
                         self.stats.messages_delivered += 1;
-                        self.out.push_back(WireOutput::Delivered(Delivery {
-                            from: origin,
-                            tx,
-                            body: plain,
-                            hops: proven.hops,
-                        }));
+                        self.out.push_back(WireOutput::Delivered(Delivery { from: origin, tx, body: plain, hops: proven.hops }));
                         Ok(())
                     }
                     Err(_) => {
@@ -928,10 +747,7 @@ impl Wire {
                 if e.reason == RouteError::UnknownSession {
                     self.sessions.remove(origin); // it lost ours: open a new session next time
                 }
-                let hello = self
-                    .waiting
-                    .get(&e.dest)
-                    .is_some_and(|w| w.hello_tx == e.tx);
+                let hello = self.waiting.get(&e.dest).is_some_and(|w| w.hello_tx == e.tx);
                 if hello {
                     self.fail_waiting(e.dest, e.reason, origin);
                 } else {
@@ -943,24 +759,13 @@ impl Wire {
     }
 
     /// Tells the origin of `tx` why it failed (signed; never about an error message).
-    fn report(
-        &mut self,
-        now: Instant,
-        table: &RoutingTable,
-        origin: Did,
-        tx: u64,
-        dest: Did,
-        reason: RouteError,
-    ) {
+    fn report(&mut self, now: Instant, table: &RoutingTable, origin: Did, tx: u64, dest: Did, reason: RouteError) {
         if self.session.is_none() || origin == self.me {
             return;
         }
         let body = postcard::to_allocvec(&ErrorBody { tx, dest, reason }).unwrap_or_default();
         let err_tx = self.rng.next_u64();
-        if self
-            .emit(now, table, origin, err_tx, Kind::Error, body, true)
-            .is_ok()
-        {
+        if self.emit(now, table, origin, err_tx, Kind::Error, body, true).is_ok() {
             self.stats.errors_reported += 1;
         }
     }
@@ -975,9 +780,7 @@ fn verify_delegation(
 ) -> Result<k256::ecdsa::VerifyingKey, RejectReason> {
     d.verify(network, now, skew).map_err(|e| match e {
         IdentityError::Expired => RejectReason::DelegationExpired,
-        IdentityError::WrongSigner | IdentityError::BadAccountSignature => {
-            RejectReason::DelegationSigner
-        }
+        IdentityError::WrongSigner | IdentityError::BadAccountSignature => RejectReason::DelegationSigner,
         IdentityError::WrongNetwork => RejectReason::WrongNetwork,
         _ => RejectReason::DelegationInvalid,
     })

@@ -112,8 +112,7 @@ impl Frame {
             Some(&ROUTED_TAG) => {}
             Some(&v) => return Err(FrameError::UnsupportedVersion(v)),
         }
-        let (frame, rest): (Frame, _) =
-            postcard::take_from_bytes(&bytes[1..]).map_err(|_| FrameError::Malformed)?;
+        let (frame, rest): (Frame, _) = postcard::take_from_bytes(&bytes[1..]).map_err(|_| FrameError::Malformed)?;
         if !rest.is_empty() {
             return Err(FrameError::TrailingBytes);
         }
@@ -136,14 +135,7 @@ impl Frame {
 pub struct Signing(Sha256);
 
 impl Signing {
-    pub fn start(
-        origin: Did,
-        dest: Did,
-        tx: u64,
-        hop_limit: u8,
-        h: &Header,
-        fingerprint: u64,
-    ) -> Signing {
+    pub fn start(origin: Did, dest: Did, tx: u64, hop_limit: u8, h: &Header, fingerprint: u64) -> Signing {
         let mut s = Sha256::new();
         s.update(SIGN_DOMAIN);
         s.update(h.network.to_be_bytes());

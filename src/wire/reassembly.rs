@@ -41,14 +41,7 @@ pub(super) struct Reassembly {
 
 impl Reassembly {
     /// Admits a message if both budgets allow its announced length.
-    pub fn start(
-        &mut self,
-        origin: Did,
-        tx: u64,
-        p: Partial,
-        per_origin: usize,
-        total: usize,
-    ) -> bool {
+    pub fn start(&mut self, origin: Did, tx: u64, p: Partial, per_origin: usize, total: usize) -> bool {
         let used = self.per_origin.get(&origin).copied().unwrap_or(0);
         if used + p.body_len > per_origin || self.total + p.body_len > total {
             return false;
@@ -81,18 +74,11 @@ impl Reassembly {
 
     /// Messages whose last progress is `timeout` or more before `now`.
     pub fn stalled(&self, now: Instant, timeout: crate::time::Duration) -> Vec<(Did, u64)> {
-        self.partials
-            .iter()
-            .filter(|(_, p)| p.last_progress + timeout <= now)
-            .map(|(&k, _)| k)
-            .collect()
+        self.partials.iter().filter(|(_, p)| p.last_progress + timeout <= now).map(|(&k, _)| k).collect()
     }
 
     pub fn next_deadline(&self, timeout: crate::time::Duration) -> Option<Instant> {
-        self.partials
-            .values()
-            .map(|p| p.last_progress + timeout)
-            .min()
+        self.partials.values().map(|p| p.last_progress + timeout).min()
     }
 
     pub fn bytes(&self) -> usize {

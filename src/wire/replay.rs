@@ -20,12 +20,7 @@ pub(super) struct ReplayCache {
 
 impl ReplayCache {
     pub fn new(capacity: usize) -> ReplayCache {
-        ReplayCache {
-            capacity: capacity.max(1),
-            seen: HashSet::new(),
-            by_expiry: BTreeSet::new(),
-            floor: 0,
-        }
+        ReplayCache { capacity: capacity.max(1), seen: HashSet::new(), by_expiry: BTreeSet::new(), floor: 0 }
     }
 
     /// Whether `(origin, tx)`, expiring at `expires_at`, may be new.
@@ -79,10 +74,7 @@ mod tests {
         assert!(!c.is_fresh(o, 1, 100));
         c.insert(o, 3, 300); // evicts tx 1, floor = 100
         assert_eq!(c.len(), 2);
-        assert!(
-            !c.is_fresh(o, 1, 100),
-            "the evicted id is still refused through the floor"
-        );
+        assert!(!c.is_fresh(o, 1, 100), "the evicted id is still refused through the floor");
         assert!(c.is_fresh(o, 4, 101));
         c.expire(250);
         assert_eq!(c.len(), 1);

@@ -26,13 +26,7 @@ pub(super) struct Sessions {
 
 impl Sessions {
     pub fn new(capacity: usize) -> Sessions {
-        Sessions {
-            capacity: capacity.max(1),
-            by_did: HashMap::new(),
-            by_fp: HashMap::new(),
-            lru: BTreeSet::new(),
-            tick: 0,
-        }
+        Sessions { capacity: capacity.max(1), by_did: HashMap::new(), by_fp: HashMap::new(), lru: BTreeSet::new(), tick: 0 }
     }
 
     pub fn insert(&mut self, did: Did, fingerprint: u64, key: VerifyingKey, expires_at: u64) {
@@ -45,15 +39,7 @@ impl Sessions {
         self.tick += 1;
         self.lru.insert((self.tick, did));
         self.by_fp.insert(fingerprint, did);
-        self.by_did.insert(
-            did,
-            PeerSession {
-                fingerprint,
-                key,
-                expires_at,
-                used: self.tick,
-            },
-        );
+        self.by_did.insert(did, PeerSession { fingerprint, key, expires_at, used: self.tick });
     }
 
     pub fn remove(&mut self, did: Did) {
