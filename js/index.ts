@@ -1,0 +1,530 @@
+// @ringsnetwork/rings-node: a structured peer-to-peer network in the browser.
+// Thin, typed wrappers over the wasm core (see src/web in the repository).
+
+import init, { WasmDelegationRequest, WasmProvider, WasmSession, cryptoBench as wasmCryptoBench } from "./rings_node.js";
+
+// ---------------------------------------------------------------- errors
+
+export type ErrorCode =
+  | "BAD_ARGUMENT"
+  | "BAD_DID"
+  | "BAD_OFFER"
+  | "BAD_ANSWER"
+  | "BAD_SIGNATURE"
+  | "CONNECT_FAILED"
+  | "TOO_LARGE"
+  | "BUSY"
+  | "CLOSED"
+  | "TIMEOUT"
+  | "UNDELIVERED"
+  | "WEBRTC"
+  | "WALLET";
+
+/** Every error this package throws or rejects with. `code` is stable across versions. */
+export class RingsError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = "RingsError";
+    this.code = code;
+  }
+}
+
+function rethrow(e: unknown): never {
+  if (e instanceof RingsError) throw e;
+  if (e instanceof Error) {
+    const code = (e as Error & { code?: unknown }).code;
+    throw new RingsError(typeof code === "string" ? (code as ErrorCode) : "WEBRTC", e.message);
+  }
+  throw new RingsError("WEBRTC", String(e));
+}
+
+function guard<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    rethrow(e);
+  }
+}
+
+async function guardAsync<T>(p: () => Promise<T>): Promise<T> {
+  try {
+    return await p();
+  } catch (e) {
+    rethrow(e);
+  }
+}
+
+function need(cond: boolean, message: string): void {
+  if (!cond) throw new RingsError("BAD_ARGUMENT", message);
+}
+
+// ---------------------------------------------------------------- wasm
+
+let ready: Promise<void> | undefined;
+
+/** Loads the wasm module (once). Called by `Account` and `Provider` factories; call it
+ * yourself to pass a custom URL or `Response` for the `.wasm` file. */
+export function initialize(wasm?: URL | string | Response | BufferSource): Promise<void> {
+  ready ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then(() => undefined);
+  return ready;
+}
+
+function randomBytes(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  crypto.getRandomValues(b);
+  return b;
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const h = hex.startsWith("0x") ? hex.slice(2) : hex;
+  need(h.length % 2 === 0 && /^[0-9a-fA-F]*$/.test(h), "expected hex bytes");
+  const out = new Uint8Array(h.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function bytesToHex(b: Uint8Array): string {
+  return "0x" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// ---------------------------------------------------------------- accounts
+
+export interface SessionOptions {
+  /** Network id; nodes on other networks refuse our messages. Default 1. */
+  network?: number;
+  /** Session lifetime in milliseconds. Default 30 days. */
+  ttlMs?: number;
+}
+
+/** The subset of EIP-1193 used here (MetaMask and every injected wallet provide it). */
+export interface Eip1193Provider {
+  request(args: { method: string; params?: unknown[] }): Promise<unknown>;
+}
+
+const DAY = 86_400_000;
+
+/** An identity: an account (its DID) and the session key it has delegated to. */
+export class Account {
+  /** @internal */ readonly session: WasmSession;
+  private constructor(session: WasmSession) {
+    this.session = session;
+  }
+  /** The account's DID (EIP-55 address). */
+  get did(): string {
+    return this.session.did;
+  }
+  get network(): number {
+    return this.session.network;
+  }
+  /** When the delegation expires (ms since the epoch). */
+  get expiresAt(): number {
+    return this.session.expiresAt;
+  }
+  /** The text the account signed. */
+  get delegationText(): string {
+    return this.session.delegationText;
+  }
+
+  /** A new random account. */
+  static async generate(options: SessionOptions = {}): Promise<Account> {
+    return Account.fromPrivateKey(randomBytes(32), options);
+  }
+
+  /** An account from its secp256k1 private key (32 bytes, or hex). */
+  static async fromPrivateKey(key: Uint8Array | string, options: SessionOptions = {}): Promise<Account> {
+    await initialize();
+    const bytes = typeof key === "string" ? hexToBytes(key) : key;
+    need(bytes instanceof Uint8Array && bytes.length === 32, "a private key is 32 bytes");
+    const { network, ttl } = sessionWindow(options);
+    return new Account(guard(() => WasmSession.fromPrivateKey(bytes, randomBytes(32), network, Date.now(), ttl)));
+  }
+
+  /** An account held by a wallet: asks it (EIP-191 `personal_sign`) to authorize a new
+   * session key. The wallet shows readable text; its key never leaves it. */
+  static async fromWallet(wallet: Eip1193Provider, options: SessionOptions & { address?: string } = {}): Promise<Account> {
+    await initialize();
+    need(typeof wallet?.request === "function", "wallet must be an EIP-1193 provider");
+    const { network, ttl } = sessionWindow(options);
+    let address = options.address;
+    if (address === undefined) {
+      const accounts = await wallet.request({ method: "eth_requestAccounts" }).catch((e: unknown) => {
+        throw new RingsError("WALLET", `wallet refused: ${String(e)}`);
+      });
+      need(Array.isArray(accounts) && typeof accounts[0] === "string", "wallet returned no account");
+      address = (accounts as string[])[0];
+    }
+    const req = guard(() => new WasmDelegationRequest(address as string, randomBytes(32), network, Date.now(), ttl));
+    const text = req.text;
+    const hexText = bytesToHex(new TextEncoder().encode(text));
+    const sig = await wallet.request({ method: "personal_sign", params: [hexText, address] }).catch((e: unknown) => {
+      throw new RingsError("WALLET", `wallet refused to sign: ${String(e)}`);
+    });
+    need(typeof sig === "string", "wallet returned no signature");
+    return new Account(guard(() => req.finish(hexToBytes(sig as string))));
+  }
+}
+
+function sessionWindow(o: SessionOptions): { network: number; ttl: number } {
+  const network = o.network ?? 1;
+  const ttl = o.ttlMs ?? 30 * DAY;
+  need(Number.isInteger(network) && network >= 0 && network <= 0xffffffff, "network must be a u32");
+  need(Number.isFinite(ttl) && ttl > 0, "ttlMs must be positive");
+  return { network, ttl };
+}
+
+// ---------------------------------------------------------------- provider
+
+export interface ProviderOptions {
+  account: Account;
+  /** ICE servers for NAT traversal. None are needed on one machine or a LAN. */
+  iceServers?: RTCIceServer[];
+  /** How long a connection may take to open, in ms. Default 10,000. */
+  connectTimeoutMs?: number;
+}
+
+export interface ProviderInfo {
+  did: string;
+  /** Part of a ring with at least one other node. */
+  joined: boolean;
+  successor: string | null;
+  predecessor: string | null;
+  successors: string[];
+  fingers: string[];
+  connections: number;
+  pending: number;
+  stats: { messagesSent: number; messagesDelivered: number; framesRelayed: number; rejected: number; ringMalformed: number };
+}
+
+export interface MessageDetail {
+  from: string;
+  data: Uint8Array;
+  hops: number;
+}
+
+/** The events a Provider dispatches (as `CustomEvent`s with these `detail`s). */
+export interface ProviderEventMap {
+  peerUp: { did: string };
+  peerDown: { did: string; reason: string };
+  joined: Record<string, never>;
+  joinFailed: { reason: string };
+  ringChanged: { successor: string | null; predecessor: string | null };
+  /** A message for no Client namespace (raw `Provider.send`). */
+  message: MessageDetail;
+  undelivered: { tx: bigint; to: string; reason: string };
+}
+
+type Listener<K extends keyof ProviderEventMap> = (detail: ProviderEventMap[K]) => void;
+
+interface RawEvent {
+  type: string;
+  [k: string]: unknown;
+}
+
+/** A node of the ring, running in this page. */
+export class Provider {
+  private readonly node: WasmProvider;
+  private readonly target = new EventTarget();
+  private readonly clients = new Map<string, Client>();
+  private closed = false;
+  readonly account: Account;
+  /** This node's DID (its account's). */
+  readonly did: string;
+
+  private constructor(account: Account, options: ProviderOptions) {
+    this.account = account;
+    const ice = options.iceServers ?? [];
+    const timeout = options.connectTimeoutMs ?? 10_000;
+    need(Array.isArray(ice), "iceServers must be an array");
+    need(Number.isInteger(timeout) && timeout > 0, "connectTimeoutMs must be a positive integer");
+    // Events are delivered from a microtask, after the call that caused them returns.
+    this.node = guard(() => new WasmProvider(account.session, randomBytes(32), ice, timeout, (e: RawEvent) => queueMicrotask(() => this.dispatch(e))));
+    this.did = this.node.did;
+  }
+
+  static async create(options: ProviderOptions): Promise<Provider> {
+    need(options?.account instanceof Account, "options.account must be an Account");
+    await initialize();
+    return new Provider(options.account, options);
+  }
+
+  /** Starts a manual handshake: send the returned text to the other side by any means. */
+  createOffer(): Promise<string> {
+    this.open();
+    return guardAsync(() => this.node.createOffer() as Promise<string>);
+  }
+
+  /** Answers an offer from `createOffer`; send the returned text back. */
+  answerOffer(offer: string): Promise<string> {
+    this.open();
+    need(typeof offer === "string", "offer must be a string");
+    return guardAsync(() => this.node.answerOffer(offer) as Promise<string>);
+  }
+
+  /** Completes a manual handshake; resolves to the peer's DID once linked. */
+  acceptAnswer(answer: string): Promise<string> {
+    this.open();
+    need(typeof answer === "string", "answer must be a string");
+    return guardAsync(() => this.node.acceptAnswer(answer) as Promise<string>);
+  }
+
+  /** Opens a direct link to `did`, signalled through the ring (no server). */
+  connect(did: string): Promise<void> {
+    this.open();
+    need(typeof did === "string", "did must be a string");
+    return guardAsync(() => this.node.connect(did) as Promise<void>);
+  }
+
+  disconnect(did: string): void {
+    this.open();
+    need(typeof did === "string", "did must be a string");
+    guard(() => this.node.disconnect(did));
+  }
+
+  /** DIDs with an open link. */
+  peers(): string[] {
+    return this.closed ? [] : this.node.peers();
+  }
+
+  info(): ProviderInfo {
+    this.open();
+    return this.node.info() as ProviderInfo;
+  }
+
+  /** Sends raw bytes to `did` through the ring, signed and end-to-end encrypted (no
+   * namespace: arrives as a `message` event). Prefer `Client`. Returns the transaction id. */
+  send(did: string, data: Uint8Array): bigint {
+    this.open();
+    need(typeof did === "string", "did must be a string");
+    need(data instanceof Uint8Array, "data must be a Uint8Array");
+    return guard(() => this.node.send(did, data));
+  }
+
+  /** A Client for `namespace` (one per namespace). */
+  client(namespace: string): Client {
+    this.open();
+    need(typeof namespace === "string" && namespace.length > 0 && new TextEncoder().encode(namespace).length < 256, "namespace must be 1–255 bytes");
+    let c = this.clients.get(namespace);
+    if (!c) {
+      c = new Client(this, namespace);
+      this.clients.set(namespace, c);
+    }
+    return c;
+  }
+
+  on<K extends keyof ProviderEventMap>(type: K, listener: Listener<K>): () => void {
+    const wrapped = (e: Event) => listener((e as CustomEvent<ProviderEventMap[K]>).detail);
+    this.target.addEventListener(type, wrapped);
+    return () => this.target.removeEventListener(type, wrapped);
+  }
+
+  /** Leaves the ring and closes every connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.node.close();
+    for (const c of this.clients.values()) c.fail(new RingsError("CLOSED", "provider closed"));
+    this.node.free();
+  }
+
+  private open(): void {
+    if (this.closed) throw new RingsError("CLOSED", "provider closed");
+  }
+
+  private dispatch(e: RawEvent): void {
+    if (this.closed) return;
+    if (e.type === "message") {
+      const m = e as unknown as MessageDetail;
+      const env = decodeEnvelope(m.data);
+      if (env) {
+        const c = this.clients.get(env.namespace);
+        if (c) {
+          c.receive(m.from, env, m.hops);
+          return;
+        }
+      }
+    }
+    if (e.type === "undelivered") {
+      for (const c of this.clients.values()) c.undelivered(e.tx as bigint, e.reason as string);
+    }
+    const { type, ...detail } = e;
+    this.target.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+// ---------------------------------------------------------------- client
+
+/* Client envelope (inside the encrypted body): magic 0xC1, kind (0 message, 1 request,
+ * 2 reply, 3 error reply), request id (u32 BE), namespace length (u8), namespace, data. */
+const MAGIC = 0xc1;
+const enum Kind {
+  Message = 0,
+  Request = 1,
+  Reply = 2,
+  ErrorReply = 3,
+}
+
+interface Envelope {
+  kind: Kind;
+  id: number;
+  namespace: string;
+  data: Uint8Array;
+}
+
+function encodeEnvelope(kind: Kind, id: number, ns: Uint8Array, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(7 + ns.length + data.length);
+  out[0] = MAGIC;
+  out[1] = kind;
+  new DataView(out.buffer).setUint32(2, id);
+  out[6] = ns.length;
+  out.set(ns, 7);
+  out.set(data, 7 + ns.length);
+  return out;
+}
+
+function decodeEnvelope(b: Uint8Array): Envelope | undefined {
+  if (b.length < 7 || b[0] !== MAGIC || b[1] > 3) return undefined;
+  const n = b[6];
+  if (b.length < 7 + n) return undefined;
+  const id = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(2);
+  return { kind: b[1] as Kind, id, namespace: new TextDecoder().decode(b.subarray(7, 7 + n)), data: b.subarray(7 + n) };
+}
+
+export type Payload = Uint8Array | string;
+
+function toBytes(p: Payload): Uint8Array {
+  if (typeof p === "string") return new TextEncoder().encode(p);
+  need(p instanceof Uint8Array, "data must be a Uint8Array or a string");
+  return p;
+}
+
+export interface IncomingMessage {
+  from: string;
+  data: Uint8Array;
+  hops: number;
+  /** The data as UTF-8 text. */
+  text(): string;
+  /** Set for a `request`: what the handler returns (or throws) is the reply. */
+  isRequest: boolean;
+}
+
+export type MessageHandler = (msg: IncomingMessage) => Payload | void | Promise<Payload | void>;
+
+export interface RequestOptions {
+  /** Default 10,000 ms. */
+  timeoutMs?: number;
+}
+
+/** An application's handle on a Provider, scoped to a namespace. */
+export class Client {
+  private readonly ns: Uint8Array;
+  private readonly handlers = new Set<MessageHandler>();
+  private readonly pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: RingsError) => void; timer: ReturnType<typeof setTimeout>; tx: bigint }>();
+  private nextId = 1;
+
+  /** @internal use `provider.client(namespace)` */
+  constructor(
+    readonly provider: Provider,
+    readonly namespace: string,
+  ) {
+    this.ns = new TextEncoder().encode(namespace);
+  }
+
+  /** Sends `data` to `did`; resolves once handed to the ring (failures to deliver reject
+   * pending requests, or surface as the provider's `undelivered` event). */
+  async send(did: string, data: Payload): Promise<void> {
+    this.provider.send(did, encodeEnvelope(Kind.Message, 0, this.ns, toBytes(data)));
+  }
+
+  /** Sends a request; resolves to the reply of `did`'s handler, or rejects with
+   * `TIMEOUT`, `UNDELIVERED` or the remote handler's error. */
+  request(did: string, data: Payload, options: RequestOptions = {}): Promise<Uint8Array> {
+    const timeout = options.timeoutMs ?? 10_000;
+    need(Number.isFinite(timeout) && timeout > 0, "timeoutMs must be positive");
+    const id = this.nextId;
+    this.nextId = (this.nextId % 0xffffffff) + 1;
+    return new Promise((resolve, reject) => {
+      let tx: bigint;
+      try {
+        tx = this.provider.send(did, encodeEnvelope(Kind.Request, id, this.ns, toBytes(data)));
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RingsError("TIMEOUT", `no reply from ${did} within ${timeout} ms`));
+      }, timeout);
+      this.pending.set(id, { resolve, reject, timer, tx });
+    });
+  }
+
+  /** Registers a handler; returns a function that removes it. */
+  onMessage(handler: MessageHandler): () => void {
+    need(typeof handler === "function", "handler must be a function");
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  /** @internal */
+  receive(from: string, env: Envelope, hops: number): void {
+    if (env.kind === Kind.Reply || env.kind === Kind.ErrorReply) {
+      const p = this.pending.get(env.id);
+      if (!p) return;
+      this.pending.delete(env.id);
+      clearTimeout(p.timer);
+      if (env.kind === Kind.Reply) p.resolve(env.data);
+      else p.reject(new RingsError("UNDELIVERED", `remote handler failed: ${new TextDecoder().decode(env.data)}`));
+      return;
+    }
+    const msg: IncomingMessage = { from, data: env.data, hops, isRequest: env.kind === Kind.Request, text: () => new TextDecoder().decode(env.data) };
+    for (const h of this.handlers) {
+      const out = (async () => h(msg))();
+      if (env.kind !== Kind.Request) {
+        out.catch(() => undefined);
+        continue;
+      }
+      out.then(
+        (r) => this.reply(from, Kind.Reply, env.id, r === undefined ? new Uint8Array() : toBytes(r)),
+        (e: unknown) => this.reply(from, Kind.ErrorReply, env.id, toBytes(String(e instanceof Error ? e.message : e))),
+      );
+      break; // one handler answers a request
+    }
+  }
+
+  /** @internal */
+  undelivered(tx: bigint, reason: string): void {
+    for (const [id, p] of this.pending) {
+      if (p.tx === tx) {
+        this.pending.delete(id);
+        clearTimeout(p.timer);
+        p.reject(new RingsError("UNDELIVERED", `request undelivered: ${reason}`));
+      }
+    }
+  }
+
+  /** @internal */
+  fail(e: RingsError): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(e);
+    }
+    this.pending.clear();
+  }
+
+  private reply(to: string, kind: Kind, id: number, data: Uint8Array): void {
+    try {
+      this.provider.send(to, encodeEnvelope(kind, id, this.ns, data));
+    } catch {
+      // the requester times out
+    }
+  }
+}
+
+// ---------------------------------------------------------------- utilities
+
+/** Crypto operations per second of this browser's wasm (each run for `ms`). */
+export async function cryptoBench(ms = 500): Promise<{ sign: number; verify: number; delegation: number; seal: number; open: number; seal16kMBps: number }> {
+  await initialize();
+  return wasmCryptoBench(ms) as { sign: number; verify: number; delegation: number; seal: number; open: number; seal16kMBps: number };
+}

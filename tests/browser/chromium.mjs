@@ -1,0 +1,20 @@
+// Launches Debian's Chromium headless with the flags that keep WebRTC on loopback and
+// stop Chromium's own network lookups (see webdriver.json).
+import { chromium } from "playwright-core";
+import { readFileSync } from "node:fs";
+
+const flags = JSON.parse(readFileSync(new URL("../../webdriver.json", import.meta.url), "utf8"))["goog:chromeOptions"].args;
+
+export function launch() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: [...flags, "--no-sandbox"] });
+}
+
+/** A page on the test server with the package loaded as `window.R`. */
+export async function openPage(browser, base) {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.error("[page error]", e.message));
+  page.on("console", (m) => { if (m.type() === "error") console.error("[console]", m.text()); });
+  await page.goto(`${base}/tests/browser/blank.html`);
+  await page.evaluate(async () => { window.R = await import("/pkg/dist/index.js"); });
+  return page;
+}

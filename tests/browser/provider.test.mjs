@@ -1,0 +1,151 @@
+// Browser tests of the built package (pkg/), in Debian's headless Chromium with real
+// RTCPeerConnections on loopback. Run by scripts/test.sh after scripts/build-pkg.sh.
+import assert from "node:assert/strict";
+import { serve } from "./server.mjs";
+import { launch, openPage } from "./chromium.mjs";
+
+const server = await serve(0);
+const base = `http://127.0.0.1:${server.address().port}`;
+const browser = await launch();
+let failed = 0;
+
+async function test(name, f) {
+  const t0 = Date.now();
+  try {
+    await f();
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e.stack ?? e}`);
+  }
+}
+
+await test("six providers form a ring in one page; ring-signalled links; routed, encrypted messages; 16 MiB; a closed provider is repaired around", async () => {
+  const page = await openPage(browser, base);
+  const r = await page.evaluate(async () => {
+    const H = await import("/tests/browser/harness.js");
+    const ps = await H.providers(6);
+    const log = [];
+    // One manual handshake per newcomer, with the first provider; nothing else manual.
+    for (let i = 1; i < 6; i++) await H.manual(ps[i], ps[0]);
+    const ringMs = await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 30000);
+    log.push(`ring correct after ${ringMs.toFixed(0)} ms`);
+    const manualLinks = 5;
+    const links = ps.reduce((n, p) => n + p.peers().length, 0) / 2;
+    // connect(did) through the ring: the last provider links to the second.
+    const t0 = performance.now();
+    await ps[5].connect(ps[1].did);
+    const connectMs = performance.now() - t0;
+    // A message from the first to the last, through a Client.
+    const inbox = [];
+    ps[5].client("chat").onMessage((m) => { inbox.push(m); });
+    const echo = ps[5].client("echo");
+    echo.onMessage((m) => "echo:" + m.text());
+    await ps[0].client("chat").send(ps[5].did, "hello from the first");
+    await H.waitFor("the message", () => inbox.length === 1, 10000);
+    const reply = new TextDecoder().decode(await ps[0].client("echo").request(ps[5].did, "ping", { timeoutMs: 5000 }));
+    // 16 MiB, intact.
+    const body = H.pattern(16 << 20, 7);
+    const got = [];
+    ps[5].client("bulk").onMessage((m) => { got.push(m.data); });
+    const b0 = performance.now();
+    await ps[0].client("bulk").send(ps[5].did, body);
+    await H.waitFor("16 MiB", () => got.length === 1, 60000);
+    const bulkMs = performance.now() - b0;
+    const intact = H.equal(got[0], body);
+    // Close one provider that is neither the first nor the last; its neighbours notice.
+    const victim = ps[3];
+    const vDid = victim.did;
+    const noticed = ps.filter((p) => p !== victim && p.peers().includes(vDid));
+    const downs = new Map();
+    const c0 = performance.now();
+    for (const p of noticed) p.on("peerDown", (d) => { if (d.did === vDid && !downs.has(p.did)) downs.set(p.did, performance.now() - c0); });
+    await victim.close();
+    const live = ps.filter((p) => p !== victim);
+    await H.waitFor("neighbours to notice", () => downs.size === noticed.length, 10000);
+    const repairMs = await H.waitFor("the ring to repair", () => H.ringCorrect(live), 30000);
+    // Messages to live peers keep arriving.
+    const after = [];
+    for (const p of live) p.client("after").onMessage((m) => { after.push(m.text()); });
+    for (const p of live) await ps[0].client("after").send(p.did, "still " + p.did);
+    await H.waitFor("messages after the repair", () => after.length === live.length, 10000);
+    const info = ps[0].info();
+    const first = ps[0].did;
+    for (const p of live) await p.close();
+    return { log, links, manualLinks, connectMs, inbox: inbox.map((m) => ({ text: m.text(), from: m.from, hops: m.hops })), first, reply, intact, bulkMs, downs: [...downs.values()], repairMs, after: after.length, live: live.length, info };
+  });
+  console.log("     ", r.log.join("; "), `| links ${r.links} (manual ${r.manualLinks}) | connect(did) ${r.connectMs.toFixed(1)} ms | 16 MiB in ${r.bulkMs.toFixed(0)} ms | close noticed in ${r.downs.map((x) => x.toFixed(0)).join("/")} ms, repaired ${r.repairMs.toFixed(0)} ms later`);
+  assert.ok(r.links > r.manualLinks, `links were made through the ring: ${r.links}`);
+  assert.deepEqual(r.inbox.map((m) => [m.text, m.from]), [["hello from the first", r.first]]);
+  assert.equal(r.reply, "echo:ping");
+  assert.ok(r.intact, "16 MiB intact");
+  assert.ok(r.downs.every((ms) => ms < 5000), `noticed within 5 s: ${r.downs}`);
+  assert.equal(r.after, r.live);
+  assert.ok(r.info.stats.rejected === 0, JSON.stringify(r.info.stats));
+  await page.close();
+});
+
+await test("two providers in two pages connect by a pasted offer and exchange messages", async () => {
+  const [a, b] = [await openPage(browser, base), await openPage(browser, base)];
+  const setup = async () => {
+    const H = await import("/tests/browser/harness.js");
+    window.P = await H.R.Provider.create({ account: await H.R.Account.generate() });
+    window.inbox = [];
+    window.P.client("chat").onMessage((m) => { window.inbox.push(m.text()); });
+    return window.P.did;
+  };
+  const [da, db] = [await a.evaluate(setup), await b.evaluate(setup)];
+  const offer = await a.evaluate(() => window.P.createOffer());
+  const answer = await b.evaluate((o) => window.P.answerOffer(o), offer);
+  assert.equal(await a.evaluate((x) => window.P.acceptAnswer(x), answer), db);
+  await a.evaluate((to) => window.P.client("chat").send(to, "hi from page A"), db);
+  await b.evaluate((to) => window.P.client("chat").send(to, "hi from page B"), da);
+  const wait = (p) => p.evaluate(async () => { const H = await import("/tests/browser/harness.js"); await H.waitFor("a message", () => window.inbox.length > 0, 10000); return window.inbox; });
+  assert.deepEqual(await wait(b), ["hi from page A"]);
+  assert.deepEqual(await wait(a), ["hi from page B"]);
+  // Closing page B is noticed by A.
+  const down = a.evaluate(() => new Promise((ok) => { const t0 = performance.now(); window.P.on("peerDown", () => ok(performance.now() - t0)); }));
+  await b.close();
+  const ms = await down;
+  console.log(`      page close noticed in ${ms.toFixed(0)} ms`);
+  assert.ok(ms < 10000);
+  await a.close();
+});
+
+await test("wrong arguments reject with typed errors, never a wasm trap", async () => {
+  const page = await openPage(browser, base);
+  const codes = await page.evaluate(async () => {
+    const H = await import("/tests/browser/harness.js");
+    const p = await H.R.Provider.create({ account: await H.R.Account.generate() });
+    const code = async (f) => { try { await f(); return "no error"; } catch (e) { return `${e instanceof H.R.RingsError}:${e.code}`; } };
+    const out = {
+      badDid: await code(() => p.send("0x12", new Uint8Array(1))),
+      badData: await code(() => p.send(p.did, "text")),
+      badOffer: await code(() => p.answerOffer("rings1.AAAA")),
+      garbageOffer: await code(() => p.answerOffer("hello")),
+      answerAsOffer: await code(async () => { const o = await p.createOffer(); return p.acceptAnswer(o); }),
+      badKey: await code(() => H.R.Account.fromPrivateKey(new Uint8Array(31))),
+      zeroKey: await code(() => H.R.Account.fromPrivateKey(new Uint8Array(32))),
+      badAccount: await code(() => H.R.Provider.create({ account: {} })),
+      connectSelf: await code(() => p.connect(p.did)),
+      request: await code(() => p.client("x").request(H.R.Account ? "0x0000000000000000000000000000000000000001" : "", "hi", { timeoutMs: 300 })),
+    };
+    await p.close();
+    out.afterClose = await code(() => p.createOffer());
+    return out;
+  });
+  assert.deepEqual(codes, {
+    badDid: "true:BAD_DID", badData: "true:BAD_ARGUMENT", badOffer: "true:BAD_OFFER", garbageOffer: "true:BAD_OFFER",
+    answerAsOffer: "true:BAD_ANSWER", badKey: "true:BAD_ARGUMENT", zeroKey: "true:BAD_ARGUMENT", badAccount: "true:BAD_ARGUMENT",
+    connectSelf: "true:BAD_ARGUMENT", request: "true:UNDELIVERED", afterClose: "true:CLOSED",
+  });
+  await page.close();
+});
+
+await browser.close();
+server.close();
+if (failed) {
+  console.log(`${failed} browser test(s) failed`);
+  process.exit(1);
+}
+console.log("all browser tests passed");
