@@ -248,7 +248,7 @@ export class Provider {
     return new Provider(options.account, options);
   }
 
-  /** Starts a manual handshake: send the returned text to the other side by any means. */
+  /** Starts a manual handshake: send the returned text to the other side (copy-paste, QR code, HTTP). */
   createOffer(): Promise<string> {
     this.open();
     return guardAsync(() => this.node.createOffer() as Promise<string>);

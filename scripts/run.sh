@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# The main job. Until the browser layer lands it runs the ring simulator and prints a
-# readable report: a 10,000-node ring grows, converges and answers 10,000 lookups.
-# Extra arguments go to the simulator (e.g. --nodes 100000 --lookups 100000).
+# The main job: builds the npm package and serves the example app on 127.0.0.1.
+# Open http://127.0.0.1:8080/examples/web/ in two or more tabs: they join one ring.
+# `bash scripts/run.sh sim [args]` runs the ring simulator instead (e.g. --nodes 100000).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PATH"
-if [ $# -eq 0 ]; then set -- --nodes 10000 --lookups 10000; fi
-cargo run --quiet --release --example simulate -- "$@"
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+if [ "${1:-}" = sim ]; then
+  shift
+  if [ $# -eq 0 ]; then set -- --nodes 10000 --lookups 10000; fi
+  exec cargo run --quiet --release --example simulate -- "$@"
+fi
+bash scripts/build-pkg.sh
+PORT="${PORT:-8080}"
+echo "open http://127.0.0.1:$PORT/examples/web/ in two or more tabs (Ctrl-C stops)"
+exec node tests/browser/server.mjs "$PORT"

@@ -20,3 +20,10 @@ echo "wasm32 cdylib: $(stat -c %s "$WASM") bytes raw, $(gzip -9 -c "$WASM" | wc 
 
 echo "== browser tests (wasm-bindgen-test in headless Chromium)"
 cargo test --target wasm32-unknown-unknown --test web
+
+echo "== npm package: build, pack, install into a scratch project, tsc --strict"
+bash scripts/build-pkg.sh
+bash scripts/check-pack.sh
+
+echo "== package in headless Chromium (playwright-core): rings of Providers over real WebRTC"
+node tests/browser/provider.test.mjs
