@@ -330,9 +330,9 @@ impl Wire {
         if links.contains(&dest) {
             return Hop::Next(dest);
         }
-        if table.predecessor().is_some() && table.owns(dest) {
-            return Hop::NoRoute;
-        }
+        // No "I own it, so it does not exist" shortcut here: a node still joining is
+        // linked only to its bootstrap peer, which the frame may yet reach.
+        let _ = table;
         let me = self.me;
         let span = me.distance_to(dest);
         let usable = links.iter().copied().filter(|n| !avoid.contains(n));
@@ -514,7 +514,7 @@ impl Wire {
         let pinned = self.pins.get(&key).map(|p| p.next);
         let next = match pinned {
             Some(n) => n,
-            None => match self.next_hop(table, frame.dest, &frame.path) {
+            None => match self.next_hop(table, frame.dest, &[&frame.path[..], &[frame.origin]].concat()) {
                 Hop::Next(n) => n,
                 Hop::Local | Hop::NoRoute => {
                     if report {

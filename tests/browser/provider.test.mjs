@@ -28,7 +28,11 @@ await test("six providers form a ring in one page; ring-signalled links; routed,
     const log = [];
     // One manual handshake per newcomer, with the first provider; nothing else manual.
     for (let i = 1; i < 6; i++) await H.manual(ps[i], ps[0]);
-    const ringMs = await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 30000);
+    const ringMs = await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 30000).catch((e) => {
+      const sorted = ps.map((p) => p.did).sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
+      const view = ps.map((p) => { const i = p.info(); return `${sorted.indexOf(p.did)}: succ ${sorted.indexOf(i.successor)} pred ${sorted.indexOf(i.predecessor)} links [${p.peers().map((d) => sorted.indexOf(d))}] pending ${i.pending}`; });
+      throw new Error(`${e.message}\n${view.join("\n")}`);
+    });
     log.push(`ring correct after ${ringMs.toFixed(0)} ms`);
     const manualLinks = 5;
     const links = ps.reduce((n, p) => n + p.peers().length, 0) / 2;
