@@ -151,7 +151,16 @@ fn a_full_relay_queue_refuses_and_counts_once() {
     let dest = a.did().wrapping_sub(Did::from_u64(1));
     let mut overflowed = 0;
     for tx in 0..400u64 {
-        let f = Frame { origin: Did::from_u64(3), dest, tx, hop_limit: 32, path: vec![a.did()], seq: 1, part: Part::More, piece: vec![7; 60_000] };
+        let f = Frame {
+            origin: Did::from_u64(3),
+            dest,
+            tx,
+            hop_limit: 32,
+            path: vec![a.did()],
+            seq: 1,
+            part: Part::More,
+            piece: vec![7; 60_000],
+        };
         let before = refused(&b);
         let r = b.handle_frame(now, a.did(), &f.encode());
         if r.is_err() {

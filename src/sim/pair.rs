@@ -46,6 +46,7 @@ pub fn run(a: &mut Node, b: &mut Node, now: &mut Instant, ms: u64, mut log: Opti
 /// A ring of two: `b` joins through `a`; returns both and the time they agree.
 pub fn ring_of_two(sa: Session, sb: Session) -> (Node, Node, Instant) {
     let cfg = NodeConfig::default();
+    // The default configuration is valid (`Config::validate` unit tests): `expect` cannot fire.
     let mut a = Node::new(Identity::Session(sa), cfg.clone(), [1; 32], Instant(T0)).expect("default config");
     let mut b = Node::new(Identity::Session(sb), cfg, [2; 32], Instant(T0)).expect("default config");
     b.join(Instant(T0), a.did());

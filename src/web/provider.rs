@@ -31,7 +31,7 @@ use web_sys::{
 use super::session::WasmSession;
 use super::{js_error, parse_did};
 use crate::chord;
-use crate::node::{Event, Identity, LinkFrame, Node, NodeConfig};
+use crate::node::{Event, Identity, Node, NodeConfig};
 use crate::signal::{Signal, SignalKind};
 use crate::time::{Duration, Instant};
 use crate::wire::SendError;
@@ -44,7 +44,10 @@ const SIGNAL: u8 = 1;
 const MAX_WAITING: usize = 8 << 20;
 /// Channel bytes above which routed-frame credit is withheld.
 const LOW_WATER: u32 = 256 << 10;
+/// Oldest signal accepted through the ring, and over a manual channel (a human may
+/// carry that one; our own manual offer waits as long).
 const SIGNAL_MAX_AGE: Duration = Duration::from_secs(120);
+const MANUAL_SIGNAL_MAX_AGE: Duration = Duration::from_secs(600);
 /// After the first ICE candidate, how long to wait for more before sending the SDP.
 const CANDIDATE_GRACE_MS: i32 = 15;
 const GATHER_LIMIT_MS: i32 = 1500;
@@ -150,13 +153,19 @@ fn with(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner)) {
     }
 }
 
-fn event(kind: &str, fields: &[(&str, JsValue)]) -> JsValue {
+fn object(fields: &[(&str, JsValue)]) -> JsValue {
     let o = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&o, &"type".into(), &kind.into());
     for (k, v) in fields {
         let _ = js_sys::Reflect::set(&o, &(*k).into(), v);
     }
     o.into()
+}
+
+/// An event for JS: `{type: kind, …fields}`.
+fn event(kind: &str, fields: &[(&str, JsValue)]) -> JsValue {
+    let o = object(fields);
+    let _ = js_sys::Reflect::set(&o, &"type".into(), &kind.into());
+    o
 }
 
 fn did_js(d: Did) -> JsValue {
@@ -173,8 +182,7 @@ impl Inner {
             let mut work = false;
             while let Some(t) = self.node.poll_transmit() {
                 work = true;
-                let routed = matches!(t.frame, LinkFrame::Routed(_));
-                self.transmit(t.to, t.frame.encode(), routed);
+                self.transmit(t.to, t.frame.encode());
             }
             while let Some(e) = self.node.poll_event() {
                 work = true;
@@ -188,7 +196,7 @@ impl Inner {
         self.schedule();
     }
 
-    fn transmit(&mut self, to: Did, bytes: Vec<u8>, routed: bool) {
+    fn transmit(&mut self, to: Did, bytes: Vec<u8>) {
         let id = match self.by_did.get(&to) {
             Some(id) => *id,
             None => match self.open_through_ring(to) {
@@ -211,7 +219,8 @@ impl Inner {
             self.drop_conn(id, "send failed");
             return;
         }
-        if routed {
+        // Only routed frames draw on the core's link credit.
+        if bytes.first() == Some(&crate::wire::ROUTED_TAG) {
             c.outstanding += bytes.len();
         }
     }
@@ -390,10 +399,10 @@ impl Inner {
         }
         let join = std::mem::take(&mut c.join_via);
         self.node.handle_peer_up(peer);
+        // The signals that opened this link can no longer be reported undelivered.
+        self.signal_tx.retain(|_, p| *p != peer);
         for bytes in waiting {
-            // Whether routed or ring, the core counts routed credit from the first send.
-            let routed = bytes.first() == Some(&crate::wire::ROUTED_TAG);
-            self.transmit(peer, bytes, routed);
+            self.transmit(peer, bytes);
         }
         self.out.push(event("peerUp", &[("did", did_js(peer))]));
         if join && self.node.ring().successor().is_none() {
@@ -445,12 +454,19 @@ impl Inner {
         Some(id)
     }
 
-    fn send_signal(&mut self, id: u64, peer: Did, kind: SignalKind, sdp: String) {
+    /// Signs `sdp` as this node; an offer is recorded on connection `id`, so only the
+    /// answer to it is taken.
+    fn sign_signal(&mut self, id: u64, kind: SignalKind, sdp: String) -> Signal {
         let nonce = self.rng.next_u64();
         let signal = Signal::new(&self.session.0, kind, sdp, now(), nonce);
         if let (SignalKind::Offer, Some(c)) = (kind, self.conns.get_mut(&id)) {
             c.state = State::Offering { digest: Some(signal.digest()) };
         }
+        signal
+    }
+
+    fn send_signal(&mut self, id: u64, peer: Did, kind: SignalKind, sdp: String) {
+        let signal = self.sign_signal(id, kind, sdp);
         let mut body = vec![SIGNAL];
         body.extend_from_slice(&signal.encode());
         match self.node.send(now(), peer, body) {
@@ -689,30 +705,24 @@ impl WasmProvider {
         let list = |v: &mut dyn Iterator<Item = Did>| -> JsValue { v.map(did_js).collect::<js_sys::Array>().into() };
         let w = i.node.wire().stats();
         let rs = r.stats();
-        let stats = event(
-            "stats",
-            &[
-                ("messagesSent", (w.messages_sent as f64).into()),
-                ("messagesDelivered", (w.messages_delivered as f64).into()),
-                ("framesRelayed", (w.frames_relayed as f64).into()),
-                ("rejected", (w.rejected_total() as f64).into()),
-                ("ringMalformed", (rs.malformed as f64).into()),
-            ],
-        );
-        let info = event(
-            "info",
-            &[
-                ("did", did_js(i.node.did())),
-                ("joined", (r.is_joined() && r.successor().is_some()).into()),
-                ("successor", r.successor().map_or(JsValue::NULL, did_js)),
-                ("predecessor", r.predecessor().map_or(JsValue::NULL, did_js)),
-                ("successors", list(&mut r.table().successors().iter().copied())),
-                ("fingers", list(&mut r.table().finger_nodes())),
-                ("connections", (i.conns.values().filter(|c| c.state == State::Open).count() as u32).into()),
-                ("pending", (i.conns.values().filter(|c| c.state != State::Open).count() as u32).into()),
-                ("stats", stats),
-            ],
-        );
+        let stats = object(&[
+            ("messagesSent", (w.messages_sent as f64).into()),
+            ("messagesDelivered", (w.messages_delivered as f64).into()),
+            ("framesRelayed", (w.frames_relayed as f64).into()),
+            ("rejected", (w.rejected_total() as f64).into()),
+            ("ringMalformed", (rs.malformed as f64).into()),
+        ]);
+        let info = object(&[
+            ("did", did_js(i.node.did())),
+            ("joined", (r.is_joined() && r.successor().is_some()).into()),
+            ("successor", r.successor().map_or(JsValue::NULL, did_js)),
+            ("predecessor", r.predecessor().map_or(JsValue::NULL, did_js)),
+            ("successors", list(&mut r.table().successors().iter().copied())),
+            ("fingers", list(&mut r.table().finger_nodes())),
+            ("connections", (i.conns.values().filter(|c| c.state == State::Open).count() as u32).into()),
+            ("pending", (i.conns.values().filter(|c| c.state != State::Open).count() as u32).into()),
+            ("stats", stats),
+        ]);
         info
     }
 
@@ -769,7 +779,7 @@ impl Handle {
     /// A signed offer for a manual handshake (copy-paste, QR, HTTP …).
     async fn create_offer(&self) -> Result<String, JsValue> {
         let id = self.borrow_mut()?.new_conn(None, State::Offering { digest: None })?;
-        let pc = self.0.borrow().conns.get(&id).map(|c| c.pc.clone()).ok_or_else(|| js_error("CLOSED", "provider closed"))?;
+        let pc = self.pc(id)?;
         let sdp = local_sdp(&pc, true).await;
         let mut i = self.borrow_mut()?;
         let sdp = match sdp {
@@ -779,11 +789,9 @@ impl Handle {
                 return Err(e);
             }
         };
-        let nonce = i.rng.next_u64();
-        let signal = Signal::new(&i.session.0, SignalKind::Offer, sdp, now(), nonce);
+        let signal = i.sign_signal(id, SignalKind::Offer, sdp);
         let c = i.conns.get_mut(&id).ok_or_else(|| js_error("CLOSED", "provider closed"))?;
-        c.state = State::Offering { digest: Some(signal.digest()) };
-        c.deadline = now() + Duration::from_secs(600); // a human may carry it
+        c.deadline = now() + MANUAL_SIGNAL_MAX_AGE;
         drop(i);
         self.drive();
         Ok(signal.to_text())
@@ -802,7 +810,7 @@ impl Handle {
             }
             i.new_conn(Some(from), State::Answering)?
         };
-        let pc = self.0.borrow().conns.get(&id).map(|c| c.pc.clone()).ok_or_else(|| js_error("CLOSED", "provider closed"))?;
+        let pc = self.pc(id)?;
         let sdp = answer_sdp(&pc, &signal.sdp).await;
         let mut i = self.borrow_mut()?;
         let sdp = match sdp {
@@ -812,8 +820,7 @@ impl Handle {
                 return Err(js_error("BAD_OFFER", format!("{e:?}")));
             }
         };
-        let nonce = i.rng.next_u64();
-        let answer = Signal::new(&i.session.0, SignalKind::Answer(signal.digest()), sdp, now(), nonce);
+        let answer = i.sign_signal(id, SignalKind::Answer(signal.digest()), sdp);
         drop(i);
         self.drive();
         Ok(answer.to_text())
@@ -885,6 +892,10 @@ impl Handle {
         with(&Rc::downgrade(&self.0), |_| {});
     }
 
+    fn pc(&self, id: u64) -> Result<RtcPeerConnection, JsValue> {
+        self.0.borrow().conns.get(&id).map(|c| c.pc.clone()).ok_or_else(|| js_error("CLOSED", "provider closed"))
+    }
+
     fn verified(&self, text: &str, answer: bool) -> Result<(Signal, Did), JsValue> {
         let code = if answer { "BAD_ANSWER" } else { "BAD_OFFER" };
         let signal = Signal::from_text(text).map_err(|e| js_error(code, e))?;
@@ -893,7 +904,7 @@ impl Handle {
         }
         let i = self.0.borrow();
         let skew = i.node.wire().config().skew;
-        let from = signal.verify(i.network, now(), Duration::from_secs(600), skew).map_err(|e| js_error(code, e))?;
+        let from = signal.verify(i.network, now(), MANUAL_SIGNAL_MAX_AGE, skew).map_err(|e| js_error(code, e))?;
         Ok((signal, from))
     }
 

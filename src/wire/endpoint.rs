@@ -275,7 +275,7 @@ impl Wire {
         let Some(session) = self.session.as_ref() else {
             return Err(RouteError::NotSent);
         };
-        let next = match self.next_hop(table, dest, &[]) {
+        let next = match self.next_hop(table, dest, self.me, &[]) {
             Hop::Next(n) => n,
             Hop::Local | Hop::NoRoute => return Err(RouteError::NoRoute),
         };
@@ -319,8 +319,9 @@ impl Wire {
     }
 
     /// The next hop toward `dest`: by the routing table, or, when links are required, the
-    /// linked peer closest before `dest` (else the first one after it), never one in `avoid`.
-    fn next_hop(&self, table: &RoutingTable, dest: Did, avoid: &[Did]) -> Hop {
+    /// linked peer closest before `dest` (else the first one after it), never the frame's
+    /// `origin` nor a relay on its `path`.
+    fn next_hop(&self, table: &RoutingTable, dest: Did, origin: Did, path: &[Did]) -> Hop {
         let Some(links) = &self.reachable else {
             return next_hop(table, dest);
         };
@@ -332,10 +333,9 @@ impl Wire {
         }
         // No "I own it, so it does not exist" shortcut here: a node still joining is
         // linked only to its bootstrap peer, which the frame may yet reach.
-        let _ = table;
         let me = self.me;
         let span = me.distance_to(dest);
-        let usable = links.iter().copied().filter(|n| !avoid.contains(n));
+        let usable = links.iter().copied().filter(|n| *n != origin && !path.contains(n));
         let before = usable.clone().filter(|n| me.distance_to(*n) < span).max_by_key(|n| me.distance_to(*n));
         match before.or_else(|| usable.min_by_key(|n| me.distance_to(*n))) {
             Some(n) => Hop::Next(n),
@@ -514,7 +514,7 @@ impl Wire {
         let pinned = self.pins.get(&key).map(|p| p.next);
         let next = match pinned {
             Some(n) => n,
-            None => match self.next_hop(table, frame.dest, &[&frame.path[..], &[frame.origin]].concat()) {
+            None => match self.next_hop(table, frame.dest, frame.origin, &frame.path) {
                 Hop::Next(n) => n,
                 Hop::Local | Hop::NoRoute => {
                     if report {
