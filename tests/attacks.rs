@@ -5,9 +5,10 @@
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use rings_node::identity::{ecies, AccountKind, LocalAccount, Session};
+use rings_node::identity::pair::{PairKeys, TAG_LEN};
+use rings_node::identity::{AccountKind, LocalAccount, Session};
 use rings_node::node::FrameError;
-use rings_node::wire::frame::{seal_aad, Frame, Header, Kind, Part, SessionProof, Signing};
+use rings_node::wire::frame::{Auth, Frame, Header, Kind, Part, SessionProof, Signing};
 use rings_node::wire::{RejectReason, RouteError, WireConfig};
 use rings_node::{Did, Event, Identity, Instant, Node, NodeConfig};
 
@@ -15,10 +16,13 @@ mod common;
 use common::{pump, ring_of_two, session, DAY, T0};
 
 /// A message built by hand: what an honest sender would put on the wire, unless a
-/// field is changed before or after signing.
+/// field is changed before or after signing or sealing.
 #[derive(Clone)]
 struct Craft {
     signer: Session,
+    /// Seal the body under these keys for the destination session `.1` (data);
+    /// `None`: sign (hellos, error reports).
+    seal: Option<(PairKeys, u64)>,
     proof: SessionProof,
     origin: Did,
     dest: Did,
@@ -35,24 +39,34 @@ struct Craft {
 
 impl Craft {
     fn frames(&self) -> Vec<Frame> {
-        let pieces: Vec<&[u8]> = if self.body.is_empty() { vec![&[][..]] } else { self.body.chunks(self.piece).collect() };
+        let mut body = self.body.clone();
+        let wire_len = body.len() + if self.seal.is_some() { TAG_LEN } else { 0 };
         let mut header = Header {
             network: self.network,
             session: self.proof.clone(),
             issued_at: self.issued_at,
             ttl: self.ttl,
             kind: self.kind,
-            body_len: self.body.len() as u32,
-            frames: pieces.len() as u32,
-            signature: Default::default(),
+            body_len: wire_len as u32,
+            frames: wire_len.div_ceil(self.piece).max(1) as u32,
+            auth: match &self.seal {
+                Some((_, to)) => Auth::Pair { to: *to },
+                None => Auth::Signature(Default::default()),
+            },
         };
         let fp = match &self.proof {
             SessionProof::Full(d) => d.fingerprint(),
             SessionProof::Known(fp) => *fp,
         };
         let mut s = Signing::start(self.origin, self.dest, self.tx, self.hop_limit, &header, fp);
-        s.body(&self.body);
-        header.signature = self.signer.sign(&s.finish());
+        match &self.seal {
+            Some((keys, _)) => keys.seal(self.tx, &s.finish(), &mut body),
+            None => {
+                s.body(&body);
+                header.auth = Auth::Signature(self.signer.sign(&s.finish()));
+            }
+        }
+        let pieces: Vec<&[u8]> = if body.is_empty() { vec![&[][..]] } else { body.chunks(self.piece).collect() };
         pieces
             .iter()
             .enumerate()
@@ -81,16 +95,19 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
     let mallory = session(&mut rng, 1, T0, DAY);
     let (mut a, mut b, now) = ring_of_two(sa.clone(), sb.clone());
     let (da, db) = (a.did(), b.did());
-    let b_key = *sb.public_key();
     let cfg = WireConfig::default();
     let ttl = cfg.ttl.as_millis() as u32;
     let skew = cfg.skew.as_millis();
+    // The keys A's session shares with B's, and Mallory's with B's.
+    let a_b = sa.pair_keys(sb.public_key(), sb.fingerprint());
+    let mallory_b = mallory.pair_keys(sb.public_key(), sb.fingerprint());
 
     let mut next_tx = 1000u64;
-    let mut sealed = |tx: u64, plain: &[u8]| ecies::seal(&mut rng, &b_key, &seal_aad(da, tx), plain);
+    // A data message: A's session by reference, the body sealed for B's session.
     let honest = |tx: u64, body: Vec<u8>| Craft {
         signer: sa.clone(),
-        proof: SessionProof::Full(sa.delegation().clone()),
+        seal: Some((a_b.clone(), sb.fingerprint())),
+        proof: SessionProof::Known(sa.fingerprint()),
         origin: da,
         dest: db,
         tx,
@@ -103,17 +120,29 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
         piece: 1000,
         path: Vec::new(),
     };
+    // A session-opening message: signed, A's delegation in full.
+    let hello = |c: &mut Craft| {
+        c.kind = Kind::Hello;
+        c.seal = None;
+        c.proof = SessionProof::Full(c.signer.delegation().clone());
+        c.body = Vec::new();
+    };
     let one = |c: &Craft| c.frames().remove(0).encode();
 
-    // Positive controls first: an honest single-frame and three-frame message arrive.
+    // Positive controls first: an honest hello opens A's session at B, then an honest
+    // single-frame and three-frame data message arrive.
+    let mut opening = honest(next_tx, Vec::new());
+    next_tx += 1;
+    hello(&mut opening);
+    assert_eq!(b.handle_frame(now, da, &one(&opening)), Ok(()));
     let tx = next_tx;
     next_tx += 1;
-    let valid = honest(tx, sealed(tx, b"hello B"));
+    let valid = honest(tx, b"hello B".to_vec());
     let valid_bytes = one(&valid);
     assert_eq!(b.handle_frame(now, da, &valid_bytes), Ok(()));
     let tx3 = next_tx;
     next_tx += 1;
-    let three = honest(tx3, sealed(tx3, &[7u8; 2500]));
+    let three = honest(tx3, vec![7u8; 2500]);
     for f in three.frames() {
         assert_eq!(b.handle_frame(now, da, &f.encode()), Ok(()));
     }
@@ -137,12 +166,16 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
     };
 
     rows.push(("replayed transaction", vec![valid_bytes.clone()], RejectReason::Replay));
-    let c = fresh(&mut |_| {});
+    let c = fresh(&mut |c| hello(c));
     let mut f = c.frames().remove(0);
-    if let Part::Head(h) = &mut f.part {
-        h.signature.r = [0x42; 32]; // not made by any key
+    if let Part::Head(Header { auth: Auth::Signature(sig), .. }) = &mut f.part {
+        sig.r = [0x42; 32]; // not made by any key
     }
     rows.push(("forged signature", vec![f.encode()], RejectReason::BadSignature));
+    let c = fresh(&mut |c| c.seal = Some((mallory_b.clone(), sb.fingerprint())));
+    rows.push(("data sealed by another node posing as A", vec![one(&c)], RejectReason::BadSignature));
+    let c = fresh(&mut |c| c.seal = None);
+    rows.push(("data signed instead of sealed", vec![one(&c)], RejectReason::UnexpectedKind));
     let c = fresh(&mut |_| {});
     let mut f = c.frames().remove(0);
     f.piece[10] ^= 1;
@@ -168,7 +201,7 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
 
     let c = fresh(&mut |c| {
         c.signer = old.clone();
-        c.proof = SessionProof::Full(old.delegation().clone());
+        hello(c);
     });
     rows.push(("expired delegation", vec![one(&c)], RejectReason::DelegationExpired));
     // Mallory's account signs a delegation that claims to be A's.
@@ -176,16 +209,20 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
     claimed.account = da;
     let c = fresh(&mut |c| {
         c.signer = mallory.clone();
+        hello(c);
         c.proof = SessionProof::Full(claimed.clone());
     });
     rows.push(("delegation signed by another account", vec![one(&c)], RejectReason::DelegationSigner));
     // A's real delegation, but the frame is signed by Mallory's session key.
-    let c = fresh(&mut |c| c.signer = mallory.clone());
+    let c = fresh(&mut |c| {
+        hello(c);
+        c.signer = mallory.clone();
+    });
     rows.push(("session key not matching the delegation", vec![one(&c)], RejectReason::BadSignature));
     // Mallory's genuine delegation presented as coming from A.
     let c = fresh(&mut |c| {
         c.signer = mallory.clone();
-        c.proof = SessionProof::Full(mallory.delegation().clone());
+        hello(c);
     });
     rows.push(("delegation of another account than the origin", vec![one(&c)], RejectReason::SessionMismatch));
     let c = fresh(&mut |c| c.proof = SessionProof::Known(0x1234_5678));
@@ -198,7 +235,7 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
     let c = fresh(&mut |_| {});
     let mut f = c.frames().remove(0);
     if let Part::Head(h) = &mut f.part {
-        h.body_len = (cfg.max_message + ecies::OVERHEAD + 1) as u32;
+        h.body_len = (cfg.max_message + TAG_LEN + 1) as u32;
         h.frames = 2000;
     }
     rows.push(("oversized message", vec![f.encode()], RejectReason::TooLarge));
@@ -237,8 +274,8 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
         c.path = vec![db, da];
     });
     rows.push(("routing loop", vec![one(&c)], RejectReason::RoutingLoop));
-    let c = fresh(&mut |c| c.body = vec![1, 2, 3, 4]); // not sealed to B
-    rows.push(("body not sealed to the destination", vec![one(&c)], RejectReason::Undecryptable));
+    let c = fresh(&mut |c| c.seal = Some((a_b.clone(), 0x5E55_1011))); // for an older session of B
+    rows.push(("body sealed for another session of the destination", vec![one(&c)], RejectReason::Undecryptable));
 
     let mut seen = std::collections::BTreeSet::new();
     for (name, frames, reason) in &rows {

@@ -13,7 +13,7 @@
 //! Both are recoverable secp256k1 signatures: the verifier recovers the signer's address
 //! and compares it with the account DID, so the delegation carries no account public key.
 
-pub mod ecies;
+pub mod pair;
 mod sig;
 mod text;
 
@@ -287,8 +287,10 @@ impl Session {
     pub fn public_key(&self) -> &VerifyingKey {
         self.key.verifying_key()
     }
-    pub(crate) fn signing_key(&self) -> &SigningKey {
-        &self.key
+
+    /// The keys this session shares with the session `theirs` (fingerprint `their_fp`).
+    pub fn pair_keys(&self, theirs: &VerifyingKey, their_fp: u64) -> pair::PairKeys {
+        pair::PairKeys::derive(&self.key, self.fingerprint, theirs, their_fp)
     }
 
     /// Signs a 32-byte digest with the session key.

@@ -38,7 +38,7 @@ pub fn resource_did(name: &str) -> String {
 }
 
 /// Operations per second of the wire's cryptography in this browser, each run for
-/// `ms` milliseconds: `{sign, verify, delegation, seal, open, seal16kMBps}`.
+/// `ms` milliseconds: `{sign, verify, delegation, pair, seal, open, seal16kMBps}`.
 #[wasm_bindgen(js_name = cryptoBench)]
 pub fn crypto_bench(ms: f64) -> JsValue {
     let mut clock = || js_sys::Date::now();
@@ -48,6 +48,7 @@ pub fn crypto_bench(ms: f64) -> JsValue {
         ("sign", c.sign),
         ("verify", c.verify),
         ("delegation", c.delegation),
+        ("pair", c.pair),
         ("seal", c.seal),
         ("open", c.open),
         ("seal16kMBps", c.seal_16k_mb_s),

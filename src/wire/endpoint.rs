@@ -1,27 +1,30 @@
 //! One node's wire endpoint: sessions, sending, relaying, receiving.
 //!
-//! Sending to a DID whose session this node does not hold first opens one: a `Hello`
-//! carrying this node's delegation, answered by a `HelloReply` carrying the
-//! destination's. Both sides then hold each other's session, so later messages carry an
-//! 8-byte fingerprint instead of the delegation, and data is sealed to the destination's
-//! session key. Messages wait (bounded) while the session opens.
+//! Sending to a DID whose session this node does not hold first opens one: a signed
+//! `Hello` carrying this node's delegation, answered by a signed `HelloReply` carrying
+//! the destination's. Both sides then hold each other's session and derive the keys the
+//! two sessions share (one ECDH, [`crate::identity::pair`]), so data messages carry an
+//! 8-byte fingerprint instead of the delegation and are sealed under the pair's key: the
+//! AEAD tag both hides the body and proves the origin, with no signature and no
+//! elliptic-curve operation per message. Messages wait (bounded) while the session opens.
 //!
 //! Relays read only routing fields: they check the network, the age and size of a
-//! message, the hop limit and the path, and forward. Only the destination verifies the
-//! origin's signature (once per message, after reassembly) and opens the body.
+//! message, the hop limit and the path, and forward. Only the destination authenticates
+//! a message (once, after reassembly) and opens the body.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use super::frame::{seal_aad, ErrorBody, Frame, Header, Kind, Part, SessionProof, Signing};
-use super::reassembly::{Partial, Reassembly};
+use super::frame::{Auth, ErrorBody, Frame, Header, Kind, Part, SessionProof, Signing};
+use super::reassembly::{Check, Partial, Reassembly};
 use super::replay::ReplayCache;
-use super::sessions::Sessions;
+use super::sessions::{PeerSession, Sessions};
 use super::{RejectReason, RouteError, WireConfig, WireStats};
 use crate::chord::RoutingTable;
-use crate::identity::{ecies, Delegation, IdentityError, Session};
+use crate::identity::pair::{PairKeys, TAG_LEN};
+use crate::identity::{Delegation, IdentityError, Session};
 use crate::time::Instant;
 use crate::Did;
 
@@ -139,6 +142,8 @@ struct Proven {
     /// The message's expiry (issue time plus ttl).
     msg_expires: u64,
     hops: u8,
+    /// The keys shared with the origin's session, when this node holds it.
+    pair: Option<PairKeys>,
 }
 
 /// See the module docs.
@@ -232,7 +237,7 @@ impl Wire {
             return Ok(tx);
         }
         if let Some(peer) = self.sessions.get(dest, now.as_millis()) {
-            self.send_data(now, table, dest, tx, &peer.key, body);
+            self.send_data(now, table, dest, tx, &peer, body);
             return Ok(tx);
         }
         if let Some(w) = self.waiting.get_mut(&dest) {
@@ -245,22 +250,22 @@ impl Wire {
         let hello_tx = self.rng.next_u64();
         let deadline = now + self.cfg.hello_timeout;
         self.waiting.insert(dest, Waiting { hello_tx, deadline, messages: VecDeque::from([(tx, body)]) });
-        if let Err(reason) = self.emit(now, table, dest, hello_tx, Kind::Hello, Vec::new(), true) {
+        if let Err(reason) = self.emit(now, table, dest, hello_tx, Kind::Hello, Vec::new(), None) {
             self.fail_waiting(dest, reason, self.me);
         }
         Ok(tx)
     }
 
-    fn send_data(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, key: &k256::ecdsa::VerifyingKey, body: Vec<u8>) {
-        let sealed = ecies::seal(&mut self.rng, key, &seal_aad(self.me, tx), &body);
-        drop(body);
+    fn send_data(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, peer: &PeerSession, body: Vec<u8>) {
         self.stats.messages_sent += 1;
-        if let Err(reason) = self.emit(now, table, dest, tx, Kind::Data, sealed, false) {
+        if let Err(reason) = self.emit(now, table, dest, tx, Kind::Data, body, Some(peer)) {
             self.undelivered(tx, dest, reason, self.me);
         }
     }
 
-    /// Signs and splits a message and hands its frames to the first hop.
+    /// Authenticates and splits a message and hands its frames to the first hop: sealed
+    /// under the keys shared with `pair`'s session, else signed with the delegation in
+    /// full.
     #[allow(clippy::too_many_arguments)]
     fn emit(
         &mut self,
@@ -269,8 +274,8 @@ impl Wire {
         dest: Did,
         tx: u64,
         kind: Kind,
-        body: Vec<u8>,
-        full: bool,
+        mut body: Vec<u8>,
+        pair: Option<&PeerSession>,
     ) -> Result<(), RouteError> {
         let Some(session) = self.session.as_ref() else {
             return Err(RouteError::NotSent);
@@ -280,21 +285,30 @@ impl Wire {
             Hop::Local | Hop::NoRoute => return Err(RouteError::NoRoute),
         };
         let piece = self.cfg.piece.max(1);
-        let frames = body.len().div_ceil(piece).max(1) as u32;
+        let sealed_len = body.len() + if pair.is_some() { TAG_LEN } else { 0 };
+        let frames = sealed_len.div_ceil(piece).max(1) as u32;
         let mut header = Header {
             network: self.cfg.network,
-            session: if full { SessionProof::Full(session.delegation().clone()) } else { SessionProof::Known(session.fingerprint()) },
+            session: if pair.is_some() { SessionProof::Known(session.fingerprint()) } else { SessionProof::Full(session.delegation().clone()) },
             issued_at: now.as_millis(),
             ttl: self.cfg.ttl.as_millis().min(u32::MAX as u64) as u32,
             kind,
-            body_len: body.len() as u32,
+            body_len: sealed_len as u32,
             frames,
-            signature: Default::default(),
+            auth: match pair {
+                Some(p) => Auth::Pair { to: p.fingerprint },
+                None => Auth::Signature(Default::default()),
+            },
         };
         let hop_limit = self.cfg.hop_limit;
         let mut signing = Signing::start(self.me, dest, tx, hop_limit, &header, session.fingerprint());
-        signing.body(&body);
-        header.signature = session.sign(&signing.finish());
+        match pair {
+            Some(p) => p.pair.seal(tx, &signing.finish(), &mut body),
+            None => {
+                signing.body(&body);
+                header.auth = Auth::Signature(session.sign(&signing.finish()));
+            }
+        }
         let mut part = Some(Part::Head(header));
         for (seq, chunk) in body.chunks(piece).map(Some).chain(core::iter::once(None)).enumerate() {
             let chunk = match chunk {
@@ -486,7 +500,7 @@ impl Wire {
             return Err(RejectReason::Expired);
         }
         let body = h.body_len as usize;
-        if body > self.cfg.max_message + ecies::OVERHEAD {
+        if body > self.cfg.max_message + TAG_LEN {
             return Err(RejectReason::TooLarge);
         }
         if h.frames == 0 || h.frames as usize > body.max(1) {
@@ -550,7 +564,7 @@ impl Wire {
                 if did != origin {
                     return Err(RejectReason::SessionMismatch);
                 }
-                Ok(Proven { key: s.key, fingerprint: *fp, full: false, expires_at: s.expires_at, msg_expires, hops: 0 })
+                Ok(Proven { key: s.key, fingerprint: *fp, full: false, expires_at: s.expires_at, msg_expires, hops: 0, pair: Some(s.pair) })
             }
             SessionProof::Full(d) => {
                 if d.account != origin {
@@ -564,7 +578,7 @@ impl Wire {
                     Some((_, s)) if d.network == self.cfg.network => s.key,
                     _ => verify_delegation(d, self.cfg.network, now, self.cfg.skew)?,
                 };
-                Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires, hops: 0 })
+                Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires, hops: 0, pair: None })
             }
         }
     }
@@ -595,20 +609,41 @@ impl Wire {
             Err(e) => return Err(e),
         };
         proven.hops = (frame.path.len() + 1).min(u8::MAX as usize) as u8;
-        if matches!(h.kind, Kind::Hello | Kind::HelloReply) && !proven.full {
+        // Sessions open with signed hellos carrying the delegation; data is sealed under
+        // the pair's keys; nothing else is accepted.
+        let fits = match (h.kind, h.auth) {
+            (Kind::Hello | Kind::HelloReply, Auth::Signature(_)) => proven.full,
+            (Kind::Error, Auth::Signature(_)) => true,
+            (Kind::Data, Auth::Pair { .. }) => proven.pair.is_some(),
+            _ => false,
+        };
+        if !fits {
             return Err(RejectReason::UnexpectedKind);
         }
-        let mut signing = Signing::start(origin, self.me, tx, frame.hop_limit, &h, proven.fingerprint);
+        let signing = Signing::start(origin, self.me, tx, frame.hop_limit, &h, proven.fingerprint);
+        let mut check = match (h.auth, proven.pair.take()) {
+            (Auth::Pair { to }, Some(keys)) => {
+                if self.session.as_ref().is_some_and(|s| s.fingerprint() != to) {
+                    // Sealed for a session of this node's account it does not hold (an
+                    // older one): the origin must open a new session.
+                    self.report(now, table, origin, tx, self.me, RouteError::Undecryptable);
+                    return Err(RejectReason::Undecryptable);
+                }
+                Check::Sealed { keys, aad: signing.finish() }
+            }
+            (Auth::Signature(signature), _) => Check::Signed { signature, signing },
+            (Auth::Pair { .. }, None) => return Err(RejectReason::UnexpectedKind),
+        };
         let body_len = h.body_len as usize;
         if frame.piece.len() > body_len || (h.frames == 1 && frame.piece.len() != body_len) {
             return Err(RejectReason::Truncated);
         }
-        signing.body(&frame.piece);
+        if let Check::Signed { signing, .. } = &mut check {
+            signing.body(&frame.piece);
+        }
         if h.frames == 1 {
-            if !h.signature.verify(&proven.key, &signing.finish()) {
-                return Err(RejectReason::BadSignature);
-            }
-            return self.complete(now, table, origin, tx, h.kind, &proven, frame.piece);
+            let body = authenticate(check, &proven.key, tx, frame.piece)?;
+            return self.complete(now, table, origin, tx, h.kind, &proven, body);
         }
         let mut body = Vec::new();
         if body.try_reserve_exact(body_len).is_err() {
@@ -620,8 +655,7 @@ impl Wire {
             key: proven.key,
             fingerprint: proven.fingerprint,
             full_proof: proven.full,
-            signature: h.signature,
-            signing,
+            check,
             expires_at: proven.expires_at,
             msg_expires: expires_at,
             hops: proven.hops,
@@ -666,7 +700,9 @@ impl Wire {
             }
             return Err(fault);
         }
-        p.signing.body(&frame.piece);
+        if let Check::Signed { signing, .. } = &mut p.check {
+            signing.body(&frame.piece);
+        }
         p.body.extend_from_slice(&frame.piece);
         p.next_seq += 1;
         p.last_progress = now;
@@ -676,9 +712,7 @@ impl Wire {
         let Some(p) = self.reasm.finish(origin, tx) else {
             return Ok(());
         };
-        if !p.signature.verify(&p.key, &p.signing.finish()) {
-            return Err(RejectReason::BadSignature);
-        }
+        let body = authenticate(p.check, &p.key, tx, p.body)?;
         let proven = Proven {
             key: p.key,
             fingerprint: p.fingerprint,
@@ -686,11 +720,12 @@ impl Wire {
             expires_at: p.expires_at,
             msg_expires: p.msg_expires,
             hops: p.hops,
+            pair: None,
         };
-        self.complete(now, table, origin, tx, p.kind, &proven, p.body)
+        self.complete(now, table, origin, tx, p.kind, &proven, body)
     }
 
-    /// A whole, verified message.
+    /// A whole, authenticated message (its body opened).
     #[allow(clippy::too_many_arguments)]
     fn complete(
         &mut self,
@@ -704,8 +739,11 @@ impl Wire {
     ) -> Result<(), RejectReason> {
         self.replay.insert(origin, tx, proven.msg_expires.saturating_add(self.cfg.skew.as_millis()));
         self.stats.verified += 1;
-        if proven.full {
-            self.sessions.insert(origin, proven.fingerprint, proven.key, proven.expires_at);
+        if proven.full && !self.sessions.holds(origin, proven.fingerprint) {
+            if let Some(me) = &self.session {
+                let pair = me.pair_keys(&proven.key, proven.fingerprint);
+                self.sessions.insert(origin, proven.fingerprint, proven.key, proven.expires_at, pair);
+            }
         }
         match kind {
             Kind::Hello | Kind::HelloReply => {
@@ -713,39 +751,30 @@ impl Wire {
                     // If no route back exists now, the origin's hello times out and it
                     // reports that; there is nobody else to tell.
                     let reply_tx = self.rng.next_u64();
-                    let _ = self.emit(now, table, origin, reply_tx, Kind::HelloReply, Vec::new(), true);
+                    let _ = self.emit(now, table, origin, reply_tx, Kind::HelloReply, Vec::new(), None);
                 }
                 // Either way both sides now hold each other's session (a crossing pair
                 // of hellos included): release what waited for it.
-                if let Some(w) = self.waiting.remove(&origin) {
+                let waiting = self.waiting.remove(&origin);
+                if let (Some(w), Some(peer)) = (waiting, self.sessions.get(origin, now.as_millis())) {
                     for (tx, body) in w.messages {
-                        self.send_data(now, table, origin, tx, &proven.key, body);
+                        self.send_data(now, table, origin, tx, &peer, body);
                     }
                 }
                 Ok(())
             }
             Kind::Data => {
-                let Some(session) = self.session.as_ref() else {
-                    return Err(RejectReason::NoSession);
-                };
-                match ecies::open(session.signing_key(), &seal_aad(origin, tx), &body) {
-                    Ok(plain) => {
-                        self.stats.messages_delivered += 1;
-                        self.out.push_back(WireOutput::Delivered(Delivery { from: origin, tx, body: plain, hops: proven.hops }));
-                        Ok(())
-                    }
-                    Err(_) => {
-                        self.report(now, table, origin, tx, self.me, RouteError::Undecryptable);
-                        Err(RejectReason::Undecryptable)
-                    }
-                }
+                self.stats.messages_delivered += 1;
+                self.out.push_back(WireOutput::Delivered(Delivery { from: origin, tx, body, hops: proven.hops }));
+                Ok(())
             }
             Kind::Error => {
                 let Ok(e) = postcard::from_bytes::<ErrorBody>(&body) else {
                     return Err(RejectReason::Malformed);
                 };
-                if e.reason == RouteError::UnknownSession {
-                    self.sessions.remove(origin); // it lost ours: open a new session next time
+                if matches!(e.reason, RouteError::UnknownSession | RouteError::Undecryptable) {
+                    // It lost ours, or we hold an old one of its: open a new session next time.
+                    self.sessions.remove(origin);
                 }
                 let hello = self.waiting.get(&e.dest).is_some_and(|w| w.hello_tx == e.tx);
                 if hello {
@@ -765,9 +794,23 @@ impl Wire {
         }
         let body = postcard::to_allocvec(&ErrorBody { tx, dest, reason }).unwrap_or_default();
         let err_tx = self.rng.next_u64();
-        if self.emit(now, table, origin, err_tx, Kind::Error, body, true).is_ok() {
+        if self.emit(now, table, origin, err_tx, Kind::Error, body, None).is_ok() {
             self.stats.errors_reported += 1;
         }
+    }
+}
+
+/// Checks a whole message's signature, or opens its sealed body; returns the body.
+fn authenticate(check: Check, key: &k256::ecdsa::VerifyingKey, tx: u64, body: Vec<u8>) -> Result<Vec<u8>, RejectReason> {
+    match check {
+        Check::Signed { signature, signing } => {
+            if signature.verify(key, &signing.finish()) {
+                Ok(body)
+            } else {
+                Err(RejectReason::BadSignature)
+            }
+        }
+        Check::Sealed { keys, aad } => keys.open(tx, &aad, body).map_err(|_| RejectReason::BadSignature),
     }
 }
 

@@ -30,7 +30,7 @@ pub enum Kind {
     Hello,
     /// The answer to `Hello`: carries the destination's delegation.
     HelloReply,
-    /// Application data, sealed to the destination's session key.
+    /// Application data, sealed with the key the origin's and destination's sessions share.
     Data,
     /// A routing or delivery failure reported to the origin of a message (body:
     /// [`ErrorBody`]).
@@ -45,7 +45,20 @@ pub enum SessionProof {
     Known(u64),
 }
 
-/// The signed part of a message, in its first frame.
+/// How a message proves its origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Auth {
+    /// ECDSA by the origin's session key over the [`Signing`] digest, body included
+    /// (`Hello`, `HelloReply`, `Error`: messages that open sessions or report faults).
+    Signature(CompactSig),
+    /// `Data`: the body is sealed under the key the origin's session shares with the
+    /// destination's session whose fingerprint is `to` (see
+    /// [`crate::identity::pair`]); the AEAD tag covers the [`Signing`] digest of the
+    /// header as associated data, and the body.
+    Pair { to: u64 },
+}
+
+/// The authenticated part of a message, in its first frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     pub network: u32,
@@ -59,7 +72,7 @@ pub struct Header {
     pub body_len: u32,
     /// Number of frames, this one included.
     pub frames: u32,
-    pub signature: CompactSig,
+    pub auth: Auth,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,8 +143,9 @@ impl Frame {
     }
 }
 
-/// The digest the origin signs: a domain tag, every field that must not change in
-/// flight, the session's fingerprint and the whole body.
+/// The digest that authenticates a message: a domain tag, every field that must not
+/// change in flight and the origin session's fingerprint; for a signed message also the
+/// whole body (a sealed body is covered by its AEAD tag instead).
 pub struct Signing(Sha256);
 
 impl Signing {
@@ -148,6 +162,13 @@ impl Signing {
         s.update([hop_limit, kind_byte(h.kind)]);
         s.update(h.body_len.to_be_bytes());
         s.update(h.frames.to_be_bytes());
+        match h.auth {
+            Auth::Signature(_) => s.update([0]),
+            Auth::Pair { to } => {
+                s.update([1]);
+                s.update(to.to_be_bytes());
+            }
+        }
         Signing(s)
     }
 
@@ -173,15 +194,6 @@ fn kind_byte(k: Kind) -> u8 {
         Kind::Data => 3,
         Kind::Error => 4,
     }
-}
-
-/// Associated data that binds a sealed body to its origin and transaction, so nobody can
-/// re-send another node's ciphertext as their own.
-pub fn seal_aad(origin: Did, tx: u64) -> [u8; 28] {
-    let mut a = [0u8; 28];
-    a[..20].copy_from_slice(&origin.to_bytes());
-    a[20..].copy_from_slice(&tx.to_be_bytes());
-    a
 }
 
 /// The body of a [`Kind::Error`] message.

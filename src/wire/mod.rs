@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::time::Duration;
 
 pub use endpoint::{Delivery, SendError, Undelivered, Wire, WireOutput};
-pub use frame::{ErrorBody, Frame, FrameError, Header, Kind, Part, SessionProof, ROUTED_TAG};
+pub use frame::{Auth, ErrorBody, Frame, FrameError, Header, Kind, Part, SessionProof, ROUTED_TAG};
 
 /// Limits and timings of the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]

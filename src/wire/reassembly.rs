@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use k256::ecdsa::VerifyingKey;
 
 use super::frame::{Kind, Signing};
+use crate::identity::pair::PairKeys;
 use crate::identity::CompactSig;
 use crate::time::Instant;
 use crate::Did;
@@ -20,8 +21,7 @@ pub(super) struct Partial {
     pub key: VerifyingKey,
     pub fingerprint: u64,
     pub full_proof: bool,
-    pub signature: CompactSig,
-    pub signing: Signing,
+    pub check: Check,
     pub expires_at: u64,
     pub msg_expires: u64,
     pub hops: u8,
@@ -30,6 +30,16 @@ pub(super) struct Partial {
     pub body_len: usize,
     pub body: Vec<u8>,
     pub last_progress: Instant,
+}
+
+/// How a message is authenticated once all its frames are in.
+#[derive(Debug)]
+pub(super) enum Check {
+    /// The signature over the digest of header and body (hashed as pieces arrive).
+    Signed { signature: CompactSig, signing: Signing },
+    /// The AEAD tag at the end of the body, under the pair's keys, the header digest
+    /// as associated data.
+    Sealed { keys: PairKeys, aad: [u8; 32] },
 }
 
 #[derive(Debug, Default)]

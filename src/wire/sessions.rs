@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use k256::ecdsa::VerifyingKey;
 
+use crate::identity::pair::PairKeys;
 use crate::Did;
 
 #[derive(Clone, Debug)]
@@ -12,6 +13,8 @@ pub(super) struct PeerSession {
     pub fingerprint: u64,
     pub key: VerifyingKey,
     pub expires_at: u64,
+    /// What this node's session shares with this one (derived once, at insert).
+    pub pair: PairKeys,
     used: u64,
 }
 
@@ -29,7 +32,7 @@ impl Sessions {
         Sessions { capacity: capacity.max(1), by_did: HashMap::new(), by_fp: HashMap::new(), lru: BTreeSet::new(), tick: 0 }
     }
 
-    pub fn insert(&mut self, did: Did, fingerprint: u64, key: VerifyingKey, expires_at: u64) {
+    pub fn insert(&mut self, did: Did, fingerprint: u64, key: VerifyingKey, expires_at: u64, pair: PairKeys) {
         self.remove(did);
         if self.by_did.len() >= self.capacity {
             if let Some((_, old)) = self.lru.pop_first() {
@@ -39,7 +42,7 @@ impl Sessions {
         self.tick += 1;
         self.lru.insert((self.tick, did));
         self.by_fp.insert(fingerprint, did);
-        self.by_did.insert(did, PeerSession { fingerprint, key, expires_at, used: self.tick });
+        self.by_did.insert(did, PeerSession { fingerprint, key, expires_at, pair, used: self.tick });
     }
 
     pub fn remove(&mut self, did: Did) {
@@ -61,6 +64,11 @@ impl Sessions {
         s.used = self.tick;
         self.lru.insert((self.tick, did));
         Some(s.clone())
+    }
+
+    /// Whether `did`'s session with this fingerprint is held (does not mark it used).
+    pub fn holds(&self, did: Did, fingerprint: u64) -> bool {
+        self.by_did.get(&did).is_some_and(|s| s.fingerprint == fingerprint)
     }
 
     /// The account holding the session with this fingerprint, and the session.
