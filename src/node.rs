@@ -159,8 +159,8 @@ impl Node {
     }
 
     /// The transport has sent `bytes` of routed frames toward `peer`.
-    pub fn handle_sent(&mut self, peer: Did, bytes: usize) {
-        self.wire.handle_sent(peer, bytes);
+    pub fn handle_sent(&mut self, now: Instant, peer: Did, bytes: usize) {
+        self.wire.handle_sent(now, self.ring.table(), peer, bytes);
         self.pump();
     }
 
@@ -177,7 +177,7 @@ impl Node {
 
     pub fn handle_peer_down(&mut self, now: Instant, peer: Did) {
         self.ring.handle_peer_down(now, peer);
-        self.wire.handle_peer_down(peer);
+        self.wire.handle_peer_down(now, self.ring.table(), peer);
         self.pump();
     }
 

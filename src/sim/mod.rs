@@ -423,7 +423,7 @@ impl Sim {
             }
             What::Sent { node, peer, bytes } => {
                 if self.slots[node as usize].alive {
-                    self.slots[node as usize].node.handle_sent(peer, bytes);
+                    self.slots[node as usize].node.handle_sent(self.now, peer, bytes);
                     self.after_input(node);
                 }
             }

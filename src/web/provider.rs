@@ -42,8 +42,11 @@ const APP: u8 = 0;
 const SIGNAL: u8 = 1;
 /// Bytes waiting for one peer's link to open before they are dropped.
 const MAX_WAITING: usize = 8 << 20;
-/// Channel bytes above which routed-frame credit is withheld.
-const LOW_WATER: u32 = 256 << 10;
+/// Channel bytes above which routed-frame credit is withheld: deep enough that the link
+/// keeps sending while the next message is sealed (1 MiB takes ~7 ms in wasm).
+const LOW_WATER: u32 = 1 << 20;
+/// Routed-frame bytes handed to one channel beyond LOW_WATER (Chromium accepts 16 MiB).
+const LINK_WINDOW: usize = 3 << 20;
 /// Oldest signal accepted through the ring, and over a manual channel (a human may
 /// carry that one; our own manual offer waits as long).
 const SIGNAL_MAX_AGE: Duration = Duration::from_secs(120);
@@ -243,7 +246,7 @@ impl Inner {
         }
         let any = !drained.is_empty();
         for (p, n) in drained {
-            self.node.handle_sent(p, n);
+            self.node.handle_sent(now(), p, n);
         }
         any
     }
@@ -615,6 +618,10 @@ impl WasmProvider {
         let network = session.0.delegation().network;
         let mut cfg = NodeConfig::default();
         cfg.wire.network = network;
+        // A data channel buffers far more than the simulator's links: keep LINK_WINDOW
+        // bytes in flight beyond LOW_WATER, so the link never waits on the sealing of
+        // the next message.
+        cfg.wire.link_window = LINK_WINDOW;
         let mut node =
             Node::new(Identity::Session(session.0.clone()), cfg, seed, now()).map_err(|e| js_error("BAD_ARGUMENT", format!("{e:?}")))?;
         node.require_links();

@@ -100,6 +100,17 @@ struct Link {
     queued: usize,
 }
 
+/// A data message waiting for its first hop's link to drain, not yet sealed: sealing
+/// happens as the link takes it, so a burst of sends does not block on cryptography
+/// while the link idles.
+#[derive(Debug)]
+struct Outgoing {
+    dest: Did,
+    tx: u64,
+    peer: PeerSession,
+    body: Vec<u8>,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Pin {
     next: Did,
@@ -159,6 +170,8 @@ pub struct Wire {
     waiting: HashMap<Did, Waiting>,
     pins: HashMap<(Did, u64), Pin>,
     links: HashMap<Did, Link>,
+    /// Data messages by first hop, sealed and framed when that link's queue empties.
+    outbox: HashMap<Did, VecDeque<Outgoing>>,
     /// Peers with a live link, when the driver says links matter (the browser): routed
     /// frames then travel only over live links, so no frame waits on a connection that
     /// only the ring itself could signal. `None`: every known node is reachable (simulator).
@@ -182,6 +195,7 @@ impl Wire {
             waiting: HashMap::new(),
             pins: HashMap::new(),
             links: HashMap::new(),
+            outbox: HashMap::new(),
             reachable: None,
             out: VecDeque::new(),
             stats: WireStats::default(),
@@ -258,8 +272,33 @@ impl Wire {
 
     fn send_data(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, peer: &PeerSession, body: Vec<u8>) {
         self.stats.messages_sent += 1;
-        if let Err(reason) = self.emit(now, table, dest, tx, Kind::Data, body, Some(peer)) {
-            self.undelivered(tx, dest, reason, self.me);
+        if let Hop::Next(hop) = self.next_hop(table, dest, self.me, &[]) {
+            let busy = self.links.get(&hop).is_some_and(|l| !l.queue.is_empty());
+            let queue = self.outbox.entry(hop).or_default();
+            if busy || !queue.is_empty() {
+                queue.push_back(Outgoing { dest, tx, peer: peer.clone(), body });
+                return;
+            }
+        }
+        self.emit_data(now, table, Outgoing { dest, tx, peer: peer.clone(), body });
+    }
+
+    fn emit_data(&mut self, now: Instant, table: &RoutingTable, m: Outgoing) {
+        if let Err(reason) = self.emit(now, table, m.dest, m.tx, Kind::Data, m.body, Some(&m.peer)) {
+            self.undelivered(m.tx, m.dest, reason, self.me);
+        }
+    }
+
+    /// Seals and hands over data waiting for `hop` while that link has nothing queued.
+    fn flush_outbox(&mut self, now: Instant, table: &RoutingTable, hop: Did) {
+        while self.links.get(&hop).is_none_or(|l| l.queue.is_empty()) {
+            let Some(m) = self.outbox.get_mut(&hop).and_then(VecDeque::pop_front) else {
+                break;
+            };
+            self.emit_data(now, table, m);
+        }
+        if self.outbox.get(&hop).is_some_and(VecDeque::is_empty) {
+            self.outbox.remove(&hop);
         }
     }
 
@@ -289,7 +328,11 @@ impl Wire {
         let frames = sealed_len.div_ceil(piece).max(1) as u32;
         let mut header = Header {
             network: self.cfg.network,
-            session: if pair.is_some() { SessionProof::Known(session.fingerprint()) } else { SessionProof::Full(session.delegation().clone()) },
+            session: if pair.is_some() {
+                SessionProof::Known(session.fingerprint())
+            } else {
+                SessionProof::Full(session.delegation().clone())
+            },
             issued_at: now.as_millis(),
             ttl: self.cfg.ttl.as_millis().min(u32::MAX as u64) as u32,
             kind,
@@ -392,7 +435,12 @@ impl Wire {
     }
 
     /// The transport has sent `bytes` toward `peer` (its buffer drained by that much).
-    pub fn handle_sent(&mut self, peer: Did, bytes: usize) {
+    pub fn handle_sent(&mut self, now: Instant, table: &RoutingTable, peer: Did, bytes: usize) {
+        self.drain_link(peer, bytes);
+        self.flush_outbox(now, table, peer);
+    }
+
+    fn drain_link(&mut self, peer: Did, bytes: usize) {
         let window = self.cfg.link_window;
         let Some(link) = self.links.get_mut(&peer) else {
             return;
@@ -426,12 +474,16 @@ impl Wire {
         }
     }
 
-    pub fn handle_peer_down(&mut self, peer: Did) {
+    /// Data that waited for `peer`'s link is routed anew (or reported undelivered).
+    pub fn handle_peer_down(&mut self, now: Instant, table: &RoutingTable, peer: Did) {
         if let Some(r) = &mut self.reachable {
             r.remove(&peer);
         }
         self.links.remove(&peer);
         self.pins.retain(|_, p| p.next != peer);
+        for m in self.outbox.remove(&peer).unwrap_or_default() {
+            self.emit_data(now, table, m);
+        }
     }
 
     // ---- timers ----
@@ -450,6 +502,10 @@ impl Wire {
         }
         self.replay.expire(now.as_millis().saturating_sub(self.cfg.skew.as_millis()));
         self.pins.retain(|_, p| p.until > now);
+        let hops: Vec<Did> = self.outbox.keys().copied().collect();
+        for hop in hops {
+            self.flush_outbox(now, table, hop);
+        }
     }
 
     // ---- frames from peers ----
