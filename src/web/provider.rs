@@ -78,9 +78,51 @@ enum State {
     Open,
 }
 
+/// A peer connection and a promise that resolves when the driver closes it. Every wait on
+/// the connection races that promise: a closed `RTCPeerConnection` never settles the
+/// operations it had pending, and a task left waiting on one would keep the connection
+/// (and the task) reachable forever — the leak behind Chromium's "Cannot create so many
+/// PeerConnections".
+#[derive(Clone)]
+struct Rtc {
+    pc: RtcPeerConnection,
+    closed: js_sys::Promise,
+}
+
+/// What a wait on a closed connection resolves to.
+const CLOSED: &str = "rings:connection-closed";
+
+impl core::ops::Deref for Rtc {
+    type Target = RtcPeerConnection;
+    fn deref(&self) -> &RtcPeerConnection {
+        &self.pc
+    }
+}
+
+impl Rtc {
+    /// The connection and the function that closes its waits.
+    fn new(pc: RtcPeerConnection) -> (Rtc, js_sys::Function) {
+        let mut close = None;
+        let closed = js_sys::Promise::new(&mut |resolve, _| close = Some(resolve));
+        // The executor runs synchronously: `close` is set.
+        (Rtc { pc, closed }, close.unwrap_or_else(|| js_sys::Function::new_no_args("")))
+    }
+
+    /// Waits for `op`, or fails once the connection is closed.
+    async fn wait(&self, op: js_sys::Promise) -> Result<JsValue, JsValue> {
+        let v = JsFuture::from(js_sys::Promise::race(&js_sys::Array::of2(&op, &self.closed))).await?;
+        if v.as_string().as_deref() == Some(CLOSED) {
+            return Err(js_error("CLOSED", "connection closed"));
+        }
+        Ok(v)
+    }
+}
+
 struct Conn {
     peer: Option<Did>,
-    pc: RtcPeerConnection,
+    pc: Rtc,
+    /// Settles the waits on `pc` (see [`Rtc`]).
+    close_waits: js_sys::Function,
     dc: RtcDataChannel,
     state: State,
     deadline: Instant,
@@ -105,6 +147,7 @@ impl Conn {
         self.dc.set_onbufferedamountlow(None);
         self.dc.close();
         self.pc.close();
+        let _ = self.close_waits.call1(&JsValue::UNDEFINED, &CLOSED.into());
     }
 }
 
@@ -369,9 +412,11 @@ impl Inner {
         }));
         pc.set_onconnectionstatechange(Some(callbacks[4].as_ref().unchecked_ref()));
         let deadline = now() + self.connect_timeout;
+        let (pc, close_waits) = Rtc::new(pc);
         let conn = Conn {
             peer,
             pc,
+            close_waits,
             dc,
             state,
             deadline,
@@ -442,7 +487,8 @@ impl Inner {
 
     /// Starts a link to `peer` signalled through the ring; `None` if it cannot start.
     fn open_through_ring(&mut self, peer: Did) -> Option<u64> {
-        if peer == self.node.did() || self.closed {
+        // With no open link there is no ring to carry the offer.
+        if peer == self.node.did() || self.closed || !self.conns.values().any(|c| c.state == State::Open) {
             return None;
         }
         let id = self.new_conn(Some(peer), State::Offering { digest: None }).ok()?;
@@ -536,38 +582,38 @@ impl Inner {
 
 // ---- SDP helpers ----
 
-async fn remote(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Result<(), JsValue> {
+async fn remote(pc: &Rtc, kind: RtcSdpType, sdp: &str) -> Result<(), JsValue> {
     let d = RtcSessionDescriptionInit::new(kind);
     d.set_sdp(sdp);
-    JsFuture::from(pc.set_remote_description(&d)).await.map(|_| ())
+    pc.wait(pc.set_remote_description(&d)).await.map(|_| ())
 }
 
 /// Creates the offer (or answer), sets it locally, waits for the first candidates, and
 /// returns the local SDP with them.
-async fn local_sdp(pc: &RtcPeerConnection, offer: bool) -> Result<String, JsValue> {
-    let desc = if offer { JsFuture::from(pc.create_offer()).await? } else { JsFuture::from(pc.create_answer()).await? };
+async fn local_sdp(pc: &Rtc, offer: bool) -> Result<String, JsValue> {
+    let desc = pc.wait(if offer { pc.create_offer() } else { pc.create_answer() }).await?;
     let sdp = js_sys::Reflect::get(&desc, &"sdp".into())?.as_string().unwrap_or_default();
     let init = RtcSessionDescriptionInit::new(if offer { RtcSdpType::Offer } else { RtcSdpType::Answer });
     init.set_sdp(&sdp);
-    JsFuture::from(pc.set_local_description(&init)).await?;
-    gathered(pc).await;
+    pc.wait(pc.set_local_description(&init)).await?;
+    gathered(pc).await?;
     pc.local_description().map(|d| d.sdp()).ok_or_else(|| js_error("WEBRTC", "no local description"))
 }
 
-async fn answer_sdp(pc: &RtcPeerConnection, offer: &str) -> Result<String, JsValue> {
+async fn answer_sdp(pc: &Rtc, offer: &str) -> Result<String, JsValue> {
     remote(pc, RtcSdpType::Offer, offer).await?;
     local_sdp(pc, false).await
 }
 
 /// Resolves shortly after the first ICE candidate, when gathering completes, or after
 /// a limit — whichever is first. The handler is unset and dropped afterwards.
-async fn gathered(pc: &RtcPeerConnection) {
+async fn gathered(pc: &Rtc) -> Result<(), JsValue> {
     let slot: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         *slot.borrow_mut() = Some(resolve);
     });
     let resolve = slot.borrow().clone();
-    let Some(resolve) = resolve else { return };
+    let Some(resolve) = resolve else { return Ok(()) };
     let r = resolve.clone();
     let on_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)> =
         Closure::new(move |e: RtcPeerConnectionIceEvent| match e.candidate() {
@@ -583,10 +629,11 @@ async fn gathered(pc: &RtcPeerConnection) {
     if pc.ice_gathering_state() == web_sys::RtcIceGatheringState::Complete {
         let _ = resolve.call0(&JsValue::UNDEFINED);
     }
-    let _ = JsFuture::from(promise).await;
+    let done = pc.wait(promise).await;
     clear_timeout(&limit);
     pc.set_onicecandidate(None);
     drop(on_candidate);
+    done.map(|_| ())
 }
 
 // ---- the exported provider ----
@@ -899,7 +946,7 @@ impl Handle {
         with(&Rc::downgrade(&self.0), |_| {});
     }
 
-    fn pc(&self, id: u64) -> Result<RtcPeerConnection, JsValue> {
+    fn pc(&self, id: u64) -> Result<Rtc, JsValue> {
         self.0.borrow().conns.get(&id).map(|c| c.pc.clone()).ok_or_else(|| js_error("CLOSED", "provider closed"))
     }
 

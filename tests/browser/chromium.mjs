@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 const flags = JSON.parse(readFileSync(new URL("../../webdriver.json", import.meta.url), "utf8"))["goog:chromeOptions"].args;
 
 export function launch() {
-  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: [...flags, "--no-sandbox"] });
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: [...flags, "--no-sandbox", "--js-flags=--expose-gc"] });
 }
 
 /** A page on the test server with the package loaded as `window.R`. */
