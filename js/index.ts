@@ -193,7 +193,23 @@ export interface ProviderInfo {
   fingers: string[];
   connections: number;
   pending: number;
-  stats: { messagesSent: number; messagesDelivered: number; framesRelayed: number; rejected: number; ringMalformed: number };
+  stats: {
+    messagesSent: number;
+    messagesDelivered: number;
+    framesRelayed: number;
+    rejected: number;
+    ringMalformed: number;
+    /** Frame bytes queued beyond the links' flow-control windows. */
+    queuedBytes: number;
+    /** Messages waiting for their first hop to drain before they are sealed. */
+    outboxMessages: number;
+    /** Bytes waiting for connections still opening. */
+    waitingBytes: number;
+    /** Bytes handed to data channels and not yet credited back as sent. */
+    outstandingBytes: number;
+    /** Sum of the open data channels' `bufferedAmount`. */
+    bufferedBytes: number;
+  };
 }
 
 export interface MessageDetail {

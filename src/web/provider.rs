@@ -45,6 +45,10 @@ const MAX_WAITING: usize = 8 << 20;
 /// Channel bytes above which routed-frame credit is withheld: deep enough that the link
 /// keeps sending while the next message is sealed (1 MiB takes ~7 ms in wasm).
 const LOW_WATER: u32 = 1 << 20;
+/// The ring's patience with a peer's answer (the simulator's default is 500 ms).
+const RING_HOP_TIMEOUT: Duration = Duration::from_millis(2000);
+/// An open link silent this long is closed when the ring finds the peer unreachable.
+const PEER_SILENCE: Duration = Duration::from_millis(3000);
 /// Routed-frame bytes handed to one channel beyond LOW_WATER (Chromium accepts 16 MiB).
 const LINK_WINDOW: usize = 3 << 20;
 /// Oldest signal accepted through the ring, and over a manual channel (a human may
@@ -126,6 +130,8 @@ struct Conn {
     dc: RtcDataChannel,
     state: State,
     deadline: Instant,
+    /// When the last frame arrived on this connection.
+    last_rx: Instant,
     /// Frames waiting for the channel to open.
     waiting: VecDeque<Vec<u8>>,
     waiting_bytes: usize,
@@ -353,7 +359,13 @@ impl Inner {
                     self.out.push(event("ringChanged", &[("successor", succ), ("predecessor", pred)]));
                 }
                 chord::Event::PeerUnreachable { peer } => {
-                    if let Some(id) = self.by_did.get(&peer).copied() {
+                    // A link still opening has its own deadline: the ring's requests to
+                    // the peer may have timed out only because the link was not up yet.
+                    // An open link that delivered frames lately is alive, merely congested:
+                    // closing it would lose what is in flight on it.
+                    let t = now();
+                    let dead = |c: &Conn| c.state == State::Open && c.last_rx + PEER_SILENCE <= t;
+                    if let Some(id) = self.by_did.get(&peer).copied().filter(|id| self.conns.get(id).is_some_and(dead)) {
                         self.drop_conn(id, "peer unreachable");
                     }
                 }
@@ -420,6 +432,7 @@ impl Inner {
             dc,
             state,
             deadline,
+            last_rx: now(),
             waiting: VecDeque::new(),
             waiting_bytes: 0,
             outstanding: 0,
@@ -459,7 +472,11 @@ impl Inner {
     }
 
     fn on_frame(&mut self, id: u64, bytes: &[u8]) {
-        let Some(peer) = self.conns.get(&id).and_then(|c| c.peer) else {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.last_rx = now();
+        let Some(peer) = c.peer else {
             return;
         };
         // A bad frame is counted by the core; nothing else to do.
@@ -669,6 +686,9 @@ impl WasmProvider {
         // bytes in flight beyond LOW_WATER, so the link never waits on the sealing of
         // the next message.
         cfg.wire.link_window = LINK_WINDOW;
+        // A ring request can wait behind megabytes of data in the same ordered channel;
+        // dead links are noticed by WebRTC itself (channel close, connection state).
+        cfg.ring.hop_timeout = RING_HOP_TIMEOUT;
         let mut node =
             Node::new(Identity::Session(session.0.clone()), cfg, seed, now()).map_err(|e| js_error("BAD_ARGUMENT", format!("{e:?}")))?;
         node.require_links();
@@ -765,6 +785,14 @@ impl WasmProvider {
             ("framesRelayed", (w.frames_relayed as f64).into()),
             ("rejected", (w.rejected_total() as f64).into()),
             ("ringMalformed", (rs.malformed as f64).into()),
+            ("queuedBytes", (i.node.wire().backlog().0 as f64).into()),
+            ("outboxMessages", (i.node.wire().backlog().1 as f64).into()),
+            ("waitingBytes", (i.conns.values().map(|c| c.waiting_bytes).sum::<usize>() as f64).into()),
+            ("outstandingBytes", (i.conns.values().map(|c| c.outstanding).sum::<usize>() as f64).into()),
+            (
+                "bufferedBytes",
+                (i.conns.values().filter(|c| c.state == State::Open).map(|c| c.dc.buffered_amount()).sum::<u32>() as f64).into(),
+            ),
         ]);
         let info = object(&[
             ("did", did_js(i.node.did())),

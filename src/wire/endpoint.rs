@@ -216,6 +216,12 @@ impl Wire {
         (self.sessions.len(), self.reasm.len(), self.reasm.bytes())
     }
 
+    /// Bytes of frames queued for links beyond their window, and data messages waiting
+    /// in the outbox to be sealed.
+    pub fn backlog(&self) -> (usize, usize) {
+        (self.links.values().map(|l| l.queued).sum(), self.outbox.values().map(VecDeque::len).sum())
+    }
+
     pub fn poll_output(&mut self) -> Option<WireOutput> {
         self.out.pop_front()
     }

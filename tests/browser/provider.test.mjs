@@ -26,7 +26,20 @@ await test("six providers form a ring in one page; ring-signalled links; routed,
     const H = await import("/tests/browser/harness.js");
     const ps = await H.providers(6);
     const log = [];
+    // On failure: the step, what the origin heard back, every provider's counters.
+    const undelivered = [];
+    ps[0].on("undelivered", (u) => undelivered.push(`${u.reason} (tx ${u.tx})`));
+    let step = "setup";
+    const downs0 = [];
+    const t00 = performance.now();
+    ps.forEach((p, i) => p.on("peerDown", (d) => downs0.push(`${(performance.now() - t00).toFixed(0)} ms: ${i} lost ${ps.findIndex((q) => q.did === d.did)} (${d.reason}) during ${step}`)));
+    const report = (e) => {
+      const stats = ps.map((p, i) => `${i}: ${JSON.stringify(p.info().stats)} links [${p.peers().map((d) => ps.findIndex((q) => q.did === d))}] pending ${p.info().pending}`);
+      return new Error(`${step}: ${e.message}\nundelivered at the origin: ${undelivered.join(", ") || "none"}\n${stats.join("\n")}\nlinks lost:\n${downs0.join("\n")}`);
+    };
+    try {
     // One manual handshake per newcomer, with the first provider; nothing else manual.
+    step = "manual handshakes";
     for (let i = 1; i < 6; i++) await H.manual(ps[i], ps[0]);
     const ringMs = await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 30000).catch((e) => {
       const sorted = ps.map((p) => p.did).sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
@@ -37,9 +50,11 @@ await test("six providers form a ring in one page; ring-signalled links; routed,
     const manualLinks = 5;
     const links = ps.reduce((n, p) => n + p.peers().length, 0) / 2;
     // connect(did) through the ring: the last provider links to the second.
+    step = "connect(did)";
     const t0 = performance.now();
     await ps[5].connect(ps[1].did);
     const connectMs = performance.now() - t0;
+    step = "message and request";
     // A message from the first to the last, through a Client.
     const inbox = [];
     ps[5].client("chat").onMessage((m) => { inbox.push(m); });
@@ -49,6 +64,7 @@ await test("six providers form a ring in one page; ring-signalled links; routed,
     await H.waitFor("the message", () => inbox.length === 1, 10000);
     const reply = new TextDecoder().decode(await ps[0].client("echo").request(ps[5].did, "ping", { timeoutMs: 5000 }));
     // 16 MiB, intact.
+    step = "16 MiB";
     const body = H.pattern(16 << 20, 7);
     const got = [];
     ps[5].client("bulk").onMessage((m) => { got.push(m.data); });
@@ -58,6 +74,7 @@ await test("six providers form a ring in one page; ring-signalled links; routed,
     const bulkMs = performance.now() - b0;
     const intact = H.equal(got[0], body);
     // Close one provider that is neither the first nor the last; its neighbours notice.
+    step = "close and repair";
     const victim = ps[3];
     const vDid = victim.did;
     const noticed = ps.filter((p) => p !== victim && p.peers().includes(vDid));
@@ -77,6 +94,9 @@ await test("six providers form a ring in one page; ring-signalled links; routed,
     const first = ps[0].did;
     for (const p of live) await p.close();
     return { log, links, manualLinks, connectMs, inbox: inbox.map((m) => ({ text: m.text(), from: m.from, hops: m.hops })), first, reply, intact, bulkMs, downs: [...downs.values()], repairMs, after: after.length, live: live.length, info };
+    } catch (e) {
+      throw report(e);
+    }
   });
   console.log("     ", r.log.join("; "), `| links ${r.links} (manual ${r.manualLinks}) | connect(did) ${r.connectMs.toFixed(1)} ms | 16 MiB in ${r.bulkMs.toFixed(0)} ms | close noticed in ${r.downs.map((x) => x.toFixed(0)).join("/")} ms, repaired ${r.repairMs.toFixed(0)} ms later`);
   assert.ok(r.links > r.manualLinks, `links were made through the ring: ${r.links}`);
