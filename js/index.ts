@@ -181,6 +181,12 @@ export interface ProviderOptions {
   iceServers?: RTCIceServer[];
   /** How long a connection may take to open, in ms. Default 10,000. */
   connectTimeoutMs?: number;
+  /**
+   * Most connections kept (open or opening); beyond it the least recently used link
+   * that is not the ring's successor or predecessor is closed. Default 64 (Chromium
+   * refuses a page more than 500 live RTCPeerConnections).
+   */
+  maxConnections?: number;
 }
 
 export interface ProviderInfo {
@@ -253,8 +259,10 @@ export class Provider {
     const timeout = options.connectTimeoutMs ?? 10_000;
     need(Array.isArray(ice), "iceServers must be an array");
     need(Number.isInteger(timeout) && timeout > 0, "connectTimeoutMs must be a positive integer");
+    const max = options.maxConnections ?? 64;
+    need(Number.isInteger(max) && max >= 2 && max <= 500, "maxConnections must be an integer from 2 to 500");
     // Events are delivered from a microtask, after the call that caused them returns.
-    this.node = guard(() => new WasmProvider(account.session, randomBytes(32), ice, timeout, (e: RawEvent) => queueMicrotask(() => this.dispatch(e))));
+    this.node = guard(() => new WasmProvider(account.session, randomBytes(32), ice, timeout, max, (e: RawEvent) => queueMicrotask(() => this.dispatch(e))));
     this.did = this.node.did;
   }
 

@@ -47,6 +47,8 @@ const MAX_WAITING: usize = 8 << 20;
 const LOW_WATER: u32 = 1 << 20;
 /// The ring's patience with a peer's answer (the simulator's default is 500 ms).
 const RING_HOP_TIMEOUT: Duration = Duration::from_millis(2000);
+/// A link younger than this is not closed to make room for another.
+const LINK_GRACE: Duration = Duration::from_millis(5000);
 /// An open link silent this long is closed when the ring finds the peer unreachable.
 const PEER_SILENCE: Duration = Duration::from_millis(3000);
 /// Routed-frame bytes handed to one channel beyond LOW_WATER (Chromium accepts 16 MiB).
@@ -132,6 +134,10 @@ struct Conn {
     deadline: Instant,
     /// When the last frame arrived on this connection.
     last_rx: Instant,
+    /// When a frame last crossed it either way (for least-recently-used eviction).
+    last_used: Instant,
+    /// When the channel opened (a young link is not evicted).
+    opened: Instant,
     /// Frames waiting for the channel to open.
     waiting: VecDeque<Vec<u8>>,
     waiting_bytes: usize,
@@ -163,6 +169,8 @@ pub(crate) struct Inner {
     network: u32,
     ice_servers: js_sys::Array,
     connect_timeout: Duration,
+    /// Open and opening connections allowed (see [`Inner::make_room`]).
+    max_conns: usize,
     rng: ChaCha20Rng,
     conns: HashMap<u64, Conn>,
     by_did: HashMap<Did, u64>,
@@ -267,6 +275,7 @@ impl Inner {
             c.waiting.push_back(bytes);
             return;
         }
+        c.last_used = now();
         if c.dc.send_with_u8_array(&bytes).is_err() {
             self.drop_conn(id, "send failed");
             return;
@@ -324,6 +333,8 @@ impl Inner {
         for id in late {
             self.drop_conn(id, "connection timed out");
         }
+        // Links kept over the cap while young go once they are old.
+        self.make_room(self.max_conns);
         self.node.handle_timeout(t);
     }
 
@@ -376,7 +387,28 @@ impl Inner {
 
     // ---- connections ----
 
+    /// Closes least recently used links until at most `limit` remain; never the
+    /// ring's successor or predecessor, a link still opening, or one open for less than
+    /// [`LINK_GRACE`] (a newcomer needs its bootstrap link while it finds its
+    /// neighbours). The cap is soft when nothing else can go.
+    fn make_room(&mut self, limit: usize) {
+        let t = now();
+        while self.conns.len() > limit {
+            let ring = self.node.ring();
+            let keep = [ring.successor(), ring.predecessor()];
+            let lru = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.state == State::Open && !keep.contains(&c.peer) && c.opened + LINK_GRACE <= t)
+                .min_by_key(|(_, c)| c.last_used)
+                .map(|(id, _)| *id);
+            let Some(id) = lru else { return };
+            self.drop_conn(id, "connection limit: least recently used");
+        }
+    }
+
     fn new_conn(&mut self, peer: Option<Did>, state: State) -> Result<u64, JsValue> {
+        self.make_room(self.max_conns - 1);
         let cfg = RtcConfiguration::new();
         cfg.set_ice_servers(&self.ice_servers);
         let pc = RtcPeerConnection::new_with_configuration(&cfg).map_err(|e| js_error("WEBRTC", format!("{e:?}")))?;
@@ -433,6 +465,8 @@ impl Inner {
             state,
             deadline,
             last_rx: now(),
+            last_used: now(),
+            opened: now(),
             waiting: VecDeque::new(),
             waiting_bytes: 0,
             outstanding: 0,
@@ -453,6 +487,7 @@ impl Inner {
         };
         let Some(peer) = c.peer else { return };
         c.state = State::Open;
+        c.opened = now();
         let waiting: Vec<Vec<u8>> = c.waiting.drain(..).collect();
         c.waiting_bytes = 0;
         for (resolve, _) in c.waiters.drain(..) {
@@ -476,6 +511,7 @@ impl Inner {
             return;
         };
         c.last_rx = now();
+        c.last_used = c.last_rx;
         let Some(peer) = c.peer else {
             return;
         };
@@ -671,6 +707,7 @@ impl WasmProvider {
         seed: &[u8],
         ice_servers: js_sys::Array,
         connect_timeout_ms: u32,
+        max_connections: u32,
         on_event: js_sys::Function,
     ) -> Result<WasmProvider, JsValue> {
         let seed: [u8; 32] = seed.try_into().map_err(|_| js_error("BAD_ARGUMENT", "seed must be 32 random bytes"))?;
@@ -702,6 +739,7 @@ impl WasmProvider {
                 network,
                 ice_servers,
                 connect_timeout: Duration::from_millis(u64::from(connect_timeout_ms.max(1000))),
+                max_conns: max_connections.max(2) as usize,
                 rng: ChaCha20Rng::from_seed(rng_seed),
                 conns: HashMap::new(),
                 by_did: HashMap::new(),

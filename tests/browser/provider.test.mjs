@@ -205,6 +205,46 @@ await test("1,000 connect / disconnect cycles leave no live connection, handler 
   await page.close();
 });
 
+await test("a connection cap closes the least recently used link, never the ring's successor or predecessor nor a young link", async () => {
+  const page = await openPage(browser, base);
+  const r = await page.evaluate(async () => {
+    const H = await import("/tests/browser/harness.js");
+    const capped = await H.R.Provider.create({ account: await H.R.Account.generate(), maxConnections: 3 });
+    const ps = [capped, ...(await H.providers(5))];
+    const evicted = [];
+    capped.on("peerDown", (d) => { if (d.reason.startsWith("connection limit")) evicted.push(d.did); });
+    const count = () => capped.info().connections + capped.info().pending;
+    // Every newcomer bootstraps through the capped provider: five links, over the cap
+    // while they are young (each newcomer needs its link until it has found its place).
+    for (let i = 1; i < 6; i++) await H.manual(ps[i], capped);
+    await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 30000);
+    const young = count();
+    await H.sleep(5200); // past the grace period
+    // A new link makes room: the least recently used old links go.
+    const unlinked = ps.slice(1).filter((p) => !capped.peers().includes(p.did));
+    const target = unlinked[0] ?? ps[5];
+    await capped.connect(target.did);
+    const after = count();
+    const info = capped.info();
+    const neighbours = [info.successor, info.predecessor].every((d) => capped.peers().includes(d));
+    // The ring stays correct and messages from the capped provider reach everyone.
+    await H.waitFor("the ring after eviction", () => H.ringCorrect(ps), 30000);
+    const got = [];
+    for (const p of ps.slice(1)) p.client("cap").onMessage((m) => { got.push(m.text()); });
+    for (const p of ps.slice(1)) await capped.client("cap").send(p.did, "to " + p.did);
+    await H.waitFor("every message", () => got.length === 5, 10000);
+    for (const p of ps) await p.close();
+    return { young, after, evicted: evicted.length, neighbours, got: got.length };
+  });
+  console.log(`      ${r.young} links while young, ${r.after} after a new connect under a cap of 3 (${r.evicted} evicted)`);
+  assert.ok(r.young > 3, "young links are kept over the cap");
+  assert.ok(r.after <= 3, `cap held once links are old: ${r.after}`);
+  assert.ok(r.evicted >= 2, "the cap closed links");
+  assert.ok(r.neighbours, "successor and predecessor stay linked");
+  assert.equal(r.got, 5);
+  await page.close();
+});
+
 await test("wrong arguments reject with typed errors, never a wasm trap", async () => {
   const page = await openPage(browser, base);
   const codes = await page.evaluate(async () => {
