@@ -66,3 +66,97 @@ fn two_nodes_form_a_ring_in_wasm() {
     let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
     assert!(events.iter().any(|e| matches!(e, Event::LookupDone { id: i, owner, .. } if *i == id && *owner == db)), "{events:?}");
 }
+
+// ---- the WebRTC driver itself, against real RTCPeerConnections in this page ----
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rings_node::web::{WasmProvider, WasmSession};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+fn sleep(ms: i32) -> JsFuture {
+    JsFuture::from(js_sys::Promise::new(&mut |resolve, _| {
+        let global: js_sys::Object = js_sys::global();
+        let set_timeout: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into()).unwrap().unchecked_into();
+        set_timeout.call2(&JsValue::NULL, &resolve, &ms.into()).unwrap();
+    }))
+}
+
+type Events = Rc<RefCell<Vec<JsValue>>>;
+
+/// A provider whose events are collected; the closure must outlive it.
+fn provider(key: u8) -> (WasmProvider, Events, Closure<dyn FnMut(JsValue)>) {
+    let now = js_sys::Date::now();
+    let session = WasmSession::from_private_key(&[key; 32], &[key ^ 0x55; 32], 1, now, 3_600_000.0).unwrap();
+    let events: Events = Rc::default();
+    let sink = events.clone();
+    let cb = Closure::new(move |e: JsValue| sink.borrow_mut().push(e));
+    let f: &js_sys::Function = cb.as_ref().unchecked_ref();
+    let p = WasmProvider::new(&session, &[key; 32], js_sys::Array::new(), 10_000, 64, f.clone()).unwrap();
+    (p, events, cb)
+}
+
+fn field(v: &JsValue, k: &str) -> JsValue {
+    js_sys::Reflect::get(v, &k.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Waits (up to `ms`) for a `message` event and returns its bytes.
+async fn next_message(events: &Events, ms: i32) -> Option<Vec<u8>> {
+    for _ in 0..ms / 5 {
+        let found = {
+            let mut ev = events.borrow_mut();
+            let at = ev.iter().position(|e| field(e, "type").as_string().as_deref() == Some("message"));
+            at.map(|i| ev.remove(i))
+        };
+        if let Some(e) = found {
+            return Some(field(&e, "data").unchecked_into::<js_sys::Uint8Array>().to_vec());
+        }
+        let _ = sleep(5).await;
+    }
+    None
+}
+
+fn code(e: JsValue) -> String {
+    field(&e, "code").as_string().unwrap_or_default()
+}
+
+/// Two providers in this page: the signed manual handshake opens a real data channel;
+/// a small and a 1 MiB message arrive intact both ways; a garbled offer and an answer
+/// to nothing are refused with their codes; closing one is noticed by the other.
+#[wasm_bindgen_test]
+async fn the_driver_links_two_providers_and_carries_messages() {
+    let (a, events_a, _ka) = provider(1);
+    let (b, events_b, _kb) = provider(2);
+    let offer = JsFuture::from(a.create_offer()).await.unwrap().as_string().unwrap();
+    assert!(offer.starts_with("rings1."), "{offer}");
+    let answer = JsFuture::from(b.answer_offer(offer)).await.unwrap().as_string().unwrap();
+    let peer = JsFuture::from(a.accept_answer(answer.clone())).await.unwrap().as_string().unwrap();
+    assert_eq!(peer, b.did());
+    assert_eq!(a.peers(), vec![b.did()]);
+
+    a.send(b.did(), b"over a real RTCDataChannel").unwrap();
+    assert_eq!(next_message(&events_b, 5000).await.as_deref(), Some(&b"over a real RTCDataChannel"[..]));
+    let big: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 + i / 255) as u8).collect();
+    b.send(a.did(), &big).unwrap();
+    assert!(next_message(&events_a, 10_000).await == Some(big), "1 MiB intact");
+
+    let garbled = JsFuture::from(b.answer_offer("rings1.AAAA".into())).await.unwrap_err();
+    assert_eq!(code(garbled), "BAD_OFFER");
+    let stale = JsFuture::from(a.accept_answer(answer)).await.unwrap_err();
+    assert_eq!(code(stale), "BAD_ANSWER");
+
+    b.close();
+    let mut noticed = false;
+    for _ in 0..400 {
+        noticed = events_a.borrow().iter().any(|e| field(e, "type").as_string().as_deref() == Some("peerDown"));
+        if noticed {
+            break;
+        }
+        let _ = sleep(5).await;
+    }
+    assert!(noticed, "closing B is noticed by A");
+    assert!(a.peers().is_empty());
+    a.close();
+}
