@@ -70,12 +70,13 @@ async function ringRtt(p, n) {
   return median(out);
 }
 
-async function ringThroughput(p, size, count) {
+async function ringThroughput(p, size, count, round) {
   let got = 0;
   const total = size * count;
-  const done = new Promise((ok) => p.b.client("tp").onMessage((m) => { got += m.data.length; if (got >= total) ok(); }));
+  const ns = `tp${size}.${round}`;
+  const done = new Promise((ok) => p.b.client(ns).onMessage((m) => { got += m.data.length; if (got >= total) ok(); }));
   const msg = new Uint8Array(size);
-  const c = p.a.client("tp");
+  const c = p.a.client(ns);
   await c.send(p.b.did, new Uint8Array(1)); got -= 1; // session opening
   await H.sleep(50);
   const t0 = performance.now();
@@ -109,8 +110,17 @@ export async function run() {
   const raw = await rawPair();
   const ring = await ringPair();
   res.rtt = { raw: await rawRtt(raw, 200), ring: await ringRtt(ring, 200) };
-  res.tp16k = { raw: await rawThroughput(raw, 16 << 10, 400), ring: await ringThroughput(ring, 16 << 10, 400) };
-  res.tp1m = { raw: await rawThroughput(raw, 1 << 20, 24), ring: await ringThroughput(ring, 1 << 20, 24) };
+  // Throughput: five rounds alternating raw and ring, medians (the machine is noisy).
+  const rounds = async (size, count) => {
+    const r = { raw: [], ring: [] };
+    for (let i = 0; i < 5; i++) {
+      r.raw.push(await rawThroughput(raw, size, count));
+      r.ring.push(await ringThroughput(ring, size, count, i));
+    }
+    return { raw: median(r.raw), ring: median(r.ring), rounds: r };
+  };
+  res.tp16k = await rounds(16 << 10, 400);
+  res.tp1m = await rounds(1 << 20, 24);
   raw.close(); await ring.a.close(); await ring.b.close();
   res.crypto = await R.cryptoBench(500);
   return res;

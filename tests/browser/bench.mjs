@@ -17,8 +17,8 @@ console.log("| measure | rings-node | raw RTCDataChannel | ratio |\n|---|---:|--
 console.log(`| manual setup (offer → open), median of 5 | ${f(r.setup.manual)} ms | ${f(r.setup.raw)} ms (trickle) | ${f(r.setup.manual / r.setup.raw, 2)}× |`);
 console.log(`| ring-signalled connect(did), 2 hops, median of 5 | ${f(r.setup.ringSignalled)} ms | — | — |`);
 console.log(`| 32 B round trip (request → reply), median of 200 | ${f(r.rtt.ring, 2)} ms | ${f(r.rtt.raw, 2)} ms | ${f(r.rtt.ring / r.rtt.raw, 2)}× |`);
-console.log(`| throughput, 400 × 16 KiB | ${f(r.tp16k.ring)} MB/s | ${f(r.tp16k.raw)} MB/s | ${f(r.tp16k.ring / r.tp16k.raw, 2)}× |`);
-console.log(`| throughput, 24 × 1 MiB | ${f(r.tp1m.ring)} MB/s | ${f(r.tp1m.raw)} MB/s | ${f(r.tp1m.ring / r.tp1m.raw, 2)}× |`);
+console.log(`| throughput, 400 × 16 KiB, median of 5 rounds | ${f(r.tp16k.ring)} MB/s | ${f(r.tp16k.raw)} MB/s | ${f(r.tp16k.ring / r.tp16k.raw, 2)}× |`);
+console.log(`| throughput, 24 × 1 MiB, median of 5 rounds | ${f(r.tp1m.ring)} MB/s | ${f(r.tp1m.raw)} MB/s | ${f(r.tp1m.ring / r.tp1m.raw, 2)}× |`);
 console.log(`| wasm size | ${wasm.length} B raw, ${gzipSync(wasm, { level: 9 }).length} B gzip | — | — |`);
 const c = r.crypto;
 console.log(`\nwasm crypto in Chromium (ops/s): sign ${f(c.sign, 0)}, verify ${f(c.verify, 0)}, delegation ${f(c.delegation, 0)}, pair keys ${f(c.pair, 0)} (these four: once per peer session or hello); per data message: seal 100 B ${f(c.seal, 0)}, open 100 B ${f(c.open, 0)}, seal 16 KiB ${f(c.seal16kMBps)} MB/s`);
