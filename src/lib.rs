@@ -44,6 +44,7 @@ pub mod rng;
 pub mod signal;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sim;
+pub mod store;
 pub mod time;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

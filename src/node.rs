@@ -12,11 +12,12 @@
 //! authenticates (a signed handshake), so it is not signed per message. Messages routed
 //! across the ring are signed by their origin and sealed to their destination.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::chord::{self, Config, ConfigError, DecodeError, Message, RequestId};
 use crate::identity::Session;
-use crate::time::Instant;
+use crate::store::{GetResult, OpId, PutError, Record, RecordKind, Store, StoreConfig, StoreError, StoreEvent, StoreMsg, STORE_TAG};
+use crate::time::{Duration, Instant};
 use crate::wire::{self, Delivery, RejectReason, Undelivered, Wire, WireConfig, WireOutput};
 use crate::Did;
 
@@ -37,6 +38,7 @@ pub enum Identity {
 pub struct NodeConfig {
     pub ring: Config,
     pub wire: WireConfig,
+    pub store: StoreConfig,
 }
 
 /// What goes over a link.
@@ -45,13 +47,15 @@ pub enum LinkFrame {
     Ring(Message),
     /// An encoded routed frame ([`wire::Frame`]).
     Routed(Vec<u8>),
+    /// An encoded store message ([`StoreMsg`]), to a direct peer.
+    Store(Vec<u8>),
 }
 
 impl LinkFrame {
     pub fn encode(self) -> Vec<u8> {
         match self {
             LinkFrame::Ring(m) => m.encode(),
-            LinkFrame::Routed(b) => b,
+            LinkFrame::Routed(b) | LinkFrame::Store(b) => b,
         }
     }
 }
@@ -69,6 +73,8 @@ pub enum Event {
     Message(Delivery),
     /// A message this node sent did not arrive.
     Undelivered(Undelivered),
+    /// A `put` or `get` ended.
+    Store(StoreEvent),
 }
 
 /// Why an incoming link frame was refused (it is counted as well).
@@ -76,6 +82,7 @@ pub enum Event {
 pub enum FrameError {
     Ring(DecodeError),
     Routed(RejectReason),
+    Store(StoreError),
 }
 
 /// See the module docs.
@@ -83,9 +90,42 @@ pub enum FrameError {
 pub struct Node {
     ring: chord::Node,
     wire: Wire,
+    store: Store,
+    ops: HashMap<u64, Op>,
+    /// Ring lookups started for store operations.
+    op_lookups: HashMap<RequestId, u64>,
+    next_op: u64,
+    /// Records this node writes and keeps alive, by slot.
+    published: BTreeMap<(Did, RecordKind), Published>,
+    next_republish: Instant,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
+
+#[derive(Debug)]
+struct Op {
+    key: Did,
+    deadline: Instant,
+    what: OpKind,
+}
+
+#[derive(Debug)]
+enum OpKind {
+    Put(Record),
+    Get,
+}
+
+#[derive(Debug)]
+struct Published {
+    value: Vec<u8>,
+    ttl: Duration,
+    version: u64,
+    renewed: Instant,
+}
+
+/// Store messages are batched up to this many encoded bytes (a data channel message
+/// stays far below 64 KiB).
+const STORE_BATCH: usize = 32 << 10;
 
 impl Node {
     /// `seed` keys the node's randomness (32 bytes from a CSPRNG in the browser).
@@ -96,7 +136,19 @@ impl Node {
         };
         let ring_seed = u64::from_le_bytes([seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7]]);
         let ring = chord::Node::new(did, cfg.ring, ring_seed, now)?;
-        Ok(Node { ring, wire: Wire::new(did, session, cfg.wire, seed), transmits: VecDeque::new(), events: VecDeque::new() })
+        let store = Store::new(cfg.store.clone(), cfg.wire.network, cfg.wire.skew);
+        Ok(Node {
+            ring,
+            wire: Wire::new(did, session, cfg.wire, seed),
+            store,
+            ops: HashMap::new(),
+            op_lookups: HashMap::new(),
+            next_op: 1,
+            published: BTreeMap::new(),
+            next_republish: now + cfg.store.republish,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        })
     }
 
     // ---- getters ----
@@ -110,31 +162,34 @@ impl Node {
     pub fn wire(&self) -> &Wire {
         &self.wire
     }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
 
     // ---- application calls ----
 
     pub fn join(&mut self, now: Instant, via: Did) -> RequestId {
         let id = self.ring.join(now, via);
-        self.pump();
+        self.pump(now);
         id
     }
 
     pub fn lookup(&mut self, now: Instant, key: Did) -> RequestId {
         let id = self.ring.lookup(now, key);
-        self.pump();
+        self.pump(now);
         id
     }
 
     pub fn leave(&mut self, now: Instant) {
         self.ring.leave(now);
-        self.pump();
+        self.pump(now);
     }
 
     /// Sends `body` to the node `dest`, signed and end-to-end encrypted, in as many
     /// frames as it takes. Returns its transaction id (named by `Event::Undelivered`).
     pub fn send(&mut self, now: Instant, dest: Did, body: Vec<u8>) -> Result<u64, SendError> {
         let r = self.wire.send(now, self.ring.table(), dest, body);
-        self.pump();
+        self.pump(now);
         r
     }
 
@@ -145,23 +200,25 @@ impl Node {
     pub fn handle_frame(&mut self, now: Instant, from: Did, bytes: &[u8]) -> Result<(), FrameError> {
         let r = if bytes.first() == Some(&wire::ROUTED_TAG) {
             self.wire.handle_frame(now, self.ring.table(), from, bytes).map_err(FrameError::Routed)
+        } else if bytes.first() == Some(&STORE_TAG) {
+            self.handle_store_frame(now, from, bytes).map_err(FrameError::Store)
         } else {
             self.ring.handle_frame(now, from, bytes).map_err(FrameError::Ring)
         };
-        self.pump();
+        self.pump(now);
         r
     }
 
     /// A decoded ring message from `from` (the simulator skips the codec).
     pub fn handle_ring_message(&mut self, now: Instant, from: Did, msg: Message) {
         self.ring.handle_message(now, from, msg);
-        self.pump();
+        self.pump(now);
     }
 
     /// The transport has sent `bytes` of routed frames toward `peer`.
     pub fn handle_sent(&mut self, now: Instant, peer: Did, bytes: usize) {
         self.wire.handle_sent(now, self.ring.table(), peer, bytes);
-        self.pump();
+        self.pump(now);
     }
 
     /// Route messages only over links the driver reports open ([`Node::handle_peer_up`]);
@@ -178,13 +235,21 @@ impl Node {
     pub fn handle_peer_down(&mut self, now: Instant, peer: Did) {
         self.ring.handle_peer_down(now, peer);
         self.wire.handle_peer_down(now, self.ring.table(), peer);
-        self.pump();
+        self.pump(now);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ring.handle_timeout(now);
         self.wire.handle_timeout(now, self.ring.table());
-        self.pump();
+        let late: Vec<u64> = self.ops.iter().filter(|(_, o)| o.deadline <= now).map(|(id, _)| *id).collect();
+        for id in late {
+            self.finish_op(id, None);
+        }
+        if now >= self.next_republish {
+            self.next_republish = now + self.store.config().republish;
+            self.maintain_store(now);
+        }
+        self.pump(now);
     }
 
     // ---- outputs ----
@@ -198,25 +263,338 @@ impl Node {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.ring.poll_timeout(), self.wire.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let store = if self.store.is_empty() && self.published.is_empty() { None } else { Some(self.next_republish) };
+        let ops = self.ops.values().map(|o| o.deadline).min();
+        [self.ring.poll_timeout(), self.wire.poll_timeout(), store, ops].into_iter().flatten().min()
     }
 
-    /// Moves both parts' outputs into the node's queues, in order.
-    fn pump(&mut self) {
-        while let Some(t) = self.ring.poll_transmit() {
-            self.transmits.push_back(Transmit { to: t.to, frame: LinkFrame::Ring(t.message) });
-        }
-        while let Some(e) = self.ring.poll_event() {
-            self.events.push_back(Event::Ring(e));
+    /// Moves both parts' outputs into the node's queues, in order; answers to the store's
+    /// own lookups are taken here.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            while let Some(t) = self.ring.poll_transmit() {
+                self.transmits.push_back(Transmit { to: t.to, frame: LinkFrame::Ring(t.message) });
+            }
+            let Some(e) = self.ring.poll_event() else { break };
+            match e {
+                chord::Event::LookupDone { id, owner, .. } if self.op_lookups.contains_key(&id) => {
+                    let op = self.op_lookups.remove(&id).unwrap_or_default();
+                    self.op_at_owner(now, op, owner);
+                }
+                chord::Event::LookupFailed { id, .. } if self.op_lookups.contains_key(&id) => {
+                    let op = self.op_lookups.remove(&id).unwrap_or_default();
+                    self.finish_op(op, Some(Answer::NoRoute));
+                }
+                e => self.events.push_back(Event::Ring(e)),
+            }
         }
         while let Some(o) = self.wire.poll_output() {
             match o {
                 WireOutput::Transmit { to, frame } => self.transmits.push_back(Transmit { to, frame: LinkFrame::Routed(frame) }),
                 WireOutput::Delivered(d) => self.events.push_back(Event::Message(d)),
                 WireOutput::Undelivered(u) => self.events.push_back(Event::Undelivered(u)),
+            }
+        }
+    }
+}
+
+/// How an operation ended, before it becomes an event.
+enum Answer {
+    Ack(Result<(), StoreError>),
+    Records(Vec<Record>),
+    NoRoute,
+}
+
+// ---- the store: puts, gets, replication ----
+impl Node {
+    /// Writes `value` at `key` (see [`Record::key_of`]) as this node's account, for
+    /// `ttl`; ends with [`StoreEvent::Put`]. Refused at once if this node has no session
+    /// or the value is over the limit.
+    pub fn put(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
+        let version = self.published.get(&(key, kind)).map_or(0, |p| p.version);
+        let record = self.sign_record(now, key, kind, value, ttl, version)?;
+        Ok(self.put_record(now, record))
+    }
+
+    /// Like [`Node::put`], and keeps the record alive: it is written again (a new
+    /// version) every third of its lifetime until [`Node::unpublish`].
+    pub fn publish(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
+        let op = self.put(now, key, kind, value.clone(), ttl)?;
+        let version = self.ops.get(&op.0).and_then(|o| if let OpKind::Put(r) = &o.what { Some(r.version) } else { None }).unwrap_or(0);
+        self.published.insert((key, kind), Published { value, ttl, version, renewed: now });
+        self.pump(now);
+        Ok(op)
+    }
+
+    /// Stops renewing a published record (it expires where it is stored).
+    pub fn unpublish(&mut self, key: Did, kind: RecordKind) {
+        self.published.remove(&(key, kind));
+    }
+
+    /// Stores a record signed elsewhere (a client's); ends with [`StoreEvent::Put`].
+    pub fn put_record(&mut self, now: Instant, record: Record) -> OpId {
+        let key = record.key;
+        let op = self.start_op(now, key, OpKind::Put(record));
+        self.pump(now);
+        op
+    }
+
+    /// Reads the records at `key` from its owner (or, if the owner holds none, its
+    /// replicas); ends with [`StoreEvent::Get`].
+    pub fn get(&mut self, now: Instant, key: Did) -> OpId {
+        let op = self.start_op(now, key, OpKind::Get);
+        self.pump(now);
+        op
+    }
+
+    fn sign_record(
+        &self,
+        now: Instant,
+        key: Did,
+        kind: RecordKind,
+        value: Vec<u8>,
+        ttl: Duration,
+        last: u64,
+    ) -> Result<Record, StoreError> {
+        let session = self.wire.session().ok_or(StoreError::NoSession)?;
+        let cfg = self.store.config();
+        if value.len() > cfg.max_value {
+            return Err(StoreError::TooLarge);
+        }
+        if ttl > cfg.max_ttl {
+            return Err(StoreError::TooLong);
+        }
+        // Versions follow the clock, so a restarted writer still overwrites its past.
+        let version = now.as_millis().max(last + 1);
+        Ok(Record::sign(session, key, kind, version, now.as_millis() + ttl.as_millis(), value))
+    }
+
+    fn start_op(&mut self, now: Instant, key: Did, what: OpKind) -> OpId {
+        let id = self.next_op;
+        self.next_op += 1;
+        let deadline = now + self.store.config().request_timeout;
+        self.ops.insert(id, Op { key, deadline, what });
+        if self.ring.table().owns(key) || self.ring.successor().is_none() {
+            self.op_at_owner(now, id, self.did());
+        } else {
+            let lookup = self.ring.lookup(now, key);
+            self.op_lookups.insert(lookup, id);
+        }
+        OpId(id)
+    }
+
+    /// The owner of an operation's key is known: ask it (or act, if it is this node).
+    fn op_at_owner(&mut self, now: Instant, id: u64, owner: Did) {
+        let Some(op) = self.ops.get(&id) else { return };
+        let me = self.did();
+        match &op.what {
+            OpKind::Put(record) if owner == me => {
+                let record = record.clone();
+                let result = self.store_put(now, record);
+                self.finish_op(id, Some(Answer::Ack(result)));
+            }
+            OpKind::Put(record) => {
+                let msg = StoreMsg::Put { op: id, record: record.clone() };
+                self.send_store(owner, &msg);
+            }
+            OpKind::Get => {
+                let key = op.key;
+                let forwards = self.store.config().get_forwards;
+                if owner == me {
+                    self.serve_get(now, id, key, me, forwards);
+                } else {
+                    self.send_store(owner, &StoreMsg::Get { op: id, key, origin: me, forwards });
+                }
+            }
+        }
+    }
+
+    /// Stores a record written to this node as its owner, and copies it to the replicas
+    /// at once (the periodic push keeps them fresh).
+    fn store_put(&mut self, now: Instant, record: Record) -> Result<(), StoreError> {
+        let table = self.ring.table();
+        let accepted = self.store.accept(now, record.clone(), &|k| table.owns(k))?;
+        if accepted {
+            let n = self.store.config().replicas.saturating_sub(1);
+            let replicas: Vec<Did> = self.ring.table().successors().iter().copied().filter(|d| *d != self.did()).take(n).collect();
+            for r in replicas {
+                self.send_store(r, &StoreMsg::Replicate { records: vec![record.clone()] });
+            }
+        }
+        Ok(())
+    }
+
+    fn serve_get(&mut self, now: Instant, op: u64, key: Did, origin: Did, forwards: u8) {
+        let mut records = self.store.records_at(key, now);
+        let next = self.ring.successor().filter(|s| *s != origin && *s != self.did());
+        if records.is_empty() && forwards > 0 {
+            if let Some(next) = next {
+                self.send_store(next, &StoreMsg::Get { op, key, origin, forwards: forwards - 1 });
+                return;
+            }
+        }
+        // An answer stays one link message: a huge set is cut (soonest expiry last).
+        records.sort_by_key(|r| core::cmp::Reverse(r.expires_at));
+        let mut size = 0;
+        records.retain(|r| {
+            size += r.encoded_len();
+            size <= STORE_BATCH
+        });
+        if origin == self.did() {
+            self.finish_op(op, Some(Answer::Records(records)));
+        } else {
+            self.send_store(origin, &StoreMsg::GetReply { op, records });
+        }
+    }
+
+    fn send_store(&mut self, to: Did, msg: &StoreMsg) {
+        self.transmits.push_back(Transmit { to, frame: LinkFrame::Store(msg.encode()) });
+    }
+
+    fn handle_store_frame(&mut self, now: Instant, from: Did, bytes: &[u8]) -> Result<(), StoreError> {
+        let msg = match StoreMsg::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.store.count(e);
+                return Err(e);
+            }
+        };
+        match msg {
+            StoreMsg::Put { op, record } => {
+                let result = self.store_put(now, record);
+                self.send_store(from, &StoreMsg::PutAck { op, result });
+                result
+            }
+            StoreMsg::PutAck { op, result } => {
+                if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_))) {
+                    self.finish_op(op, Some(Answer::Ack(result)));
+                }
+                Ok(())
+            }
+            StoreMsg::Get { op, key, origin, forwards } => {
+                self.serve_get(now, op, key, origin, forwards);
+                Ok(())
+            }
+            StoreMsg::GetReply { op, records } => {
+                let Some(o) = self.ops.get(&op).filter(|o| matches!(o.what, OpKind::Get)) else {
+                    return Ok(());
+                };
+                let key = o.key;
+                // Every answer is checked here: a replica cannot forge or alter a record.
+                let mut good = Vec::with_capacity(records.len());
+                let mut fault = Ok(());
+                for r in records {
+                    match (r.key == key).then(|| self.store.check(now, &r)) {
+                        Some(Ok(())) => good.push(r),
+                        Some(Err(e)) => fault = Err(e),
+                        None => {
+                            self.store.count(StoreError::Malformed);
+                            fault = Err(StoreError::Malformed);
+                        }
+                    }
+                }
+                self.finish_op(op, Some(Answer::Records(good)));
+                fault
+            }
+            StoreMsg::Replicate { records } => {
+                let table = self.ring.table();
+                let mut fault = Ok(());
+                for r in records {
+                    if let Err(e) = self.store.accept(now, r, &|k| table.owns(k)) {
+                        if e != StoreError::Stale {
+                            fault = Err(e);
+                        }
+                    }
+                }
+                fault
+            }
+        }
+    }
+
+    /// Ends an operation with its answer (`None`: timed out) as an event.
+    fn finish_op(&mut self, id: u64, answer: Option<Answer>) {
+        let Some(op) = self.ops.remove(&id) else { return };
+        self.op_lookups.retain(|_, o| *o != id);
+        let (key, op_id) = (op.key, OpId(id));
+        let event = match (op.what, answer) {
+            (OpKind::Put(_), Some(Answer::Ack(r))) => StoreEvent::Put { op: op_id, key, result: r.map_err(PutError::Refused) },
+            (OpKind::Put(_), Some(Answer::NoRoute)) => StoreEvent::Put { op: op_id, key, result: Err(PutError::NoRoute) },
+            (OpKind::Put(_), _) => StoreEvent::Put { op: op_id, key, result: Err(PutError::TimedOut) },
+            (OpKind::Get, Some(Answer::Records(mut rs))) => {
+                // A value: the freshest version wins.
+                if rs.iter().all(|r| r.kind == RecordKind::Value) && rs.len() > 1 {
+                    rs.sort_by_key(|r| core::cmp::Reverse(r.version));
+                    rs.truncate(1);
+                }
+                let result = if rs.is_empty() { GetResult::NotFound } else { GetResult::Found(rs) };
+                StoreEvent::Get { op: op_id, key, result }
+            }
+            (OpKind::Get, Some(Answer::NoRoute)) => StoreEvent::Get { op: op_id, key, result: GetResult::NoRoute },
+            (OpKind::Get, _) => StoreEvent::Get { op: op_id, key, result: GetResult::TimedOut },
+        };
+        self.events.push_back(Event::Store(event));
+    }
+
+    /// The periodic work: owners push their records to their replicas; a node that lost
+    /// a key to a newcomer hands it over; copies nobody refreshed go up to the
+    /// predecessor, then expire; writers renew what they publish.
+    fn maintain_store(&mut self, now: Instant) {
+        self.store.expire(now.as_millis());
+        let me = self.did();
+        let table = self.ring.table();
+        let n = self.store.config().replicas.saturating_sub(1);
+        let replicas: Vec<Did> = table.successors().iter().copied().filter(|d| *d != me).take(n).collect();
+        let pred = table.predecessor().filter(|p| *p != me);
+        let half_lease = crate::time::Duration(self.store.config().lease.as_millis() / 2);
+        let mut batches: BTreeMap<Did, Vec<Record>> = BTreeMap::new();
+        for h in self.store.iter_mut() {
+            let own = table.owns(h.record.key);
+            if own {
+                h.refreshed = now;
+                for r in &replicas {
+                    batches.entry(*r).or_default().push(h.record.clone());
+                }
+            } else if let Some(p) = pred {
+                if h.owned || h.refreshed + half_lease <= now {
+                    batches.entry(p).or_default().push(h.record.clone());
+                }
+            }
+            h.owned = own;
+        }
+        let owns = |k: Did| table.owns(k);
+        self.store.drop_stale_copies(now, &owns);
+        for (to, records) in batches {
+            let mut batch = Vec::new();
+            let mut size = 0;
+            for r in records {
+                let len = r.encoded_len();
+                if size + len > STORE_BATCH && !batch.is_empty() {
+                    self.send_store(to, &StoreMsg::Replicate { records: std::mem::take(&mut batch) });
+                    size = 0;
+                }
+                size += len;
+                batch.push(r);
+            }
+            if !batch.is_empty() {
+                self.send_store(to, &StoreMsg::Replicate { records: batch });
+            }
+        }
+        // Writers renew a third of the way through a record's life.
+        let due: Vec<(Did, RecordKind)> = self
+            .published
+            .iter()
+            .filter(|(_, p)| p.renewed + crate::time::Duration(p.ttl.as_millis() / 3) <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for (key, kind) in due {
+            let Some(p) = self.published.get(&(key, kind)) else { continue };
+            let (value, ttl, last) = (p.value.clone(), p.ttl, p.version);
+            if let Ok(record) = self.sign_record(now, key, kind, value, ttl, last) {
+                if let Some(p) = self.published.get_mut(&(key, kind)) {
+                    p.version = record.version;
+                    p.renewed = now;
+                }
+                self.start_op(now, key, OpKind::Put(record));
             }
         }
     }

@@ -48,6 +48,8 @@ pub struct SimConfig {
     pub identities: bool,
     /// Link bandwidth for routed frames, in bytes per millisecond (0: unlimited).
     pub bandwidth: u64,
+    /// The DHT store's limits and timings.
+    pub store: crate::store::StoreConfig,
 }
 
 impl Default for SimConfig {
@@ -62,6 +64,7 @@ impl Default for SimConfig {
             wire_config: WireConfig::default(),
             identities: false,
             bandwidth: 12_500, // 100 Mbit/s
+            store: crate::store::StoreConfig::default(),
         }
     }
 }
@@ -193,6 +196,7 @@ pub struct Sim {
     link_free: HashMap<(NodeIx, Did), u64>,
     inbox: HashMap<NodeIx, Vec<Delivery>>,
     undelivered: Vec<(NodeIx, Undelivered)>,
+    store_events: HashMap<(NodeIx, crate::store::OpId), crate::store::StoreEvent>,
     stats: SimStats,
 }
 
@@ -212,6 +216,7 @@ impl Sim {
             link_free: HashMap::new(),
             inbox: HashMap::new(),
             undelivered: Vec::new(),
+            store_events: HashMap::new(),
             stats: SimStats::default(),
         })
     }
@@ -307,7 +312,7 @@ impl Sim {
         for c in seed[8..].chunks_mut(8) {
             c.copy_from_slice(&stretch.next_u64().to_le_bytes());
         }
-        let cfg = NodeConfig { ring: self.cfg.node.clone(), wire: self.cfg.wire_config.clone() };
+        let cfg = NodeConfig { ring: self.cfg.node.clone(), wire: self.cfg.wire_config.clone(), store: self.cfg.store.clone() };
         // The configuration was validated in `Sim::new`.
         let node = Node::new(identity, cfg, seed, self.now).expect("validated config");
         let did = node.did();
@@ -482,7 +487,7 @@ impl Sim {
                         Payload::Msg(message)
                     }
                 }
-                LinkFrame::Routed(bytes) => Payload::Frame(bytes),
+                LinkFrame::Routed(bytes) | LinkFrame::Store(bytes) => Payload::Frame(bytes),
             };
             let at = start + self.latency(from, tx.to);
             self.schedule(at, What::Deliver { to, from, payload });
@@ -508,6 +513,13 @@ impl Sim {
             Event::Ring(e) => e,
             Event::Message(d) => return self.inbox.entry(ix).or_default().push(d),
             Event::Undelivered(u) => return self.undelivered.push((ix, u)),
+            Event::Store(e) => {
+                let op = match &e {
+                    crate::store::StoreEvent::Put { op, .. } | crate::store::StoreEvent::Get { op, .. } => *op,
+                };
+                self.store_events.insert((ix, op), e);
+                return;
+            }
         };
         use chord::Event as E;
         match ev {
@@ -610,6 +622,54 @@ impl Sim {
         let r = self.slots[ix as usize].node.send(self.now, dest, body);
         self.after_input(ix);
         r
+    }
+
+    // ---- the store ----
+
+    /// Node `ix` stores a record signed elsewhere (a client's).
+    pub fn put_record(&mut self, ix: NodeIx, record: crate::store::Record) -> crate::store::OpId {
+        let op = self.slots[ix as usize].node.put_record(self.now, record);
+        self.after_input(ix);
+        op
+    }
+
+    /// Node `ix` reads the records at `key`.
+    pub fn get(&mut self, ix: NodeIx, key: Did) -> crate::store::OpId {
+        let op = self.slots[ix as usize].node.get(self.now, key);
+        self.after_input(ix);
+        op
+    }
+
+    /// How a store operation ended, if it has (taken out).
+    pub fn take_store_event(&mut self, ix: NodeIx, op: crate::store::OpId) -> Option<crate::store::StoreEvent> {
+        self.store_events.remove(&(ix, op))
+    }
+
+    /// Live nodes holding a live copy of a record at `key`.
+    pub fn holders(&self, key: Did) -> usize {
+        let now = self.now;
+        self.slots.iter().filter(|s| s.alive && !s.node.store().records_at(key, now).is_empty()).count()
+    }
+
+    /// Live copies per key over all live nodes (a record counts once per node).
+    pub fn replica_counts(&self) -> HashMap<Did, usize> {
+        let now = self.now.as_millis();
+        let mut counts = HashMap::new();
+        for s in self.slots.iter().filter(|s| s.alive) {
+            let mut last = None;
+            for r in s.node.store().iter().filter(|r| r.expires_at >= now) {
+                if last != Some(r.key) {
+                    *counts.entry(r.key).or_insert(0) += 1;
+                    last = Some(r.key);
+                }
+            }
+        }
+        counts
+    }
+
+    /// Records held by each live node.
+    pub fn records_per_node(&self) -> Vec<usize> {
+        self.slots.iter().filter(|s| s.alive).map(|s| s.node.store().len()).collect()
     }
 
     /// Messages delivered to `ix` so far (taken out).

@@ -1,0 +1,431 @@
+//! The DHT store: signed records kept on the successor of their key and replicated on
+//! the next `replicas - 1` successors.
+//!
+//! - [`Record`]: signed by its writer's session; versioned; expiring. A value has one
+//!   writer (the first live one owns the key); a set has one entry per writer.
+//! - [`Store`]: one node's bounded storage. Every write is checked (expiry, size,
+//!   ownership, version, delegation, signature) and refused with a typed
+//!   [`StoreError`], counted in [`StoreStats`]. A copy identical to the one held only
+//!   refreshes its lease, so periodic replication costs no signature checks.
+//! - [`StoreMsg`]: what nodes exchange, directly over links (tag [`STORE_TAG`]): puts and
+//!   gets with their answers, and replication batches. Records carry their own
+//!   signatures, so the link's authentication of the sender is all the transport adds.
+//!
+//! Replication (driven by [`crate::node::Node`] every `republish` period): the owner of a
+//! key pushes the record to its first `replicas - 1` successors; a node that stops
+//! owning a key (a newcomer took it) hands the record to its new predecessor; copies a
+//! node neither owns nor had refreshed for `lease` are dropped. When an owner fails, its
+//! successor — already a replica — becomes the owner and pushes again.
+
+mod record;
+
+use std::collections::{BTreeMap, HashMap};
+
+use k256::ecdsa::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+pub use record::{Record, RecordKind};
+
+use crate::time::{Duration, Instant};
+use crate::Did;
+
+/// First byte of a store message on a link.
+pub const STORE_TAG: u8 = 0x21;
+
+/// Limits and timings of the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Copies of each record: the owner and `replicas - 1` successors.
+    pub replicas: usize,
+    /// Records held by one node, and their encoded bytes.
+    pub max_records: usize,
+    pub max_bytes: usize,
+    /// Largest value accepted, in bytes.
+    pub max_value: usize,
+    /// Entries of one append-set.
+    pub max_set_entries: usize,
+    /// Longest lifetime a record may ask for.
+    pub max_ttl: Duration,
+    /// How often owners push their records to their replicas, and writers republish.
+    pub republish: Duration,
+    /// A copy this node does not own, not refreshed for this long, is dropped.
+    pub lease: Duration,
+    /// How long `put` and `get` wait for their answer.
+    pub request_timeout: Duration,
+    /// Replicas a `get` tries after an owner that holds nothing (a handover in flight).
+    pub get_forwards: u8,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            replicas: 3,
+            max_records: 100_000,
+            max_bytes: 64 << 20,
+            max_value: 16 << 10,
+            max_set_entries: 256,
+            max_ttl: Duration::from_secs(7 * 86_400),
+            republish: Duration::from_secs(2),
+            lease: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(8),
+            get_forwards: 2,
+        }
+    }
+}
+
+/// Why a write was refused (counted per reason in [`StoreStats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The signature does not verify under the delegated session key (forged or altered).
+    BadSignature,
+    /// The delegation is invalid, expired, of another network, or not the writer's.
+    BadDelegation,
+    /// Not newer than the version held (a replay or a late write).
+    Stale,
+    /// The key's value belongs to another writer.
+    NotOwner,
+    /// The value is over the size limit.
+    TooLarge,
+    /// Already expired.
+    Expired,
+    /// Expires further ahead than the store allows.
+    TooLong,
+    /// The node's storage (or the set) is full of records it must keep.
+    Full,
+    /// Does not decode.
+    Malformed,
+    /// This node has no session to sign records with (a ring-only node).
+    NoSession,
+}
+
+impl StoreError {
+    pub const COUNT: usize = StoreError::NoSession as usize + 1;
+}
+
+impl core::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = match self {
+            StoreError::BadSignature => "the record's signature does not verify",
+            StoreError::BadDelegation => "the record's delegation is invalid or not its writer's",
+            StoreError::Stale => "a newer version of the record is stored",
+            StoreError::NotOwner => "the key belongs to another writer",
+            StoreError::TooLarge => "the value is over the size limit",
+            StoreError::Expired => "the record has expired",
+            StoreError::TooLong => "the record's lifetime is over the limit",
+            StoreError::Full => "the store is full",
+            StoreError::Malformed => "the store message does not decode",
+            StoreError::NoSession => "this node has no session to sign records with",
+        };
+        f.write_str(s)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What nodes exchange about records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoreMsg {
+    /// Store this record (to the key's owner).
+    Put {
+        op: u64,
+        record: Record,
+    },
+    PutAck {
+        op: u64,
+        result: Result<(), StoreError>,
+    },
+    /// Records at `key`, for `origin`; a node that holds none passes it to its successor
+    /// while `forwards` lasts.
+    Get {
+        op: u64,
+        key: Did,
+        origin: Did,
+        forwards: u8,
+    },
+    GetReply {
+        op: u64,
+        records: Vec<Record>,
+    },
+    /// Copies for a replica (or a new owner).
+    Replicate {
+        records: Vec<Record>,
+    },
+}
+
+impl StoreMsg {
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain data into a Vec does not fail.
+        postcard::to_extend(self, vec![STORE_TAG]).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<StoreMsg, StoreError> {
+        match bytes.split_first() {
+            Some((&STORE_TAG, rest)) => postcard::from_bytes(rest).map_err(|_| StoreError::Malformed),
+            _ => Err(StoreError::Malformed),
+        }
+    }
+}
+
+/// A `put` or `get` in flight, named by its events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpId(pub u64);
+
+/// Why a `put` did not store its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutError {
+    /// The key's owner refused it.
+    Refused(StoreError),
+    /// No answer in time.
+    TimedOut,
+    /// The key's owner could not be found.
+    NoRoute,
+}
+
+/// What a `get` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GetResult {
+    /// The live records at the key, checked (a value: the freshest version; a set: its
+    /// entries).
+    Found(Vec<Record>),
+    NotFound,
+    TimedOut,
+    /// The key's owner could not be found.
+    NoRoute,
+}
+
+/// How a store operation ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreEvent {
+    Put { op: OpId, key: Did, result: Result<(), PutError> },
+    Get { op: OpId, key: Did, result: GetResult },
+}
+
+/// Counters of one node's store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub accepted: u64,
+    /// Identical copies that only refreshed a lease.
+    pub refreshed: u64,
+    pub rejected: [u64; StoreError::COUNT],
+    /// Copies dropped: expired, lease over, or evicted for room.
+    pub expired: u64,
+    pub lease_dropped: u64,
+    pub evicted: u64,
+}
+
+impl StoreStats {
+    pub fn rejected(&self, e: StoreError) -> u64 {
+        self.rejected[e as usize]
+    }
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Held {
+    pub record: Record,
+    /// Whether this node owned the key when it last looked (for handover).
+    pub owned: bool,
+    pub refreshed: Instant,
+    bytes: usize,
+}
+
+/// One node's records (see the module docs).
+#[derive(Debug)]
+pub struct Store {
+    cfg: StoreConfig,
+    network: u32,
+    skew: Duration,
+    held: BTreeMap<(Did, Did), Held>,
+    bytes: usize,
+    /// Delegations already verified, by fingerprint: (session key, account, expiry).
+    vouched: HashMap<u64, (VerifyingKey, Did, u64)>,
+    stats: StoreStats,
+}
+
+const MAX_VOUCHED: usize = 4096;
+
+impl Store {
+    pub fn new(cfg: StoreConfig, network: u32, skew: Duration) -> Store {
+        Store { cfg, network, skew, held: BTreeMap::new(), bytes: 0, vouched: HashMap::new(), stats: StoreStats::default() }
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Live records at `key` (a value, or a set's entries).
+    pub fn records_at(&self, key: Did, now: Instant) -> Vec<Record> {
+        let now = now.as_millis();
+        self.held
+            .range((key, Did::ZERO)..=(key, Did::MAX))
+            .filter(|(_, h)| h.record.expires_at >= now)
+            .map(|(_, h)| h.record.clone())
+            .collect()
+    }
+
+    /// Every record held (for replication and tests).
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Held> {
+        self.held.values_mut()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Record> {
+        self.held.values().map(|h| &h.record)
+    }
+
+    /// Checks a record without storing it (a `get`'s answer); refusals are counted.
+    pub fn check(&mut self, now: Instant, r: &Record) -> Result<(), StoreError> {
+        let result = if r.expires_at < now.as_millis() { Err(StoreError::Expired) } else { self.verify(now, r) };
+        if let Err(e) = result {
+            self.stats.rejected[e as usize] += 1;
+        }
+        result
+    }
+
+    /// Counts a refusal found outside [`Store::accept`] (a message that does not decode).
+    pub fn count(&mut self, e: StoreError) {
+        self.stats.rejected[e as usize] += 1;
+    }
+
+    /// Checks and stores `r`; `owns` says whether this node owns a key now (records it
+    /// does not own go first when room is needed). A refusal is counted.
+    pub fn accept(&mut self, now: Instant, r: Record, owns: &dyn Fn(Did) -> bool) -> Result<bool, StoreError> {
+        let result = self.check_and_insert(now, r, owns);
+        match result {
+            Ok(true) => self.stats.accepted += 1,
+            Ok(false) => self.stats.refreshed += 1,
+            Err(e) => self.stats.rejected[e as usize] += 1,
+        }
+        result
+    }
+
+    fn check_and_insert(&mut self, now: Instant, r: Record, owns: &dyn Fn(Did) -> bool) -> Result<bool, StoreError> {
+        let ms = now.as_millis();
+        if r.expires_at < ms {
+            return Err(StoreError::Expired);
+        }
+        if r.expires_at > ms.saturating_add(self.cfg.max_ttl.as_millis() + self.skew.as_millis()) {
+            return Err(StoreError::TooLong);
+        }
+        if r.value.len() > self.cfg.max_value {
+            return Err(StoreError::TooLarge);
+        }
+        let slot = r.slot();
+        if let Some(h) = self.held.get_mut(&slot) {
+            let live = h.record.expires_at >= ms;
+            if live && h.record.writer != r.writer {
+                return Err(StoreError::NotOwner);
+            }
+            if live && h.record == r {
+                h.refreshed = now;
+                return Ok(false);
+            }
+            if live && r.version <= h.record.version {
+                return Err(StoreError::Stale);
+            }
+        } else if r.kind == RecordKind::Set {
+            let entries = self.held.range((r.key, Did::ZERO)..=(r.key, Did::MAX)).count();
+            if entries >= self.cfg.max_set_entries {
+                // The entry expiring first gives way, if it expires before this one.
+                let first = self
+                    .held
+                    .range((r.key, Did::ZERO)..=(r.key, Did::MAX))
+                    .min_by_key(|(_, h)| h.record.expires_at)
+                    .map(|(k, h)| (*k, h.record.expires_at));
+                match first {
+                    Some((k, exp)) if exp < r.expires_at => self.remove(k),
+                    _ => return Err(StoreError::Full),
+                }
+            }
+        }
+        self.verify(now, &r)?;
+        let bytes = r.encoded_len();
+        if let Some(old) = self.held.get(&slot) {
+            self.bytes -= old.bytes;
+        }
+        self.held.remove(&slot);
+        self.make_room(bytes, owns, ms)?;
+        self.bytes += bytes;
+        let owned = owns(r.key);
+        self.held.insert(slot, Held { record: r, owned, refreshed: now, bytes });
+        Ok(true)
+    }
+
+    fn verify(&mut self, now: Instant, r: &Record) -> Result<(), StoreError> {
+        let fp = r.delegation.fingerprint();
+        let ms = now.as_millis();
+        let known = self.vouched.get(&fp).filter(|(_, account, expires)| *account == r.writer && *expires + self.skew.as_millis() >= ms);
+        let key = match known {
+            Some((k, _, _)) => *k,
+            None => {
+                let k = r.check_delegation(self.network, now, self.skew)?;
+                if self.vouched.len() >= MAX_VOUCHED {
+                    self.vouched.clear();
+                }
+                self.vouched.insert(fp, (k, r.writer, r.delegation.expires_at));
+                k
+            }
+        };
+        r.check_signature(&key)
+    }
+
+    /// Frees room for `bytes` more: expired records first, then copies this node does
+    /// not own, soonest expiry first.
+    fn make_room(&mut self, bytes: usize, owns: &dyn Fn(Did) -> bool, ms: u64) -> Result<(), StoreError> {
+        let full = |s: &Store| s.held.len() + 1 > s.cfg.max_records || s.bytes + bytes > s.cfg.max_bytes;
+        if !full(self) {
+            return Ok(());
+        }
+        self.expire(ms);
+        while full(self) {
+            let victim = self.held.iter().filter(|(_, h)| !owns(h.record.key)).min_by_key(|(_, h)| h.record.expires_at).map(|(k, _)| *k);
+            let Some(k) = victim else {
+                return Err(StoreError::Full);
+            };
+            self.remove(k);
+            self.stats.evicted += 1;
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, slot: (Did, Did)) {
+        if let Some(h) = self.held.remove(&slot) {
+            self.bytes -= h.bytes;
+        }
+    }
+
+    /// Drops expired records.
+    pub fn expire(&mut self, ms: u64) {
+        let gone: Vec<(Did, Did)> = self.held.iter().filter(|(_, h)| h.record.expires_at < ms).map(|(k, _)| *k).collect();
+        self.stats.expired += gone.len() as u64;
+        for k in gone {
+            self.remove(k);
+        }
+    }
+
+    /// Drops copies this node does not own whose lease ran out.
+    pub fn drop_stale_copies(&mut self, now: Instant, owns: &dyn Fn(Did) -> bool) {
+        let lease = self.cfg.lease;
+        let gone: Vec<(Did, Did)> =
+            self.held.iter().filter(|(_, h)| !owns(h.record.key) && h.refreshed + lease <= now).map(|(k, _)| *k).collect();
+        self.stats.lease_dropped += gone.len() as u64;
+        for k in gone {
+            self.remove(k);
+        }
+    }
+}
