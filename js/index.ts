@@ -18,7 +18,9 @@ export type ErrorCode =
   | "TIMEOUT"
   | "UNDELIVERED"
   | "WEBRTC"
-  | "WALLET";
+  | "WALLET"
+  | "STALE"
+  | "NOT_OWNER";
 
 /** Every error this package throws or rejects with. `code` is stable across versions. */
 export class RingsError extends Error {
@@ -324,6 +326,24 @@ export class Provider {
     return guard(() => this.node.send(did, data));
   }
 
+  /** @internal a store write; see `Client.put` and `Client.registerService`. */
+  storePut(key: Uint8Array, set: boolean, value: Uint8Array, ttlMs: number, keep: boolean): Promise<void> {
+    this.open();
+    return guardAsync(() => this.node.storePut(key, set, value, ttlMs, keep) as Promise<void>);
+  }
+
+  /** @internal a store read. */
+  async storeGet(key: Uint8Array): Promise<StoredRecord[]> {
+    this.open();
+    const raw = (await guardAsync(() => this.node.storeGet(key) as Promise<StoredRecord[]>)) ?? [];
+    return raw;
+  }
+
+  /** @internal */
+  storeForget(key: Uint8Array, set: boolean): void {
+    if (!this.closed) this.node.storeForget(key, set);
+  }
+
   /** A Client for `namespace` (one per namespace). */
   client(namespace: string): Client {
     this.open();
@@ -439,6 +459,30 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** A record read from the ring, checked against its writer's signature. */
+export interface StoredRecord {
+  /** The account that wrote it. */
+  writer: string;
+  value: Uint8Array;
+  /** Higher versions replace lower ones (milliseconds of the write, or later). */
+  version: number;
+  /** Unix milliseconds after which the record is gone. */
+  expiresAt: number;
+  kind: "value" | "set";
+}
+
+export interface PutOptions {
+  /** Lifetime, default one hour, at most seven days. */
+  ttlMs?: number;
+  /** Rewrite the record while this Provider lives (default false). */
+  keep?: boolean;
+}
+
+export interface ServiceOptions {
+  /** Lifetime of the registration between renewals (every third of it); default 60,000. */
+  ttlMs?: number;
+}
+
 /** An application's handle on a Provider, scoped to a namespace. */
 export class Client {
   private readonly ns: Uint8Array;
@@ -481,6 +525,58 @@ export class Client {
       }, timeout);
       this.pending.set(id, { resolve, reject, timer, tx });
     });
+  }
+
+  /**
+   * Stores `value` under `key` (in this Client's namespace) on the ring: on the key's
+   * owner and its two successors, signed by this Provider's account. Only that account
+   * may overwrite it. Resolves once the owner has stored it; rejects with `STALE`,
+   * `NOT_OWNER`, `TOO_LARGE` (values over 16 KiB), `TIMEOUT` or `UNDELIVERED`.
+   */
+  put(key: string | Uint8Array, value: Payload, options: PutOptions = {}): Promise<void> {
+    const ttl = options.ttlMs ?? 3_600_000;
+    need(Number.isFinite(ttl) && ttl >= 1, "ttlMs must be a positive number");
+    return this.provider.storePut(this.storeKey("v", key), false, toBytes(value), ttl, options.keep === true);
+  }
+
+  /** The freshest value stored under `key`, or `null`; rejects with `TIMEOUT` or
+   * `UNDELIVERED` if the ring cannot answer. */
+  async get(key: string | Uint8Array): Promise<StoredRecord | null> {
+    const rs = await this.provider.storeGet(this.storeKey("v", key));
+    return rs.filter((r) => r.kind === "value").sort((a, b) => b.version - a.version)[0] ?? null;
+  }
+
+  /** Announces this Provider under the service `name` (an append-set entry renewed while
+   * the Provider lives, or until `unregisterService`). */
+  registerService(name: string, options: ServiceOptions = {}): Promise<void> {
+    need(typeof name === "string" && name.length > 0, "name must be a non-empty string");
+    const ttl = options.ttlMs ?? 60_000;
+    need(Number.isFinite(ttl) && ttl >= 1000, "ttlMs must be at least 1000");
+    return this.provider.storePut(this.storeKey("s", name), true, new Uint8Array(), ttl, true);
+  }
+
+  /** Stops renewing the registration (it expires within its ttl). */
+  unregisterService(name: string): void {
+    this.provider.storeForget(this.storeKey("s", name), true);
+  }
+
+  /** The DIDs currently registered under the service `name`. */
+  async lookupService(name: string): Promise<string[]> {
+    need(typeof name === "string" && name.length > 0, "name must be a non-empty string");
+    const rs = await this.provider.storeGet(this.storeKey("s", name));
+    return rs.filter((r) => r.kind === "set" && r.expiresAt > Date.now()).map((r) => r.writer);
+  }
+
+  private storeKey(space: "v" | "s", key: string | Uint8Array): Uint8Array {
+    need(typeof key === "string" || key instanceof Uint8Array, "key must be a string or a Uint8Array");
+    const k = typeof key === "string" ? new TextEncoder().encode(key) : key;
+    // namespace length, namespace, space, key: no two namespaces share a key.
+    const out = new Uint8Array(2 + this.ns.length + k.length);
+    out[0] = this.ns.length;
+    out.set(this.ns, 1);
+    out[1 + this.ns.length] = space.charCodeAt(0);
+    out.set(k, 2 + this.ns.length);
+    return out;
   }
 
   /** Registers a handler; returns a function that removes it. */

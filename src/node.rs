@@ -98,6 +98,8 @@ pub struct Node {
     /// Records this node writes and keeps alive, by slot.
     published: BTreeMap<(Did, RecordKind), Published>,
     next_republish: Instant,
+    /// The predecessor changed since the last store maintenance.
+    pred_changed: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -123,6 +125,9 @@ struct Published {
     renewed: Instant,
 }
 
+/// How soon after a change of predecessor or successor the store pushes its copies.
+const STORE_REPAIR_DELAY: Duration = Duration(50);
+
 /// Store messages are batched up to this many encoded bytes (a data channel message
 /// stays far below 64 KiB).
 const STORE_BATCH: usize = 32 << 10;
@@ -146,6 +151,7 @@ impl Node {
             next_op: 1,
             published: BTreeMap::new(),
             next_republish: now + cfg.store.republish,
+            pred_changed: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -285,7 +291,16 @@ impl Node {
                     let op = self.op_lookups.remove(&id).unwrap_or_default();
                     self.finish_op(op, Some(Answer::NoRoute));
                 }
-                e => self.events.push_back(Event::Ring(e)),
+                e => {
+                    if matches!(e, chord::Event::PredecessorChanged { .. }) {
+                        self.pred_changed = true;
+                    }
+                    if matches!(e, chord::Event::PredecessorChanged { .. } | chord::Event::SuccessorChanged { .. }) {
+                        // Ownership or the replica set moved: repair copies soon.
+                        self.next_republish = self.next_republish.min(now + STORE_REPAIR_DELAY);
+                    }
+                    self.events.push_back(Event::Ring(e));
+                }
             }
         }
         while let Some(o) = self.wire.poll_output() {
@@ -545,24 +560,30 @@ impl Node {
         let n = self.store.config().replicas.saturating_sub(1);
         let replicas: Vec<Did> = table.successors().iter().copied().filter(|d| *d != me).take(n).collect();
         let pred = table.predecessor().filter(|p| *p != me);
-        let half_lease = crate::time::Duration(self.store.config().lease.as_millis() / 2);
+        // A copy nobody refreshed for a push and a half may be missing at its owner.
+        let hand_up_after = crate::time::Duration(self.store.config().republish.as_millis() * 3 / 2);
+        // A new predecessor (a newcomer, or the one behind a failed node) may own any key
+        // this node does not: it gets them all, once.
+        let hand_all = std::mem::take(&mut self.pred_changed);
         let mut batches: BTreeMap<Did, Vec<Record>> = BTreeMap::new();
+        // With no predecessor known (it just failed), this node may own any key it holds:
+        // acting as their owner keeps them replicated until the ring says otherwise.
+        let owns_now = |k: Did| table.predecessor().is_none() || table.owns(k);
         for h in self.store.iter_mut() {
-            let own = table.owns(h.record.key);
+            let own = owns_now(h.record.key);
             if own {
                 h.refreshed = now;
                 for r in &replicas {
                     batches.entry(*r).or_default().push(h.record.clone());
                 }
             } else if let Some(p) = pred {
-                if h.owned || h.refreshed + half_lease <= now {
+                if h.owned || hand_all || h.refreshed + hand_up_after <= now {
                     batches.entry(p).or_default().push(h.record.clone());
                 }
             }
             h.owned = own;
         }
-        let owns = |k: Did| table.owns(k);
-        self.store.drop_stale_copies(now, &owns);
+        self.store.drop_stale_copies(now, &owns_now);
         for (to, records) in batches {
             let mut batch = Vec::new();
             let mut size = 0;

@@ -667,6 +667,12 @@ impl Sim {
         counts
     }
 
+    /// Live nodes holding a live copy of a record at `key` (slow: scans every node).
+    pub fn holders_of(&self, key: Did) -> Vec<Did> {
+        let now = self.now;
+        self.slots.iter().filter(|s| s.alive && !s.node.store().records_at(key, now).is_empty()).map(|s| s.node.did()).collect()
+    }
+
     /// Records held by each live node.
     pub fn records_per_node(&self) -> Vec<usize> {
         self.slots.iter().filter(|s| s.alive).map(|s| s.node.store().len()).collect()

@@ -33,6 +33,7 @@ use super::{js_error, parse_did};
 use crate::chord;
 use crate::node::{Event, Identity, Node, NodeConfig};
 use crate::signal::{Signal, SignalKind};
+use crate::store::{GetResult, PutError, Record, RecordKind, StoreError, StoreEvent};
 use crate::time::{Duration, Instant};
 use crate::wire::SendError;
 use crate::Did;
@@ -182,6 +183,8 @@ pub(crate) struct Inner {
     out: Vec<JsValue>,
     /// Promise settlements, run once the state is released.
     settle: Vec<(js_sys::Function, JsValue)>,
+    /// `put` / `get` promises by store operation.
+    store_ops: HashMap<u64, (js_sys::Function, js_sys::Function)>,
     timer: Option<JsValue>,
     timer_cb: Option<Closure<dyn FnMut()>>,
     closed: bool,
@@ -360,6 +363,7 @@ impl Inner {
                     &[("tx", u.tx.into()), ("to", did_js(u.dest)), ("reason", format!("{:?}", u.reason).into())],
                 ));
             }
+            Event::Store(e) => self.on_store_event(e),
             Event::Ring(r) => match r {
                 chord::Event::Joined { .. } => self.out.push(event("joined", &[])),
                 chord::Event::JoinFailed { error, .. } => self.out.push(event("joinFailed", &[("reason", format!("{error:?}").into())])),
@@ -382,6 +386,36 @@ impl Inner {
                 }
                 _ => {}
             },
+        }
+    }
+
+    /// Settles the promise of a finished `put` or `get` (renewals have none).
+    fn on_store_event(&mut self, e: StoreEvent) {
+        let (op, settle) = match e {
+            StoreEvent::Put { op, result, .. } => (
+                op,
+                match result {
+                    Ok(()) => Ok(JsValue::UNDEFINED),
+                    Err(PutError::Refused(e)) => Err(store_error(e)),
+                    Err(PutError::TimedOut) => Err(js_error("TIMEOUT", "the key's owner did not answer in time")),
+                    Err(PutError::NoRoute) => Err(js_error("UNDELIVERED", "the key's owner could not be found")),
+                },
+            ),
+            StoreEvent::Get { op, result, .. } => (
+                op,
+                match result {
+                    GetResult::Found(rs) => Ok(rs.iter().map(record_js).collect::<js_sys::Array>().into()),
+                    GetResult::NotFound => Ok(js_sys::Array::new().into()),
+                    GetResult::TimedOut => Err(js_error("TIMEOUT", "the key's owner did not answer in time")),
+                    GetResult::NoRoute => Err(js_error("UNDELIVERED", "the key's owner could not be found")),
+                },
+            ),
+        };
+        if let Some((resolve, reject)) = self.store_ops.remove(&op.0) {
+            match settle {
+                Ok(v) => self.settle.push((resolve, v)),
+                Err(e) => self.settle.push((reject, e)),
+            }
         }
     }
 
@@ -748,6 +782,7 @@ impl WasmProvider {
                 on_event,
                 out: Vec::new(),
                 settle: Vec::new(),
+                store_ops: HashMap::new(),
                 timer: None,
                 timer_cb: Some(Closure::new(move || with(&w, |i| i.on_timer()))),
                 closed: false,
@@ -864,6 +899,59 @@ impl WasmProvider {
         result
     }
 
+    /// Writes `value` at `key` (stored at sha1 of the key) for `ttlMs`, as this
+    /// provider's account: a single value (`set` false; only its writer may overwrite
+    /// it) or this account's entry in an append-set. `keep`: rewrite it while the
+    /// provider lives. Resolves once the key's owner has stored it.
+    #[wasm_bindgen(js_name = storePut)]
+    pub fn store_put(&self, key: &[u8], set: bool, value: &[u8], ttl_ms: f64, keep: bool) -> js_sys::Promise {
+        let ring_key = Record::key_of(key);
+        let kind = if set { RecordKind::Set } else { RecordKind::Value };
+        let value = value.to_vec();
+        self.store_op(move |i| {
+            if !(ttl_ms.is_finite() && ttl_ms >= 1.0) {
+                return Err(js_error("BAD_ARGUMENT", "ttlMs must be a positive number"));
+            }
+            let ttl = Duration(ttl_ms as u64);
+            let t = now();
+            let r = if keep { i.node.publish(t, ring_key, kind, value, ttl) } else { i.node.put(t, ring_key, kind, value, ttl) };
+            r.map_err(store_error)
+        })
+    }
+
+    /// The live records at `key`: `[{writer, value, version, expiresAt, kind}]` (empty if
+    /// none), checked against their writers' signatures.
+    #[wasm_bindgen(js_name = storeGet)]
+    pub fn store_get(&self, key: &[u8]) -> js_sys::Promise {
+        let ring_key = Record::key_of(key);
+        self.store_op(move |i| Ok(i.node.get(now(), ring_key)))
+    }
+
+    /// Stops rewriting a record kept by `storePut(…, keep)`.
+    #[wasm_bindgen(js_name = storeForget)]
+    pub fn store_forget(&self, key: &[u8], set: bool) {
+        let kind = if set { RecordKind::Set } else { RecordKind::Value };
+        with(&Rc::downgrade(&self.inner), |i| i.node.unpublish(Record::key_of(key), kind));
+    }
+
+    fn store_op(&self, start: impl FnOnce(&mut Inner) -> Result<crate::store::OpId, JsValue>) -> js_sys::Promise {
+        let mut slot = None;
+        let promise = js_sys::Promise::new(&mut |resolve, reject| slot = Some((resolve, reject)));
+        let Some((resolve, reject)) = slot else { return promise };
+        let mut failed = Some(js_error("CLOSED", "provider closed"));
+        with(&Rc::downgrade(&self.inner), |i| match start(i) {
+            Ok(op) => {
+                i.store_ops.insert(op.0, (resolve.clone(), reject.clone()));
+                failed = None;
+            }
+            Err(e) => failed = Some(e),
+        });
+        if let Some(e) = failed {
+            let _ = reject.call1(&JsValue::UNDEFINED, &e);
+        }
+        promise
+    }
+
     /// Leaves the ring and closes every connection. Idempotent.
     pub fn close(&self) {
         let events = {
@@ -884,12 +972,40 @@ impl WasmProvider {
             }
             i.timer_cb = None;
             i.closed = true;
+            let ops: Vec<(js_sys::Function, js_sys::Function)> = i.store_ops.drain().map(|(_, f)| f).collect();
+            for (_, reject) in ops {
+                i.settle.push((reject, js_error("CLOSED", "provider closed")));
+            }
             std::mem::take(&mut i.settle)
         };
         for (f, v) in events {
             let _ = f.call1(&JsValue::UNDEFINED, &v);
         }
     }
+}
+
+fn store_error(e: StoreError) -> JsValue {
+    let code = match e {
+        StoreError::BadSignature | StoreError::BadDelegation => "BAD_SIGNATURE",
+        StoreError::Stale => "STALE",
+        StoreError::NotOwner => "NOT_OWNER",
+        StoreError::TooLarge => "TOO_LARGE",
+        StoreError::Full => "BUSY",
+        StoreError::NoSession => "CLOSED",
+        _ => "BAD_ARGUMENT",
+    };
+    js_error(code, e)
+}
+
+/// `{writer, value, version, expiresAt, kind}` for JS.
+fn record_js(r: &Record) -> JsValue {
+    object(&[
+        ("writer", did_js(r.writer)),
+        ("value", js_sys::Uint8Array::from(r.value.as_slice()).into()),
+        ("version", (r.version as f64).into()),
+        ("expiresAt", (r.expires_at as f64).into()),
+        ("kind", if r.kind == RecordKind::Set { "set" } else { "value" }.into()),
+    ])
 }
 
 /// An owned handle for the async operations (their futures must be `'static`).

@@ -136,6 +136,67 @@ await test("two providers in two pages connect by a pasted offer and exchange me
   await a.close();
 });
 
+await test("the DHT in the browser: a record put by the first of six Providers is read by the last, survives its holder's close; services are found; bad writes are refused", async () => {
+  const page = await openPage(browser, base);
+  const r = await page.evaluate(async () => {
+    const H = await import("/tests/browser/harness.js");
+    const ps = await H.providers(6);
+    for (let i = 1; i < 6; i++) await H.manual(ps[i], ps[0]);
+    await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 30000);
+    const out = {};
+    const t0 = performance.now();
+    await ps[0].client("kv").put("greeting", "hello from the first", { ttlMs: 600000 });
+    out.putMs = performance.now() - t0;
+    const t1 = performance.now();
+    const got = await ps[5].client("kv").get("greeting");
+    out.getMs = performance.now() - t1;
+    out.got = got && new TextDecoder().decode(got.value);
+    out.writerOk = got?.writer === ps[0].did;
+    // Another namespace does not see it; an unknown key is null.
+    out.otherNs = await ps[5].client("other").get("greeting");
+    out.missing = await ps[5].client("kv").get("never written");
+    // Only the writer may overwrite; the writer may.
+    out.notOwner = await ps[3].client("kv").put("greeting", "mine now").then(() => "stored", (e) => e.code);
+    await ps[0].client("kv").put("greeting", "v2", { ttlMs: 600000 });
+    out.v2 = new TextDecoder().decode((await ps[4].client("kv").get("greeting")).value);
+    out.tooLarge = await ps[0].client("kv").put("big", new Uint8Array(16385)).then(() => "stored", (e) => e.code);
+    // Close the key's owner (not the writer or the reader): the record is still readable.
+    await H.sleep(2500); // a replication push
+    const hex = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+    const keyBytes = new Uint8Array([2, ...new TextEncoder().encode("kv"), 118, ...new TextEncoder().encode("greeting")]);
+    const key = "0x" + hex(await crypto.subtle.digest("SHA-1", keyBytes));
+    const sorted = ps.map((p) => p.did).sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
+    const ownerDid = sorted.find((d) => BigInt(d) >= BigInt(key)) ?? sorted[0];
+    const owner = ps.find((p) => p.did === ownerDid);
+    out.ownerIsEnd = owner === ps[0] || owner === ps[5];
+    const live = ps.filter((p) => p !== owner);
+    await owner.close();
+    await H.waitFor("the ring to repair", () => H.ringCorrect(live), 30000);
+    const reader = live[live.length - 1];
+    out.afterClose = new TextDecoder().decode((await reader.client("kv").get("greeting"))?.value ?? new Uint8Array());
+    // Services: two providers register, a third finds both.
+    await live[0].client("app").registerService("chat");
+    await live[1].client("app").registerService("chat");
+    out.service = (await live[2].client("app").lookupService("chat")).sort();
+    out.serviceWant = [live[0].did, live[1].did].sort();
+    out.noService = await live[2].client("app").lookupService("nobody");
+    for (const p of live) await p.close();
+    return out;
+  });
+  console.log(`      put ${r.putMs.toFixed(1)} ms, get ${r.getMs.toFixed(1)} ms (first put/get open links to the key's owner)`);
+  assert.equal(r.got, "hello from the first");
+  assert.ok(r.writerOk, "the writer is the first provider's account");
+  assert.equal(r.otherNs, null);
+  assert.equal(r.missing, null);
+  assert.equal(r.notOwner, "NOT_OWNER");
+  assert.equal(r.v2, "v2");
+  assert.equal(r.tooLarge, "TOO_LARGE");
+  assert.equal(r.afterClose, "v2", "readable after its owner closed");
+  assert.deepEqual(r.service, r.serviceWant);
+  assert.deepEqual(r.noService, []);
+  await page.close();
+});
+
 await test("1,000 connect / disconnect cycles leave no live connection, handler or listener behind; closed connections are collectable", async () => {
   const page = await openPage(browser, base);
   const cycles = Number(process.env.CYCLES ?? 1000);

@@ -1,6 +1,7 @@
 //! Shared by the wire tests.
 #![allow(dead_code)]
 
+#[allow(unused_imports)]
 pub use rings_node::sim::pair::{ring_of_two, session, DAY, T0};
 use rings_node::{Instant, Node};
 
