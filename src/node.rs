@@ -12,7 +12,7 @@
 //! authenticates (a signed handshake), so it is not signed per message. Messages routed
 //! across the ring are signed by their origin and sealed to their destination.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use crate::chord::{self, Config, ConfigError, DecodeError, Message, RequestId};
 use crate::identity::Session;
@@ -93,10 +93,10 @@ pub struct Node {
     store: Store,
     ops: HashMap<u64, Op>,
     /// Ring lookups started for store operations.
-    op_lookups: HashMap<RequestId, u64>,
+    op_lookups: Vec<(RequestId, u64)>,
     next_op: u64,
     /// Records this node writes and keeps alive, by slot.
-    published: BTreeMap<(Did, RecordKind), Published>,
+    published: Vec<Published>,
     next_republish: Instant,
     /// The predecessor changed since the last store maintenance.
     pred_changed: bool,
@@ -119,6 +119,8 @@ enum OpKind {
 
 #[derive(Debug)]
 struct Published {
+    key: Did,
+    kind: RecordKind,
     value: Vec<u8>,
     ttl: Duration,
     version: u64,
@@ -147,9 +149,9 @@ impl Node {
             wire: Wire::new(did, session, cfg.wire, seed),
             store,
             ops: HashMap::new(),
-            op_lookups: HashMap::new(),
+            op_lookups: Vec::new(),
             next_op: 1,
-            published: BTreeMap::new(),
+            published: Vec::new(),
             next_republish: now + cfg.store.republish,
             pred_changed: false,
             transmits: VecDeque::new(),
@@ -283,12 +285,12 @@ impl Node {
             }
             let Some(e) = self.ring.poll_event() else { break };
             match e {
-                chord::Event::LookupDone { id, owner, .. } if self.op_lookups.contains_key(&id) => {
-                    let op = self.op_lookups.remove(&id).unwrap_or_default();
+                chord::Event::LookupDone { id, owner, .. } if self.op_lookups.iter().any(|(l, _)| *l == id) => {
+                    let op = self.take_lookup(id);
                     self.op_at_owner(now, op, owner);
                 }
-                chord::Event::LookupFailed { id, .. } if self.op_lookups.contains_key(&id) => {
-                    let op = self.op_lookups.remove(&id).unwrap_or_default();
+                chord::Event::LookupFailed { id, .. } if self.op_lookups.iter().any(|(l, _)| *l == id) => {
+                    let op = self.take_lookup(id);
                     self.finish_op(op, Some(Answer::NoRoute));
                 }
                 e => {
@@ -326,7 +328,7 @@ impl Node {
     /// `ttl`; ends with [`StoreEvent::Put`]. Refused at once if this node has no session
     /// or the value is over the limit.
     pub fn put(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
-        let version = self.published.get(&(key, kind)).map_or(0, |p| p.version);
+        let version = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
         let record = self.sign_record(now, key, kind, value, ttl, version)?;
         Ok(self.put_record(now, record))
     }
@@ -336,14 +338,15 @@ impl Node {
     pub fn publish(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
         let op = self.put(now, key, kind, value.clone(), ttl)?;
         let version = self.ops.get(&op.0).and_then(|o| if let OpKind::Put(r) = &o.what { Some(r.version) } else { None }).unwrap_or(0);
-        self.published.insert((key, kind), Published { value, ttl, version, renewed: now });
+        self.published.retain(|p| (p.key, p.kind) != (key, kind));
+        self.published.push(Published { key, kind, value, ttl, version, renewed: now });
         self.pump(now);
         Ok(op)
     }
 
     /// Stops renewing a published record (it expires where it is stored).
     pub fn unpublish(&mut self, key: Did, kind: RecordKind) {
-        self.published.remove(&(key, kind));
+        self.published.retain(|p| (p.key, p.kind) != (key, kind));
     }
 
     /// Stores a record signed elsewhere (a client's); ends with [`StoreEvent::Put`].
@@ -384,6 +387,11 @@ impl Node {
         Ok(Record::sign(session, key, kind, version, now.as_millis() + ttl.as_millis(), value))
     }
 
+    fn take_lookup(&mut self, id: RequestId) -> u64 {
+        let at = self.op_lookups.iter().position(|(l, _)| *l == id);
+        at.map_or(0, |i| self.op_lookups.swap_remove(i).1)
+    }
+
     fn start_op(&mut self, now: Instant, key: Did, what: OpKind) -> OpId {
         let id = self.next_op;
         self.next_op += 1;
@@ -393,7 +401,7 @@ impl Node {
             self.op_at_owner(now, id, self.did());
         } else {
             let lookup = self.ring.lookup(now, key);
-            self.op_lookups.insert(lookup, id);
+            self.op_lookups.push((lookup, id));
         }
         OpId(id)
     }
@@ -448,8 +456,7 @@ impl Node {
                 return;
             }
         }
-        // An answer stays one link message: a huge set is cut (soonest expiry last).
-        records.sort_by_key(|r| core::cmp::Reverse(r.expires_at));
+        // An answer stays one link message: a huge set is cut.
         let mut size = 0;
         records.retain(|r| {
             size += r.encoded_len();
@@ -529,7 +536,7 @@ impl Node {
     /// Ends an operation with its answer (`None`: timed out) as an event.
     fn finish_op(&mut self, id: u64, answer: Option<Answer>) {
         let Some(op) = self.ops.remove(&id) else { return };
-        self.op_lookups.retain(|_, o| *o != id);
+        self.op_lookups.retain(|(_, o)| *o != id);
         let (key, op_id) = (op.key, OpId(id));
         let event = match (op.what, answer) {
             (OpKind::Put(_), Some(Answer::Ack(r))) => StoreEvent::Put { op: op_id, key, result: r.map_err(PutError::Refused) },
@@ -538,7 +545,8 @@ impl Node {
             (OpKind::Get, Some(Answer::Records(mut rs))) => {
                 // A value: the freshest version wins.
                 if rs.iter().all(|r| r.kind == RecordKind::Value) && rs.len() > 1 {
-                    rs.sort_by_key(|r| core::cmp::Reverse(r.version));
+                    let best = rs.iter().enumerate().max_by_key(|(_, r)| r.version).map_or(0, |(i, _)| i);
+                    rs.swap(0, best);
                     rs.truncate(1);
                 }
                 let result = if rs.is_empty() { GetResult::NotFound } else { GetResult::Found(rs) };
@@ -565,7 +573,11 @@ impl Node {
         // A new predecessor (a newcomer, or the one behind a failed node) may own any key
         // this node does not: it gets them all, once.
         let hand_all = std::mem::take(&mut self.pred_changed);
-        let mut batches: BTreeMap<Did, Vec<Record>> = BTreeMap::new();
+        let mut batches: Vec<(Did, Vec<Record>)> = Vec::new();
+        let mut add = |to: Did, r: &Record| match batches.iter_mut().find(|(d, _)| *d == to) {
+            Some((_, v)) => v.push(r.clone()),
+            None => batches.push((to, vec![r.clone()])),
+        };
         // With no predecessor known (it just failed), this node may own any key it holds:
         // acting as their owner keeps them replicated until the ring says otherwise.
         let owns_now = |k: Did| table.predecessor().is_none() || table.owns(k);
@@ -574,11 +586,11 @@ impl Node {
             if own {
                 h.refreshed = now;
                 for r in &replicas {
-                    batches.entry(*r).or_default().push(h.record.clone());
+                    add(*r, &h.record);
                 }
             } else if let Some(p) = pred {
                 if h.owned || hand_all || h.refreshed + hand_up_after <= now {
-                    batches.entry(p).or_default().push(h.record.clone());
+                    add(p, &h.record);
                 }
             }
             h.owned = own;
@@ -601,20 +613,16 @@ impl Node {
             }
         }
         // Writers renew a third of the way through a record's life.
-        let due: Vec<(Did, RecordKind)> = self
-            .published
-            .iter()
-            .filter(|(_, p)| p.renewed + crate::time::Duration(p.ttl.as_millis() / 3) <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for (key, kind) in due {
-            let Some(p) = self.published.get(&(key, kind)) else { continue };
-            let (value, ttl, last) = (p.value.clone(), p.ttl, p.version);
+        for i in 0..self.published.len() {
+            let p = &self.published[i];
+            if p.renewed + crate::time::Duration(p.ttl.as_millis() / 3) > now {
+                continue;
+            }
+            let (key, kind, value, ttl, last) = (p.key, p.kind, p.value.clone(), p.ttl, p.version);
             if let Ok(record) = self.sign_record(now, key, kind, value, ttl, last) {
-                if let Some(p) = self.published.get_mut(&(key, kind)) {
-                    p.version = record.version;
-                    p.renewed = now;
-                }
+                let p = &mut self.published[i];
+                p.version = record.version;
+                p.renewed = now;
                 self.start_op(now, key, OpKind::Put(record));
             }
         }

@@ -19,8 +19,6 @@
 
 mod record;
 
-use std::collections::{BTreeMap, HashMap};
-
 use k256::ecdsa::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
@@ -239,18 +237,21 @@ pub struct Store {
     cfg: StoreConfig,
     network: u32,
     skew: Duration,
-    held: BTreeMap<(Did, Did), Held>,
+    /// Sorted by slot (key, then writer for set entries): a key's records are adjacent.
+    held: Vec<Held>,
     bytes: usize,
-    /// Delegations already verified, by fingerprint: (session key, account, expiry).
-    vouched: HashMap<u64, (VerifyingKey, Did, u64)>,
+    /// Delegations already verified: (fingerprint, session key, account, expiry), the
+    /// most recent last.
+    vouched: Vec<(u64, VerifyingKey, Did, u64)>,
     stats: StoreStats,
 }
 
-const MAX_VOUCHED: usize = 4096;
+/// Writers whose delegation is remembered (checked again when forgotten).
+const MAX_VOUCHED: usize = 64;
 
 impl Store {
     pub fn new(cfg: StoreConfig, network: u32, skew: Duration) -> Store {
-        Store { cfg, network, skew, held: BTreeMap::new(), bytes: 0, vouched: HashMap::new(), stats: StoreStats::default() }
+        Store { cfg, network, skew, held: Vec::new(), bytes: 0, vouched: Vec::new(), stats: StoreStats::default() }
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -272,20 +273,27 @@ impl Store {
     /// Live records at `key` (a value, or a set's entries).
     pub fn records_at(&self, key: Did, now: Instant) -> Vec<Record> {
         let now = now.as_millis();
-        self.held
-            .range((key, Did::ZERO)..=(key, Did::MAX))
-            .filter(|(_, h)| h.record.expires_at >= now)
-            .map(|(_, h)| h.record.clone())
-            .collect()
+        self.at_key(key).iter().filter(|h| h.record.expires_at >= now).map(|h| h.record.clone()).collect()
+    }
+
+    /// The records held at `key`, adjacent in the sorted list.
+    fn at_key(&self, key: Did) -> &[Held] {
+        let start = self.held.partition_point(|h| h.record.key < key);
+        let end = start + self.held[start..].partition_point(|h| h.record.key == key);
+        &self.held[start..end]
+    }
+
+    fn find(&self, slot: (Did, Did)) -> Result<usize, usize> {
+        self.held.binary_search_by(|h| h.record.slot().cmp(&slot))
     }
 
     /// Every record held (for replication and tests).
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Held> {
-        self.held.values_mut()
+        self.held.iter_mut()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Record> {
-        self.held.values().map(|h| &h.record)
+        self.held.iter().map(|h| &h.record)
     }
 
     /// Checks a record without storing it (a `get`'s answer); refusals are counted.
@@ -326,7 +334,8 @@ impl Store {
             return Err(StoreError::TooLarge);
         }
         let slot = r.slot();
-        if let Some(h) = self.held.get_mut(&slot) {
+        if let Ok(i) = self.find(slot) {
+            let h = &mut self.held[i];
             let live = h.record.expires_at >= ms;
             if live && h.record.writer != r.writer {
                 return Err(StoreError::NotOwner);
@@ -339,14 +348,10 @@ impl Store {
                 return Err(StoreError::Stale);
             }
         } else if r.kind == RecordKind::Set {
-            let entries = self.held.range((r.key, Did::ZERO)..=(r.key, Did::MAX)).count();
-            if entries >= self.cfg.max_set_entries {
+            let entries = self.at_key(r.key);
+            if entries.len() >= self.cfg.max_set_entries {
                 // The entry expiring first gives way, if it expires before this one.
-                let first = self
-                    .held
-                    .range((r.key, Did::ZERO)..=(r.key, Did::MAX))
-                    .min_by_key(|(_, h)| h.record.expires_at)
-                    .map(|(k, h)| (*k, h.record.expires_at));
+                let first = entries.iter().min_by_key(|h| h.record.expires_at).map(|h| (h.record.slot(), h.record.expires_at));
                 match first {
                     Some((k, exp)) if exp < r.expires_at => self.remove(k),
                     _ => return Err(StoreError::Full),
@@ -355,29 +360,28 @@ impl Store {
         }
         self.verify(now, &r)?;
         let bytes = r.encoded_len();
-        if let Some(old) = self.held.get(&slot) {
-            self.bytes -= old.bytes;
-        }
-        self.held.remove(&slot);
+        self.remove(slot);
         self.make_room(bytes, owns, ms)?;
         self.bytes += bytes;
         let owned = owns(r.key);
-        self.held.insert(slot, Held { record: r, owned, refreshed: now, bytes });
+        let at = self.find(slot).unwrap_or_else(|i| i);
+        self.held.insert(at, Held { record: r, owned, refreshed: now, bytes });
         Ok(true)
     }
 
     fn verify(&mut self, now: Instant, r: &Record) -> Result<(), StoreError> {
         let fp = r.delegation.fingerprint();
         let ms = now.as_millis();
-        let known = self.vouched.get(&fp).filter(|(_, account, expires)| *account == r.writer && *expires + self.skew.as_millis() >= ms);
+        let skew = self.skew.as_millis();
+        let known = self.vouched.iter().rev().find(|(f, _, account, expires)| *f == fp && *account == r.writer && *expires + skew >= ms);
         let key = match known {
-            Some((k, _, _)) => *k,
+            Some((_, k, _, _)) => *k,
             None => {
                 let k = r.check_delegation(self.network, now, self.skew)?;
                 if self.vouched.len() >= MAX_VOUCHED {
-                    self.vouched.clear();
+                    self.vouched.remove(0);
                 }
-                self.vouched.insert(fp, (k, r.writer, r.delegation.expires_at));
+                self.vouched.push((fp, k, r.writer, r.delegation.expires_at));
                 k
             }
         };
@@ -393,7 +397,7 @@ impl Store {
         }
         self.expire(ms);
         while full(self) {
-            let victim = self.held.iter().filter(|(_, h)| !owns(h.record.key)).min_by_key(|(_, h)| h.record.expires_at).map(|(k, _)| *k);
+            let victim = self.held.iter().filter(|h| !owns(h.record.key)).min_by_key(|h| h.record.expires_at).map(|h| h.record.slot());
             let Some(k) = victim else {
                 return Err(StoreError::Full);
             };
@@ -404,28 +408,39 @@ impl Store {
     }
 
     fn remove(&mut self, slot: (Did, Did)) {
-        if let Some(h) = self.held.remove(&slot) {
-            self.bytes -= h.bytes;
+        if let Ok(i) = self.find(slot) {
+            self.bytes -= self.held.remove(i).bytes;
         }
     }
 
     /// Drops expired records.
     pub fn expire(&mut self, ms: u64) {
-        let gone: Vec<(Did, Did)> = self.held.iter().filter(|(_, h)| h.record.expires_at < ms).map(|(k, _)| *k).collect();
-        self.stats.expired += gone.len() as u64;
-        for k in gone {
-            self.remove(k);
-        }
+        let before = self.held.len();
+        let mut freed = 0;
+        self.held.retain(|h| {
+            let keep = h.record.expires_at >= ms;
+            if !keep {
+                freed += h.bytes;
+            }
+            keep
+        });
+        self.bytes -= freed;
+        self.stats.expired += (before - self.held.len()) as u64;
     }
 
     /// Drops copies this node does not own whose lease ran out.
     pub fn drop_stale_copies(&mut self, now: Instant, owns: &dyn Fn(Did) -> bool) {
         let lease = self.cfg.lease;
-        let gone: Vec<(Did, Did)> =
-            self.held.iter().filter(|(_, h)| !owns(h.record.key) && h.refreshed + lease <= now).map(|(k, _)| *k).collect();
-        self.stats.lease_dropped += gone.len() as u64;
-        for k in gone {
-            self.remove(k);
-        }
+        let before = self.held.len();
+        let mut freed = 0;
+        self.held.retain(|h| {
+            let keep = owns(h.record.key) || h.refreshed + lease > now;
+            if !keep {
+                freed += h.bytes;
+            }
+            keep
+        });
+        self.bytes -= freed;
+        self.stats.lease_dropped += (before - self.held.len()) as u64;
     }
 }

@@ -184,7 +184,7 @@ pub(crate) struct Inner {
     /// Promise settlements, run once the state is released.
     settle: Vec<(js_sys::Function, JsValue)>,
     /// `put` / `get` promises by store operation.
-    store_ops: HashMap<u64, (js_sys::Function, js_sys::Function)>,
+    store_ops: Vec<(u64, js_sys::Function, js_sys::Function)>,
     timer: Option<JsValue>,
     timer_cb: Option<Closure<dyn FnMut()>>,
     closed: bool,
@@ -411,7 +411,8 @@ impl Inner {
                 },
             ),
         };
-        if let Some((resolve, reject)) = self.store_ops.remove(&op.0) {
+        if let Some(at) = self.store_ops.iter().position(|(id, _, _)| *id == op.0) {
+            let (_, resolve, reject) = self.store_ops.swap_remove(at);
             match settle {
                 Ok(v) => self.settle.push((resolve, v)),
                 Err(e) => self.settle.push((reject, e)),
@@ -782,7 +783,7 @@ impl WasmProvider {
                 on_event,
                 out: Vec::new(),
                 settle: Vec::new(),
-                store_ops: HashMap::new(),
+                store_ops: Vec::new(),
                 timer: None,
                 timer_cb: Some(Closure::new(move || with(&w, |i| i.on_timer()))),
                 closed: false,
@@ -941,7 +942,7 @@ impl WasmProvider {
         let mut failed = Some(js_error("CLOSED", "provider closed"));
         with(&Rc::downgrade(&self.inner), |i| match start(i) {
             Ok(op) => {
-                i.store_ops.insert(op.0, (resolve.clone(), reject.clone()));
+                i.store_ops.push((op.0, resolve.clone(), reject.clone()));
                 failed = None;
             }
             Err(e) => failed = Some(e),
@@ -972,8 +973,8 @@ impl WasmProvider {
             }
             i.timer_cb = None;
             i.closed = true;
-            let ops: Vec<(js_sys::Function, js_sys::Function)> = i.store_ops.drain().map(|(_, f)| f).collect();
-            for (_, reject) in ops {
+            let ops: Vec<(u64, js_sys::Function, js_sys::Function)> = i.store_ops.drain(..).collect();
+            for (_, _, reject) in ops {
                 i.settle.push((reject, js_error("CLOSED", "provider closed")));
             }
             std::mem::take(&mut i.settle)
