@@ -109,6 +109,8 @@ struct Op {
     key: Did,
     deadline: Instant,
     what: OpKind,
+    /// Hops the lookup of the key's owner took (0: this node owns it).
+    hops: u8,
 }
 
 #[derive(Debug)]
@@ -285,8 +287,11 @@ impl Node {
             }
             let Some(e) = self.ring.poll_event() else { break };
             match e {
-                chord::Event::LookupDone { id, owner, .. } if self.op_lookups.iter().any(|(l, _)| *l == id) => {
+                chord::Event::LookupDone { id, owner, hops, .. } if self.op_lookups.iter().any(|(l, _)| *l == id) => {
                     let op = self.take_lookup(id);
+                    if let Some(o) = self.ops.get_mut(&op) {
+                        o.hops = hops;
+                    }
                     self.op_at_owner(now, op, owner);
                 }
                 chord::Event::LookupFailed { id, .. } if self.op_lookups.iter().any(|(l, _)| *l == id) => {
@@ -396,7 +401,7 @@ impl Node {
         let id = self.next_op;
         self.next_op += 1;
         let deadline = now + self.store.config().request_timeout;
-        self.ops.insert(id, Op { key, deadline, what });
+        self.ops.insert(id, Op { key, deadline, what, hops: 0 });
         if self.ring.table().owns(key) || self.ring.successor().is_none() {
             self.op_at_owner(now, id, self.did());
         } else {
@@ -537,11 +542,11 @@ impl Node {
     fn finish_op(&mut self, id: u64, answer: Option<Answer>) {
         let Some(op) = self.ops.remove(&id) else { return };
         self.op_lookups.retain(|(_, o)| *o != id);
-        let (key, op_id) = (op.key, OpId(id));
+        let (key, op_id, hops) = (op.key, OpId(id), op.hops);
         let event = match (op.what, answer) {
-            (OpKind::Put(_), Some(Answer::Ack(r))) => StoreEvent::Put { op: op_id, key, result: r.map_err(PutError::Refused) },
-            (OpKind::Put(_), Some(Answer::NoRoute)) => StoreEvent::Put { op: op_id, key, result: Err(PutError::NoRoute) },
-            (OpKind::Put(_), _) => StoreEvent::Put { op: op_id, key, result: Err(PutError::TimedOut) },
+            (OpKind::Put(_), Some(Answer::Ack(r))) => StoreEvent::Put { op: op_id, key, hops, result: r.map_err(PutError::Refused) },
+            (OpKind::Put(_), Some(Answer::NoRoute)) => StoreEvent::Put { op: op_id, key, hops, result: Err(PutError::NoRoute) },
+            (OpKind::Put(_), _) => StoreEvent::Put { op: op_id, key, hops, result: Err(PutError::TimedOut) },
             (OpKind::Get, Some(Answer::Records(mut rs))) => {
                 // A value: the freshest version wins.
                 if rs.iter().all(|r| r.kind == RecordKind::Value) && rs.len() > 1 {
@@ -550,10 +555,10 @@ impl Node {
                     rs.truncate(1);
                 }
                 let result = if rs.is_empty() { GetResult::NotFound } else { GetResult::Found(rs) };
-                StoreEvent::Get { op: op_id, key, result }
+                StoreEvent::Get { op: op_id, key, hops, result }
             }
-            (OpKind::Get, Some(Answer::NoRoute)) => StoreEvent::Get { op: op_id, key, result: GetResult::NoRoute },
-            (OpKind::Get, _) => StoreEvent::Get { op: op_id, key, result: GetResult::TimedOut },
+            (OpKind::Get, Some(Answer::NoRoute)) => StoreEvent::Get { op: op_id, key, hops, result: GetResult::NoRoute },
+            (OpKind::Get, _) => StoreEvent::Get { op: op_id, key, hops, result: GetResult::TimedOut },
         };
         self.events.push_back(Event::Store(event));
     }

@@ -393,7 +393,8 @@ fn records_survive_churn_and_a_lost_replica_set_is_reported() {
         let ix = sim.random_member().unwrap();
         let op = sim.get(ix, keys[i]);
         sim.run_rounds(2);
-        assert_eq!(sim.take_store_event(ix, op), Some(StoreEvent::Get { op, key: keys[i], result: GetResult::NotFound }), "record {i}");
+        let got = sim.take_store_event(ix, op);
+        assert!(matches!(got, Some(StoreEvent::Get { result: GetResult::NotFound, .. })), "record {i}: {got:?}");
     }
     println!(
         "a crashed replica set (owner + 2 successors): its {} records are reported NotFound; the other {} are intact",

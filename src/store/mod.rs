@@ -196,8 +196,10 @@ pub enum GetResult {
 /// How a store operation ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreEvent {
-    Put { op: OpId, key: Did, result: Result<(), PutError> },
-    Get { op: OpId, key: Did, result: GetResult },
+    /// `hops`: the lookup of the key's owner (0: this node owned it); the request and
+    /// its answer then take one link each way.
+    Put { op: OpId, key: Did, hops: u8, result: Result<(), PutError> },
+    Get { op: OpId, key: Did, hops: u8, result: GetResult },
 }
 
 /// Counters of one node's store.

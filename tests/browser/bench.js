@@ -85,6 +85,26 @@ async function ringThroughput(p, size, count, round) {
   return total / ((performance.now() - t0) / 1000) / 1e6;
 }
 
+/** The DHT among six Providers in this page: sequential put and get latency (links to
+ * the owners already open after a warm-up), and concurrent puts per second. */
+async function storeBench() {
+  const ps = await H.providers(6);
+  for (let i = 1; i < 6; i++) await H.manual(ps[i], ps[0]);
+  await H.waitFor("ring of six", () => H.ringCorrect(ps), 30000);
+  const w = ps[0].client("bench"), r = ps[5].client("bench");
+  const value = new Uint8Array(100);
+  for (let i = 0; i < 20; i++) { await w.put(`warm-${i}`, value); await r.get(`warm-${i}`); }
+  const puts = [], gets = [];
+  for (let i = 0; i < 100; i++) { const t = performance.now(); await w.put(`k-${i}`, value); puts.push(performance.now() - t); }
+  for (let i = 0; i < 100; i++) { const t = performance.now(); const got = await r.get(`k-${i}`); gets.push(performance.now() - t); if (!got) throw new Error(`k-${i} not found`); }
+  const n = 500;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: n }, (_, i) => w.put(`burst-${i}`, value)));
+  const perSec = n / ((performance.now() - t0) / 1000);
+  for (const p of ps) await p.close();
+  return { put: median(puts), get: median(gets), putsPerSec: perSec };
+}
+
 export async function run() {
   const res = {};
   const raws = [], rings = [];
@@ -123,5 +143,6 @@ export async function run() {
   res.tp1m = await rounds(1 << 20, 24);
   raw.close(); await ring.a.close(); await ring.b.close();
   res.crypto = await R.cryptoBench(500);
+  res.store = await storeBench();
   return res;
 }

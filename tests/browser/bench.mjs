@@ -20,5 +20,7 @@ console.log(`| 32 B round trip (request → reply), median of 200 | ${f(r.rtt.ri
 console.log(`| throughput, 400 × 16 KiB, median of 5 rounds | ${f(r.tp16k.ring)} MB/s | ${f(r.tp16k.raw)} MB/s | ${f(r.tp16k.ring / r.tp16k.raw, 2)}× |`);
 console.log(`| throughput, 24 × 1 MiB, median of 5 rounds | ${f(r.tp1m.ring)} MB/s | ${f(r.tp1m.raw)} MB/s | ${f(r.tp1m.ring / r.tp1m.raw, 2)}× |`);
 console.log(`| wasm size | ${wasm.length} B raw, ${gzipSync(wasm, { level: 9 }).length} B gzip | — | — |`);
+const s = r.store;
+console.log(`\nDHT among six Providers in one page (100 B values, r = 3): put median ${f(s.put, 2)} ms, get median ${f(s.get, 2)} ms (sequential, 100 each); ${f(s.putsPerSec, 0)} puts/s (500 concurrent)`);
 const c = r.crypto;
 console.log(`\nwasm crypto in Chromium (ops/s): sign ${f(c.sign, 0)}, verify ${f(c.verify, 0)}, delegation ${f(c.delegation, 0)}, pair keys ${f(c.pair, 0)} (these four: once per peer session or hello); per data message: seal 100 B ${f(c.seal, 0)}, open 100 B ${f(c.open, 0)}, seal 16 KiB ${f(c.seal16kMBps)} MB/s`);
