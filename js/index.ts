@@ -189,6 +189,19 @@ export interface ProviderOptions {
    * refuses a page more than 500 live RTCPeerConnections).
    */
   maxConnections?: number;
+  /**
+   * Keep this Provider's known peers and the records it keeps alive (`put(…, {keep})`,
+   * `registerService`) in IndexedDB under this name, so a reloaded page can `rejoin()`
+   * and republish them.
+   */
+  persist?: string;
+}
+
+export interface RejoinOptions {
+  /** The BroadcastChannel same-origin tabs share (default "rings-node"). */
+  channel?: string;
+  /** How long to wait for cached peers, then for any joined tab (ms each; default 1,500). */
+  timeoutMs?: number;
 }
 
 export interface ProviderInfo {
@@ -248,6 +261,7 @@ interface RawEvent {
 /** A node of the ring, running in this page. */
 export class Provider {
   private readonly node: WasmProvider;
+  private readonly saved: Persisted | null;
   private readonly target = new EventTarget();
   private readonly clients = new Map<string, Client>();
   private closed = false;
@@ -255,8 +269,9 @@ export class Provider {
   /** This node's DID (its account's). */
   readonly did: string;
 
-  private constructor(account: Account, options: ProviderOptions) {
+  private constructor(account: Account, options: ProviderOptions, saved: Persisted | null) {
     this.account = account;
+    this.saved = saved;
     const ice = options.iceServers ?? [];
     const timeout = options.connectTimeoutMs ?? 10_000;
     need(Array.isArray(ice), "iceServers must be an array");
@@ -266,12 +281,89 @@ export class Provider {
     // Events are delivered from a microtask, after the call that caused them returns.
     this.node = guard(() => new WasmProvider(account.session, randomBytes(32), ice, timeout, max, (e: RawEvent) => queueMicrotask(() => this.dispatch(e))));
     this.did = this.node.did;
+    if (saved) this.on("peerUp", ({ did }) => void saved.putPeer(did).catch(() => undefined));
   }
 
   static async create(options: ProviderOptions): Promise<Provider> {
     need(options?.account instanceof Account, "options.account must be an Account");
+    need(options.persist === undefined || (typeof options.persist === "string" && options.persist.length > 0), "persist must be a non-empty string");
     await initialize();
-    return new Provider(options.account, options);
+    const saved = options.persist === undefined ? null : await Persisted.open(options.persist);
+    return new Provider(options.account, options, saved);
+  }
+
+  /** Peers this Provider (or an earlier one with the same `persist` name) linked to,
+   * most recent first. */
+  async cachedPeers(): Promise<string[]> {
+    return this.saved ? (await this.saved.peers()).map((p) => p.did) : [];
+  }
+
+  /**
+   * Answers offers that other same-origin tabs post with `rejoin()`: those addressed to
+   * this DID, and, once this Provider is in a ring, those addressed to anyone. Returns a
+   * function that stops.
+   */
+  shareLocally(channel = "rings-node"): () => void {
+    this.open();
+    const bc = new BroadcastChannel(channel);
+    bc.onmessage = async ({ data }: MessageEvent<LocalSignal>) => {
+      if (this.closed || data?.type !== "rings-offer" || typeof data.offer !== "string") return;
+      const mine = Array.isArray(data.to) ? data.to.includes(this.did) : this.info().joined;
+      if (!mine) return;
+      try {
+        bc.postMessage({ type: "rings-answer", id: data.id, from: this.did, answer: await this.answerOffer(data.offer) } satisfies LocalSignal);
+      } catch {
+        // a stale or foreign offer: nothing to answer
+      }
+    };
+    return () => bc.close();
+  }
+
+  /**
+   * Rejoins the ring without a manual handshake: posts an offer on a BroadcastChannel to
+   * the cached peers (`persist`), then to any joined tab; links to the first that answers
+   * and joins through it, then republishes the records kept in IndexedDB. Resolves to the
+   * peer's DID; rejects with `CONNECT_FAILED` if nobody answered.
+   */
+  async rejoin(options: RejoinOptions = {}): Promise<string> {
+    this.open();
+    const wait = options.timeoutMs ?? 1500;
+    need(Number.isFinite(wait) && wait > 0, "timeoutMs must be positive");
+    const bc = new BroadcastChannel(options.channel ?? "rings-node");
+    const id = Array.from(randomBytes(8), (b) => b.toString(16).padStart(2, "0")).join("");
+    let answered: (answer: string) => void = () => undefined;
+    const answer = new Promise<string>((ok) => (answered = ok));
+    bc.onmessage = ({ data }: MessageEvent<LocalSignal>) => {
+      if (data?.type === "rings-answer" && data.id === id && typeof data.answer === "string") answered(data.answer);
+    };
+    try {
+      const offer = await this.createOffer();
+      const timeout = () => new Promise<null>((ok) => setTimeout(() => ok(null), wait));
+      let got: string | null = null;
+      for (const to of [await this.cachedPeers(), null]) {
+        if (Array.isArray(to) && to.length === 0) continue;
+        bc.postMessage({ type: "rings-offer", id, to, offer } satisfies LocalSignal);
+        got = await Promise.race([answer, timeout()]);
+        if (got) break;
+      }
+      if (!got) throw new RingsError("CONNECT_FAILED", "no cached peer and no joined tab answered");
+      const peer = await this.acceptAnswer(got);
+      void this.republish();
+      return peer;
+    } finally {
+      bc.close();
+    }
+  }
+
+  /** Writes again the records kept in IndexedDB, once the ring is joined. */
+  private async republish(): Promise<void> {
+    if (!this.saved) return;
+    const deadline = Date.now() + 30_000;
+    while (!this.closed && !this.info().joined && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 50));
+    for (const r of await this.saved.records()) {
+      if (this.closed) return;
+      await this.storePut(r.key, r.set, r.value, r.ttlMs, true).catch(() => undefined);
+    }
   }
 
   /** Starts a manual handshake: send the returned text to the other side (copy-paste, QR code, HTTP). */
@@ -329,6 +421,7 @@ export class Provider {
   /** @internal a store write; see `Client.put` and `Client.registerService`. */
   storePut(key: Uint8Array, set: boolean, value: Uint8Array, ttlMs: number, keep: boolean): Promise<void> {
     this.open();
+    if (keep && this.saved) void this.saved.putRecord({ id: recordId(key, set), key, set, value, ttlMs }).catch(() => undefined);
     return guardAsync(() => this.node.storePut(key, set, value, ttlMs, keep) as Promise<void>);
   }
 
@@ -341,6 +434,7 @@ export class Provider {
 
   /** @internal */
   storeForget(key: Uint8Array, set: boolean): void {
+    if (this.saved) void this.saved.deleteRecord(recordId(key, set)).catch(() => undefined);
     if (!this.closed) this.node.storeForget(key, set);
   }
 
@@ -393,6 +487,78 @@ export class Provider {
     }
     const { type, ...detail } = e;
     this.target.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+// ---------------------------------------------------------------- persistence
+
+/** What same-origin tabs post to each other on the BroadcastChannel. */
+interface LocalSignal {
+  type: "rings-offer" | "rings-answer";
+  id: string;
+  /** Offer: the DIDs asked to answer, or null for any joined tab. */
+  to?: string[] | null;
+  from?: string;
+  offer?: string;
+  answer?: string;
+}
+
+interface KeptRecord {
+  id: string;
+  key: Uint8Array;
+  set: boolean;
+  value: Uint8Array;
+  ttlMs: number;
+}
+
+function recordId(key: Uint8Array, set: boolean): string {
+  return (set ? "s:" : "v:") + Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function request<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((ok, fail) => {
+    r.onsuccess = () => ok(r.result);
+    r.onerror = () => fail(new RingsError("BAD_ARGUMENT", `IndexedDB: ${r.error?.message ?? "failed"}`));
+  });
+}
+
+/** A Provider's peers and kept records in IndexedDB (`rings-node/<name>`). */
+class Persisted {
+  private constructor(private readonly db: IDBDatabase) {}
+
+  static async open(name: string): Promise<Persisted> {
+    const r = indexedDB.open(`rings-node/${name}`, 1);
+    r.onupgradeneeded = () => {
+      r.result.createObjectStore("peers", { keyPath: "did" });
+      r.result.createObjectStore("records", { keyPath: "id" });
+    };
+    return new Persisted(await request(r));
+  }
+
+  private store(name: "peers" | "records", mode: IDBTransactionMode): IDBObjectStore {
+    return this.db.transaction(name, mode).objectStore(name);
+  }
+
+  async putPeer(did: string): Promise<void> {
+    await request(this.store("peers", "readwrite").put({ did, seen: Date.now() }));
+  }
+
+  /** The 32 most recently seen peers. */
+  async peers(): Promise<{ did: string; seen: number }[]> {
+    const all = (await request(this.store("peers", "readonly").getAll())) as { did: string; seen: number }[];
+    return all.sort((a, b) => b.seen - a.seen).slice(0, 32);
+  }
+
+  async putRecord(r: KeptRecord): Promise<void> {
+    await request(this.store("records", "readwrite").put(r));
+  }
+
+  async deleteRecord(id: string): Promise<void> {
+    await request(this.store("records", "readwrite").delete(id));
+  }
+
+  async records(): Promise<KeptRecord[]> {
+    return (await request(this.store("records", "readonly").getAll())) as KeptRecord[];
   }
 }
 

@@ -75,7 +75,8 @@ pub fn honest_traffic(a: &mut Node, b: &mut Node, now: &mut Instant) -> Vec<Vec<
     seen
 }
 
-/// How many frames `n` has refused (each refusal counts once, in one of these).
+/// How many frames (or stored records) `n` has refused (each refusal counts once, in one
+/// of these).
 pub fn refused(n: &Node) -> u64 {
-    n.wire().stats().rejected_total() + n.ring().stats().malformed
+    n.wire().stats().rejected_total() + n.ring().stats().malformed + n.store().stats().rejected_total()
 }

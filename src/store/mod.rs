@@ -198,8 +198,18 @@ pub enum GetResult {
 pub enum StoreEvent {
     /// `hops`: the lookup of the key's owner (0: this node owned it); the request and
     /// its answer then take one link each way.
-    Put { op: OpId, key: Did, hops: u8, result: Result<(), PutError> },
-    Get { op: OpId, key: Did, hops: u8, result: GetResult },
+    Put {
+        op: OpId,
+        key: Did,
+        hops: u8,
+        result: Result<(), PutError>,
+    },
+    Get {
+        op: OpId,
+        key: Did,
+        hops: u8,
+        result: GetResult,
+    },
 }
 
 /// Counters of one node's store.

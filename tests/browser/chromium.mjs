@@ -9,7 +9,8 @@ export function launch() {
   return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: [...flags, "--no-sandbox", "--js-flags=--expose-gc"] });
 }
 
-/** A page on the test server with the package loaded as `window.R`. */
+/** A page on the test server with the package loaded as `window.R` (in a new context if
+ * given the browser, or in the given context). */
 export async function openPage(browser, base) {
   const page = await browser.newPage();
   page.on("pageerror", (e) => console.error("[page error]", e.message));

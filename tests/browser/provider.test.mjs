@@ -197,6 +197,57 @@ await test("the DHT in the browser: a record put by the first of six Providers i
   await page.close();
 });
 
+await test("a reloaded page rejoins the ring from its IndexedDB peer cache without a manual handshake, and republishes its kept records", async () => {
+  // One browser context: the pages share an origin's BroadcastChannel and IndexedDB.
+  const ctx = await browser.newContext();
+  const [a, b] = [await openPage(ctx, base), await openPage(ctx, base)];
+  const da = await a.evaluate(async () => {
+    const H = await import("/tests/browser/harness.js");
+    window.P = await H.R.Provider.create({ account: await H.R.Account.generate() });
+    window.P.shareLocally("rings-test"); // answers same-origin offers addressed to it
+    return window.P.did;
+  });
+  const start = () => b.evaluate(async () => {
+    const H = await import("/tests/browser/harness.js");
+    window.P = await H.R.Provider.create({ account: await H.R.Account.generate(), persist: "page-b" });
+    return { did: window.P.did, cached: await window.P.cachedPeers() };
+  });
+  const first = await start();
+  assert.deepEqual(first.cached, [], "a fresh cache");
+  // The one manual handshake, B with A; B registers a service it keeps alive.
+  const offer = await b.evaluate(() => window.P.createOffer());
+  const answer = await a.evaluate((o) => window.P.answerOffer(o), offer);
+  assert.equal(await b.evaluate((x) => window.P.acceptAnswer(x), answer), da);
+  await b.evaluate(async () => {
+    const H = await import("/tests/browser/harness.js");
+    await H.waitFor("joined", () => window.P.info().joined, 10000);
+    await window.P.client("app").registerService("page-b");
+    await H.waitFor("the peer cache", async () => (await window.P.cachedPeers()).length === 1, 5000);
+  });
+  await b.reload();
+  const second = await start();
+  assert.notEqual(second.did, first.did, "a new account after the reload");
+  assert.deepEqual(second.cached, [da], "the peer cache survived the reload");
+  const r = await b.evaluate(async () => {
+    const H = await import("/tests/browser/harness.js");
+    const t0 = performance.now();
+    const peer = await window.P.rejoin({ channel: "rings-test" });
+    const ms = performance.now() - t0;
+    await H.waitFor("joined again", () => window.P.info().joined, 10000);
+    return { peer, ms };
+  });
+  assert.equal(r.peer, da, "rejoined through the cached peer");
+  // The kept service record was republished by the new Provider: A finds it.
+  const found = await a.evaluate(async (did) => {
+    const H = await import("/tests/browser/harness.js");
+    let dids = [];
+    await H.waitFor("the republished service", async () => (dids = await window.P.client("app").lookupService("page-b")).includes(did), 10000, 100);
+    return dids;
+  }, second.did);
+  console.log(`      rejoined through the cached peer in ${r.ms.toFixed(0)} ms; service found: ${found.length} registration(s)`);
+  await ctx.close();
+});
+
 await test("1,000 connect / disconnect cycles leave no live connection, handler or listener behind; closed connections are collectable", async () => {
   const page = await openPage(browser, base);
   const cycles = Number(process.env.CYCLES ?? 1000);
