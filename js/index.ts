@@ -262,6 +262,7 @@ interface RawEvent {
 export class Provider {
   private readonly node: WasmProvider;
   private readonly saved: Persisted | null;
+  private readonly channels = new Set<BroadcastChannel>();
   private readonly target = new EventTarget();
   private readonly clients = new Map<string, Client>();
   private closed = false;
@@ -306,6 +307,7 @@ export class Provider {
   shareLocally(channel = "rings-node"): () => void {
     this.open();
     const bc = new BroadcastChannel(channel);
+    this.channels.add(bc);
     bc.onmessage = async ({ data }: MessageEvent<LocalSignal>) => {
       if (this.closed || data?.type !== "rings-offer" || typeof data.offer !== "string") return;
       const mine = Array.isArray(data.to) ? data.to.includes(this.did) : this.info().joined;
@@ -316,7 +318,10 @@ export class Provider {
         // a stale or foreign offer: nothing to answer
       }
     };
-    return () => bc.close();
+    return () => {
+      this.channels.delete(bc);
+      bc.close();
+    };
   }
 
   /**
@@ -421,8 +426,12 @@ export class Provider {
   /** @internal a store write; see `Client.put` and `Client.registerService`. */
   storePut(key: Uint8Array, set: boolean, value: Uint8Array, ttlMs: number, keep: boolean): Promise<void> {
     this.open();
-    if (keep && this.saved) void this.saved.putRecord({ id: recordId(key, set), key, set, value, ttlMs }).catch(() => undefined);
-    return guardAsync(() => this.node.storePut(key, set, value, ttlMs, keep) as Promise<void>);
+    const saved = this.saved;
+    const stored = guardAsync(() => this.node.storePut(key, set, value, ttlMs, keep) as Promise<void>);
+    if (!saved) return stored;
+    // Kept in IndexedDB once the ring took it; a plain put ends keeping the old one.
+    const id = recordId(key, set);
+    return stored.then(() => (keep ? saved.putRecord({ id, key, set, value, ttlMs }) : saved.deleteRecord(id)).catch(() => undefined));
   }
 
   /** @internal a store read. */
@@ -460,6 +469,8 @@ export class Provider {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const bc of this.channels) bc.close();
+    this.channels.clear();
     this.node.close();
     for (const c of this.clients.values()) c.fail(new RingsError("CLOSED", "provider closed"));
     this.node.free();
@@ -539,8 +550,14 @@ class Persisted {
     return this.db.transaction(name, mode).objectStore(name);
   }
 
+  /** Records a peer; the cache keeps the 64 most recently seen. */
   async putPeer(did: string): Promise<void> {
     await request(this.store("peers", "readwrite").put({ did, seen: Date.now() }));
+    const all = (await request(this.store("peers", "readonly").getAll())) as { did: string; seen: number }[];
+    if (all.length > 64) {
+      const store = this.store("peers", "readwrite");
+      for (const old of all.sort((a, b) => b.seen - a.seen).slice(64)) store.delete(old.did);
+    }
   }
 
   /** The 32 most recently seen peers. */

@@ -14,6 +14,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
 use crate::chord::{self, Config, ConfigError, DecodeError, Message, RequestId};
 use crate::identity::Session;
 use crate::store::{GetResult, OpId, PutError, Record, RecordKind, Store, StoreConfig, StoreError, StoreEvent, StoreMsg, STORE_TAG};
@@ -94,7 +97,8 @@ pub struct Node {
     ops: HashMap<u64, Op>,
     /// Ring lookups started for store operations.
     op_lookups: Vec<(RequestId, u64)>,
-    next_op: u64,
+    /// Draws operation ids: unpredictable, so only the nodes asked can answer.
+    op_rng: ChaCha20Rng,
     /// Records this node writes and keeps alive, by slot.
     published: Vec<Published>,
     next_republish: Instant,
@@ -109,6 +113,8 @@ struct Op {
     key: Did,
     deadline: Instant,
     what: OpKind,
+    /// The node a put was sent to (only its acknowledgement counts).
+    asked: Option<Did>,
     /// Hops the lookup of the key's owner took (0: this node owns it).
     hops: u8,
 }
@@ -152,7 +158,11 @@ impl Node {
             store,
             ops: HashMap::new(),
             op_lookups: Vec::new(),
-            next_op: 1,
+            op_rng: {
+                let mut s = seed;
+                s[31] ^= 0x0b; // a stream apart from the wire's
+                ChaCha20Rng::from_seed(s)
+            },
             published: Vec::new(),
             next_republish: now + cfg.store.republish,
             pred_changed: false,
@@ -335,14 +345,17 @@ impl Node {
     pub fn put(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
         let version = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
         let record = self.sign_record(now, key, kind, value, ttl, version)?;
+        // A plain put replaces what was kept alive: no renewal writes the old value back.
+        self.published.retain(|p| (p.key, p.kind) != (key, kind));
         Ok(self.put_record(now, record))
     }
 
     /// Like [`Node::put`], and keeps the record alive: it is written again (a new
     /// version) every third of its lifetime until [`Node::unpublish`].
     pub fn publish(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
+        let last = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
+        let version = now.as_millis().max(last + 1); // what `put` signs
         let op = self.put(now, key, kind, value.clone(), ttl)?;
-        let version = self.ops.get(&op.0).and_then(|o| if let OpKind::Put(r) = &o.what { Some(r.version) } else { None }).unwrap_or(0);
         self.published.retain(|p| (p.key, p.kind) != (key, kind));
         self.published.push(Published { key, kind, value, ttl, version, renewed: now });
         self.pump(now);
@@ -389,7 +402,9 @@ impl Node {
         }
         // Versions follow the clock, so a restarted writer still overwrites its past.
         let version = now.as_millis().max(last + 1);
-        Ok(Record::sign(session, key, kind, version, now.as_millis() + ttl.as_millis(), value))
+        // A record cannot outlive the delegation that vouches for it.
+        let expires = (now.as_millis() + ttl.as_millis()).min(session.delegation().expires_at);
+        Ok(Record::sign(session, key, kind, version, expires, value))
     }
 
     fn take_lookup(&mut self, id: RequestId) -> u64 {
@@ -398,10 +413,12 @@ impl Node {
     }
 
     fn start_op(&mut self, now: Instant, key: Did, what: OpKind) -> OpId {
-        let id = self.next_op;
-        self.next_op += 1;
+        let mut id = self.op_rng.next_u64();
+        while self.ops.contains_key(&id) {
+            id = self.op_rng.next_u64();
+        }
         let deadline = now + self.store.config().request_timeout;
-        self.ops.insert(id, Op { key, deadline, what, hops: 0 });
+        self.ops.insert(id, Op { key, deadline, what, asked: None, hops: 0 });
         if self.ring.table().owns(key) || self.ring.successor().is_none() {
             self.op_at_owner(now, id, self.did());
         } else {
@@ -423,6 +440,9 @@ impl Node {
             }
             OpKind::Put(record) => {
                 let msg = StoreMsg::Put { op: id, record: record.clone() };
+                if let Some(o) = self.ops.get_mut(&id) {
+                    o.asked = Some(owner);
+                }
                 self.send_store(owner, &msg);
             }
             OpKind::Get => {
@@ -493,13 +513,19 @@ impl Node {
                 result
             }
             StoreMsg::PutAck { op, result } => {
-                if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_))) {
+                if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_)) && o.asked == Some(from)) {
                     self.finish_op(op, Some(Answer::Ack(result)));
                 }
                 Ok(())
             }
             StoreMsg::Get { op, key, origin, forwards } => {
-                self.serve_get(now, op, key, origin, forwards);
+                // Asked by the origin itself, or passed on by our predecessor; never on
+                // behalf of this node (that would answer its own operations).
+                let passed_on = self.ring.table().predecessor() == Some(from);
+                if origin != self.did() && (origin == from || passed_on) {
+                    let forwards = forwards.min(self.store.config().get_forwards);
+                    self.serve_get(now, op, key, origin, forwards);
+                }
                 Ok(())
             }
             StoreMsg::GetReply { op, records } => {
@@ -521,10 +547,13 @@ impl Node {
                 Ok(())
             }
             StoreMsg::Replicate { records } => {
-                // Each copy is judged (and a refusal counted) on its own.
+                // Each copy is judged (and a refusal counted) on its own; an honest peer
+                // never relays a forged one, so the first stops the batch.
                 let table = self.ring.table();
                 for r in records {
-                    let _ = self.store.accept(now, r, &|k| table.owns(k));
+                    if let Err(StoreError::BadSignature | StoreError::BadDelegation) = self.store.accept(now, r, &|k| table.owns(k)) {
+                        break;
+                    }
                 }
                 Ok(())
             }
@@ -536,6 +565,13 @@ impl Node {
         let Some(op) = self.ops.remove(&id) else { return };
         self.op_lookups.retain(|(_, o)| *o != id);
         let (key, op_id, hops) = (op.key, OpId(id), op.hops);
+        let answer = match answer {
+            Some(Answer::Records(mut rs)) => {
+                rs.retain(|r| r.key == key);
+                Some(Answer::Records(rs))
+            }
+            a => a,
+        };
         let event = match (op.what, answer) {
             (OpKind::Put(_), Some(Answer::Ack(r))) => StoreEvent::Put { op: op_id, key, hops, result: r.map_err(PutError::Refused) },
             (OpKind::Put(_), Some(Answer::NoRoute)) => StoreEvent::Put { op: op_id, key, hops, result: Err(PutError::NoRoute) },

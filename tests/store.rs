@@ -402,3 +402,37 @@ fn records_survive_churn_and_a_lost_replica_set_is_reported() {
         records - lost.len()
     );
 }
+
+/// Answers from nodes that were not asked are ignored: a forged acknowledgement does not
+/// end a put, and a peer cannot make a node answer its own pending get (with records of
+/// another key) by naming it as the origin of a request.
+#[test]
+fn spoofed_answers_do_not_end_operations() {
+    use rings_node::store::StoreMsg;
+    let mut sim = ring(12, 40);
+    let ws = writers(&sim, 2, 5);
+    let now = sim.now();
+    // Another key with a record, and a victim node with a put and a get in flight.
+    let other = record(&ws[1], now, "other", RecordKind::Value, 1, b"not what you asked for");
+    let ix0 = sim.random_member().unwrap();
+    let op = sim.put_record(ix0, other.clone());
+    assert_eq!(put_result(wait(&mut sim, ix0, op)), Ok(()));
+    let victim = sim.random_member().unwrap();
+    let victim_did = sim.node(victim).did();
+    let key = Record::key_of(b"wanted");
+    let put = sim.put_record(victim, record(&ws[0], now, "wanted", RecordKind::Value, 1, b"real"));
+    // A peer (not the key's owner) claims the put was refused, knowing the op id.
+    let owner = sim.oracle().successor_of(key).unwrap();
+    let liar = sim.members().into_iter().map(|i| sim.node(i).did()).find(|d| *d != owner && *d != victim_did).unwrap();
+    let ack = StoreMsg::PutAck { op: put.0, result: Err(StoreError::NotOwner) };
+    sim.inject_frame(victim, liar, ack.encode());
+    assert_eq!(put_result(wait(&mut sim, victim, put)), Ok(()), "the owner's answer, not the liar's");
+    // A get in flight; a peer asks the victim, in the victim's own name, for another key.
+    let get = sim.get(victim, key);
+    let trick = StoreMsg::Get { op: get.0, key: other.key, origin: victim_did, forwards: 0 };
+    sim.inject_frame(victim, liar, trick.encode());
+    match get_result(wait(&mut sim, victim, get)) {
+        GetResult::Found(rs) => assert_eq!((rs.len(), rs[0].key, rs[0].value.as_slice()), (1, key, &b"real"[..])),
+        other => panic!("{other:?}"),
+    }
+}

@@ -40,8 +40,10 @@ pub struct StoreConfig {
     pub max_bytes: usize,
     /// Largest value accepted, in bytes.
     pub max_value: usize,
-    /// Entries of one append-set.
+    /// Entries of one append-set, and the largest value of one entry (a set's answer
+    /// must fit one message).
     pub max_set_entries: usize,
+    pub max_set_value: usize,
     /// Longest lifetime a record may ask for.
     pub max_ttl: Duration,
     /// How often owners push their records to their replicas, and writers republish.
@@ -61,7 +63,8 @@ impl Default for StoreConfig {
             max_records: 100_000,
             max_bytes: 64 << 20,
             max_value: 16 << 10,
-            max_set_entries: 256,
+            max_set_entries: 64,
+            max_set_value: 100,
             max_ttl: Duration::from_secs(7 * 86_400),
             republish: Duration::from_secs(2),
             lease: Duration::from_secs(10),
@@ -345,8 +348,16 @@ impl Store {
         if r.value.len() > self.cfg.max_value {
             return Err(StoreError::TooLarge);
         }
+        if r.kind == RecordKind::Set && r.value.len() > self.cfg.max_set_value {
+            return Err(StoreError::TooLarge);
+        }
+        if r.expires_at > r.delegation.expires_at.saturating_add(self.skew.as_millis()) {
+            return Err(StoreError::TooLong); // it would outlive its writer's delegation
+        }
         let slot = r.slot();
-        if let Ok(i) = self.find(slot) {
+        let mut frees = 0;
+        let replacing = self.find(slot).ok();
+        if let Some(i) = replacing {
             let h = &mut self.held[i];
             let live = h.record.expires_at >= ms;
             if live && h.record.writer != r.writer {
@@ -359,21 +370,32 @@ impl Store {
             if live && r.version <= h.record.version {
                 return Err(StoreError::Stale);
             }
-        } else if r.kind == RecordKind::Set {
+            frees = h.bytes;
+        }
+        // A full set: the entry expiring first gives way, if it expires before this one
+        // (only once this record has proven genuine).
+        let mut gives_way = None;
+        if replacing.is_none() && r.kind == RecordKind::Set {
             let entries = self.at_key(r.key);
             if entries.len() >= self.cfg.max_set_entries {
-                // The entry expiring first gives way, if it expires before this one.
-                let first = entries.iter().min_by_key(|h| h.record.expires_at).map(|h| (h.record.slot(), h.record.expires_at));
-                match first {
-                    Some((k, exp)) if exp < r.expires_at => self.remove(k),
+                match entries.iter().min_by_key(|h| h.record.expires_at) {
+                    Some(h) if h.record.expires_at < r.expires_at => {
+                        gives_way = Some(h.record.slot());
+                        frees = h.bytes;
+                    }
                     _ => return Err(StoreError::Full),
                 }
             }
         }
         self.verify(now, &r)?;
         let bytes = r.encoded_len();
+        let new_slot = replacing.is_none() && gives_way.is_none();
+        // Room is made before anything is removed, so a refusal loses nothing.
+        self.make_room(bytes.saturating_sub(frees), usize::from(new_slot), &[Some(slot), gives_way], owns, ms)?;
+        if let Some(k) = gives_way {
+            self.remove(k);
+        }
         self.remove(slot);
-        self.make_room(bytes, owns, ms)?;
         self.bytes += bytes;
         let owned = owns(r.key);
         let at = self.find(slot).unwrap_or_else(|i| i);
@@ -400,16 +422,28 @@ impl Store {
         r.check_signature(&key)
     }
 
-    /// Frees room for `bytes` more: expired records first, then copies this node does
-    /// not own, soonest expiry first.
-    fn make_room(&mut self, bytes: usize, owns: &dyn Fn(Did) -> bool, ms: u64) -> Result<(), StoreError> {
-        let full = |s: &Store| s.held.len() + 1 > s.cfg.max_records || s.bytes + bytes > s.cfg.max_bytes;
+    /// Frees room for `bytes` and `slots` more: expired records first, then copies this
+    /// node does not own, soonest expiry first; never the slots in `keep`.
+    fn make_room(
+        &mut self,
+        bytes: usize,
+        slots: usize,
+        keep: &[Option<(Did, Did)>],
+        owns: &dyn Fn(Did) -> bool,
+        ms: u64,
+    ) -> Result<(), StoreError> {
+        let full = |s: &Store| s.held.len() + slots > s.cfg.max_records || s.bytes + bytes > s.cfg.max_bytes;
         if !full(self) {
             return Ok(());
         }
         self.expire(ms);
         while full(self) {
-            let victim = self.held.iter().filter(|h| !owns(h.record.key)).min_by_key(|h| h.record.expires_at).map(|h| h.record.slot());
+            let victim = self
+                .held
+                .iter()
+                .filter(|h| !owns(h.record.key) && !keep.contains(&Some(h.record.slot())))
+                .min_by_key(|h| h.record.expires_at)
+                .map(|h| h.record.slot());
             let Some(k) = victim else {
                 return Err(StoreError::Full);
             };
