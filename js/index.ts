@@ -200,7 +200,7 @@ export interface ProviderOptions {
 export interface RejoinOptions {
   /** The BroadcastChannel same-origin tabs share (default "rings-node"). */
   channel?: string;
-  /** How long to wait for cached peers, then for any joined tab (ms each; default 1,500). */
+  /** How long to wait for cached peers, then for any tab (ms each; default 1,500). */
   timeoutMs?: number;
 }
 
@@ -301,8 +301,8 @@ export class Provider {
 
   /**
    * Answers offers that other same-origin tabs post with `rejoin()`: those addressed to
-   * this DID, and, once this Provider is in a ring, those addressed to anyone. Returns a
-   * function that stops.
+   * this DID, and those addressed to any tab (the asker takes the first answer; the
+   * others' half-open connections time out). Returns a function that stops.
    */
   shareLocally(channel = "rings-node"): () => void {
     this.open();
@@ -310,7 +310,7 @@ export class Provider {
     this.channels.add(bc);
     bc.onmessage = async ({ data }: MessageEvent<LocalSignal>) => {
       if (this.closed || data?.type !== "rings-offer" || typeof data.offer !== "string") return;
-      const mine = Array.isArray(data.to) ? data.to.includes(this.did) : this.info().joined;
+      const mine = Array.isArray(data.to) ? data.to.includes(this.did) : data.to === null;
       if (!mine) return;
       try {
         bc.postMessage({ type: "rings-answer", id: data.id, from: this.did, answer: await this.answerOffer(data.offer) } satisfies LocalSignal);
@@ -326,7 +326,7 @@ export class Provider {
 
   /**
    * Rejoins the ring without a manual handshake: posts an offer on a BroadcastChannel to
-   * the cached peers (`persist`), then to any joined tab; links to the first that answers
+   * the cached peers (`persist`), then to any tab; links to the first that answers
    * and joins through it, then republishes the records kept in IndexedDB. Resolves to the
    * peer's DID; rejects with `CONNECT_FAILED` if nobody answered.
    */
@@ -351,7 +351,7 @@ export class Provider {
         got = await Promise.race([answer, timeout()]);
         if (got) break;
       }
-      if (!got) throw new RingsError("CONNECT_FAILED", "no cached peer and no joined tab answered");
+      if (!got) throw new RingsError("CONNECT_FAILED", "no cached peer and no other tab answered");
       const peer = await this.acceptAnswer(got);
       void this.republish();
       return peer;
@@ -507,7 +507,7 @@ export class Provider {
 interface LocalSignal {
   type: "rings-offer" | "rings-answer";
   id: string;
-  /** Offer: the DIDs asked to answer, or null for any joined tab. */
+  /** Offer: the DIDs asked to answer, or null for any tab. */
   to?: string[] | null;
   from?: string;
   offer?: string;

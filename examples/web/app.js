@@ -3,7 +3,9 @@ import { Account, Provider } from "/pkg/dist/index.js";
 const $ = (id) => document.getElementById(id);
 const log = (s) => { $("log").textContent = `${new Date().toLocaleTimeString()} ${s}\n` + $("log").textContent; };
 
-const provider = await Provider.create({ account: await Account.generate() });
+// One IndexedDB cache per tab (sessionStorage survives a reload of the tab).
+const tab = (sessionStorage.ringsTab ??= crypto.randomUUID());
+const provider = await Provider.create({ account: await Account.generate(), persist: `example-${tab}` });
 const chat = provider.client("chat");
 $("did").textContent = provider.did;
 chat.onMessage((m) => log(`from ${m.from.slice(0, 10)}… (${m.hops} hops): ${m.text()}`));
@@ -11,22 +13,22 @@ provider.on("peerUp", ({ did }) => log(`link up ${did}`));
 provider.on("peerDown", ({ did, reason }) => log(`link down ${did} (${reason})`));
 provider.on("joined", () => log("joined the ring"));
 
-// Same-origin tabs: a newcomer broadcasts an offer; tabs already there (or older ones)
-// answer; the newcomer accepts the first answer and joins the ring through that tab.
-const bc = new BroadcastChannel("rings-node-example");
-const started = Date.now();
-bc.onmessage = async ({ data }) => {
-  try {
-    if (data.type === "offer" && (provider.info().joined || data.started > started)) {
-      bc.postMessage({ type: "answer", to: data.from, answer: await provider.answerOffer(data.offer) });
-    } else if (data.type === "answer" && data.to === provider.did && provider.peers().length === 0) {
-      log(`linked to ${await provider.acceptAnswer(data.answer)}`);
-    }
-  } catch (e) { log(`bootstrap: ${e.message}`); }
-};
-bc.postMessage({ type: "offer", from: provider.did, started, offer: await provider.createOffer() });
+// Same-origin tabs: this tab answers offers posted by other tabs, and joins through the
+// first tab that answers its own (its cached peers first: a reloaded tab keeps its cache).
+const channel = "rings-node-example";
+provider.shareLocally(channel);
+provider.rejoin({ channel, timeoutMs: 800 }).then(
+  (did) => log(`linked to ${did}`),
+  () => log("no other tab answered: open another tab, or paste an offer"),
+);
 
 $("send").onclick = () => chat.send($("to").value.trim(), $("text").value).then(() => log("sent"), (e) => log(`${e.code}: ${e.message}`));
+const kv = provider.client("example");
+const fail = (e) => log(`${e.code ?? "error"}: ${e.message}`);
+$("put").onclick = () => kv.put($("key").value, $("value").value).then(() => log(`stored ${$("key").value}`), fail);
+$("get").onclick = () => kv.get($("key").value).then((r) => log(r ? `${$("key").value} = ${new TextDecoder().decode(r.value)} (by ${r.writer.slice(0, 10)}…, v${r.version})` : `${$("key").value}: not found`), fail);
+$("register").onclick = () => kv.registerService($("service").value).then(() => log(`registered as ${$("service").value}`), fail);
+$("lookup").onclick = () => kv.lookupService($("service").value).then((d) => log(`${$("service").value}: ${d.join(", ") || "nobody"}`), fail);
 $("offer").onclick = async () => { $("sig").value = await provider.createOffer(); };
 $("answer").onclick = async () => { try { $("sig").value = await provider.answerOffer($("sig").value); } catch (e) { log(`${e.code}: ${e.message}`); } };
 $("accept").onclick = async () => { try { log(`linked to ${await provider.acceptAnswer($("sig").value)}`); } catch (e) { log(`${e.code}: ${e.message}`); } };

@@ -248,6 +248,34 @@ await test("a reloaded page rejoins the ring from its IndexedDB peer cache witho
   await ctx.close();
 });
 
+await test("the example app (the main job's page): two tabs find each other, exchange a message and share a record", async () => {
+  const ctx = await browser.newContext();
+  const open = async () => {
+    const p = await ctx.newPage();
+    p.on("pageerror", (e) => console.error("[page error]", e.message));
+    await p.goto(`${base}/examples/web/`);
+    await p.waitForFunction(() => document.getElementById("did").textContent.startsWith("0x"));
+    return p;
+  };
+  const a = await open();
+  const b = await open();
+  const linked = (p) => p.waitForFunction(() => document.getElementById("peers").textContent.startsWith("0x"), null, { timeout: 15000 });
+  await Promise.all([linked(a), linked(b)]);
+  const didB = await b.evaluate(() => document.getElementById("did").textContent);
+  await a.fill("#to", didB);
+  await a.fill("#text", "hello tab B");
+  await a.click("#send");
+  await b.waitForFunction(() => document.getElementById("log").textContent.includes("hello tab B"), null, { timeout: 10000 });
+  await a.fill("#key", "shared");
+  await a.fill("#value", "from tab A");
+  await a.click("#put");
+  await a.waitForFunction(() => document.getElementById("log").textContent.includes("stored shared"), null, { timeout: 10000 });
+  await b.fill("#key", "shared");
+  await b.click("#get");
+  await b.waitForFunction(() => document.getElementById("log").textContent.includes("shared = from tab A"), null, { timeout: 10000 });
+  await ctx.close();
+});
+
 await test("1,000 connect / disconnect cycles leave no live connection, handler or listener behind; closed connections are collectable", async () => {
   const page = await openPage(browser, base);
   const cycles = Number(process.env.CYCLES ?? 1000);
