@@ -195,6 +195,12 @@ export interface ProviderOptions {
    * and republish them.
    */
   persist?: string;
+  /**
+   * How long an offer or answer carried through the ring waits, after its first ICE
+   * candidate, for more before it leaves (default 15 ms); candidates gathered later
+   * follow through the ring. 0: it leaves at once, every candidate trickles.
+   */
+  ringCandidateWaitMs?: number;
 }
 
 export interface RejoinOptions {
@@ -230,6 +236,10 @@ export interface ProviderInfo {
     outstandingBytes: number;
     /** Sum of the open data channels' `bufferedAmount`. */
     bufferedBytes: number;
+    /** ICE candidates gathered after an offer or answer left, sent through the ring. */
+    candidatesTrickled: number;
+    /** Such candidates received for links being opened. */
+    candidatesReceived: number;
   };
 }
 
@@ -279,8 +289,10 @@ export class Provider {
     need(Number.isInteger(timeout) && timeout > 0, "connectTimeoutMs must be a positive integer");
     const max = options.maxConnections ?? 64;
     need(Number.isInteger(max) && max >= 2 && max <= 500, "maxConnections must be an integer from 2 to 500");
+    const wait = options.ringCandidateWaitMs ?? 15;
+    need(Number.isInteger(wait) && wait >= 0 && wait <= 1500, "ringCandidateWaitMs must be an integer from 0 to 1500");
     // Events are delivered from a microtask, after the call that caused them returns.
-    this.node = guard(() => new WasmProvider(account.session, randomBytes(32), ice, timeout, max, (e: RawEvent) => queueMicrotask(() => this.dispatch(e))));
+    this.node = guard(() => new WasmProvider(account.session, randomBytes(32), ice, timeout, max, wait, (e: RawEvent) => queueMicrotask(() => this.dispatch(e))));
     this.did = this.node.did;
     if (saved) this.on("peerUp", ({ did }) => void saved.putPeer(did).catch(() => undefined));
   }

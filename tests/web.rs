@@ -94,7 +94,7 @@ fn provider(key: u8) -> (WasmProvider, Events, Closure<dyn FnMut(JsValue)>) {
     let sink = events.clone();
     let cb = Closure::new(move |e: JsValue| sink.borrow_mut().push(e));
     let f: &js_sys::Function = cb.as_ref().unchecked_ref();
-    let p = WasmProvider::new(&session, &[key; 32], js_sys::Array::new(), 10_000, 64, f.clone()).unwrap();
+    let p = WasmProvider::new(&session, &[key; 32], js_sys::Array::new(), 10_000, 64, 15, f.clone()).unwrap();
     (p, events, cb)
 }
 

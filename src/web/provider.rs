@@ -41,6 +41,10 @@ use crate::Did;
 /// First byte of a routed message body: application data, or a connection signal.
 const APP: u8 = 0;
 const SIGNAL: u8 = 1;
+/// A late ICE candidate for a link being signalled through the ring.
+const CANDIDATE: u8 = 2;
+/// Candidates kept for a connection whose remote description is not set yet.
+const MAX_EARLY_CANDIDATES: usize = 32;
 /// Bytes waiting for one peer's link to open before they are dropped.
 const MAX_WAITING: usize = 8 << 20;
 /// Channel bytes above which routed-frame credit is withheld: deep enough that the link
@@ -125,6 +129,16 @@ impl Rtc {
     }
 }
 
+/// A candidate gathered after the offer or answer left, sent through the ring.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Trickle {
+    /// The offer whose negotiation it belongs to.
+    digest: [u8; 32],
+    candidate: String,
+    mid: Option<String>,
+    mline: Option<u16>,
+}
+
 struct Conn {
     peer: Option<Did>,
     pc: Rtc,
@@ -139,6 +153,17 @@ struct Conn {
     last_used: Instant,
     /// When the channel opened (a young link is not evicted).
     opened: Instant,
+    /// The digest of the offer this connection negotiates, once signalled through the
+    /// ring: late candidates name it.
+    negotiation: Option<[u8; 32]>,
+    /// The remote description is set, so candidates can be added.
+    remote_set: bool,
+    /// Candidates that arrived before the remote description.
+    early: Vec<Trickle>,
+    /// Our candidates gathered before the offer or answer left.
+    local_early: Vec<web_sys::RtcIceCandidate>,
+    /// Forwards late local candidates through the ring until the channel opens.
+    trickle: Option<Closure<dyn FnMut(RtcPeerConnectionIceEvent)>>,
     /// Frames waiting for the channel to open.
     waiting: VecDeque<Vec<u8>>,
     waiting_bytes: usize,
@@ -154,6 +179,8 @@ struct Conn {
 impl Conn {
     fn shut(&mut self) {
         self.pc.set_onconnectionstatechange(None);
+        self.pc.set_onicecandidate(None);
+        self.trickle = None;
         self.dc.set_onopen(None);
         self.dc.set_onclose(None);
         self.dc.set_onmessage(None);
@@ -172,6 +199,9 @@ pub(crate) struct Inner {
     connect_timeout: Duration,
     /// Open and opening connections allowed (see [`Inner::make_room`]).
     max_conns: usize,
+    /// How long a ring-signalled offer or answer waits after its first candidate
+    /// (`None`: not at all; every candidate then trickles through the ring).
+    ring_grace: Option<i32>,
     rng: ChaCha20Rng,
     conns: HashMap<u64, Conn>,
     by_did: HashMap<Did, u64>,
@@ -185,6 +215,9 @@ pub(crate) struct Inner {
     settle: Vec<(js_sys::Function, JsValue)>,
     /// `put` / `get` promises by store operation.
     store_ops: Vec<(u64, js_sys::Function, js_sys::Function)>,
+    /// Late candidates sent and taken through the ring.
+    trickled_out: u64,
+    trickled_in: u64,
     timer: Option<JsValue>,
     timer_cb: Option<Closure<dyn FnMut()>>,
     closed: bool,
@@ -349,6 +382,7 @@ impl Inner {
                     self.out.push(event("message", &[("from", did_js(d.from)), ("data", data.into()), ("hops", d.hops.into())]));
                 }
                 Some((&SIGNAL, sig)) => self.on_ring_signal(d.from, sig),
+                Some((&CANDIDATE, t)) => self.on_ring_candidate(d.from, t),
                 _ => {}
             },
             Event::Undelivered(u) => {
@@ -502,6 +536,11 @@ impl Inner {
             last_rx: now(),
             last_used: now(),
             opened: now(),
+            negotiation: None,
+            remote_set: false,
+            early: Vec::new(),
+            local_early: Vec::new(),
+            trickle: None,
             waiting: VecDeque::new(),
             waiting_bytes: 0,
             outstanding: 0,
@@ -523,6 +562,9 @@ impl Inner {
         let Some(peer) = c.peer else { return };
         c.state = State::Open;
         c.opened = now();
+        if c.trickle.take().is_some() {
+            c.pc.set_onicecandidate(None);
+        }
         let waiting: Vec<Vec<u8>> = c.waiting.drain(..).collect();
         c.waiting_bytes = 0;
         for (resolve, _) in c.waiters.drain(..) {
@@ -580,9 +622,12 @@ impl Inner {
             return None;
         }
         let id = self.new_conn(Some(peer), State::Offering { digest: None }).ok()?;
-        let (pc, me) = (self.conns[&id].pc.clone(), self.me.clone());
+        let (pc, me, grace) = (self.conns[&id].pc.clone(), self.me.clone(), self.ring_grace);
+        if grace.is_none() {
+            self.forward_candidates(id); // every candidate will trickle
+        }
         wasm_bindgen_futures::spawn_local(async move {
-            let sdp = local_sdp(&pc, true).await;
+            let sdp = local_sdp(&pc, true, grace).await;
             with(&me, |i| match sdp {
                 Ok(sdp) => i.send_signal(id, peer, SignalKind::Offer, sdp),
                 Err(e) => i.drop_conn(id, &format!("offer failed: {e:?}")),
@@ -609,8 +654,89 @@ impl Inner {
         match self.node.send(now(), peer, body) {
             Ok(tx) => {
                 self.signal_tx.insert(tx, peer);
+                let (digest, answered) = match kind {
+                    SignalKind::Offer => (signal.digest(), false),
+                    SignalKind::Answer(d) => (d, true),
+                };
+                self.start_trickle(id, digest, answered);
             }
             Err(_) => self.drop_conn(id, "cannot route the signal"),
+        }
+    }
+
+    /// From now on, candidates this connection gathers follow its offer or answer
+    /// through the ring (the SDP left with the first ones).
+    fn start_trickle(&mut self, id: u64, digest: [u8; 32], remote_set: bool) {
+        self.forward_candidates(id);
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        c.negotiation = Some(digest);
+        c.remote_set |= remote_set;
+        for cand in std::mem::take(&mut c.local_early) {
+            self.send_candidate(id, &cand);
+        }
+    }
+
+    /// Installs the handler that sends this connection's candidates through the ring
+    /// (held until its offer or answer has left).
+    fn forward_candidates(&mut self, id: u64) {
+        let w = self.me.clone();
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        if c.trickle.is_some() {
+            return;
+        }
+        let forward: Closure<dyn FnMut(RtcPeerConnectionIceEvent)> =
+            Closure::new(move |e: RtcPeerConnectionIceEvent| with(&w, |i| i.on_local_candidate(id, e)));
+        c.pc.set_onicecandidate(Some(forward.as_ref().unchecked_ref()));
+        c.trickle = Some(forward);
+    }
+
+    fn on_local_candidate(&mut self, id: u64, e: RtcPeerConnectionIceEvent) {
+        let Some(cand) = e.candidate() else { return };
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        if c.negotiation.is_none() {
+            if c.local_early.len() < MAX_EARLY_CANDIDATES {
+                c.local_early.push(cand);
+            }
+            return;
+        }
+        self.send_candidate(id, &cand);
+    }
+
+    fn send_candidate(&mut self, id: u64, cand: &web_sys::RtcIceCandidate) {
+        let Some(c) = self.conns.get(&id) else { return };
+        let (Some(peer), Some(digest)) = (c.peer, c.negotiation) else { return };
+        if c.state == State::Open {
+            return;
+        }
+        let t = Trickle { digest, candidate: cand.candidate(), mid: cand.sdp_mid(), mline: cand.sdp_m_line_index() };
+        let mut body = vec![CANDIDATE];
+        body.extend(postcard::to_allocvec(&t).unwrap_or_default());
+        if self.node.send(now(), peer, body).is_ok() {
+            self.trickled_out += 1;
+        }
+    }
+
+    fn on_ring_candidate(&mut self, from: Did, bytes: &[u8]) {
+        let Ok(t) = postcard::from_bytes::<Trickle>(bytes) else { return };
+        let Some(c) = self.by_did.get(&from).and_then(|id| self.conns.get_mut(id)) else { return };
+        if c.negotiation != Some(t.digest) || c.state == State::Open {
+            return;
+        }
+        self.trickled_in += 1;
+        if c.remote_set {
+            add_candidate(&c.pc, &t);
+        } else if c.early.len() < MAX_EARLY_CANDIDATES {
+            c.early.push(t);
+        }
+    }
+
+    /// The remote description is set: candidates that came before it can be added.
+    fn remote_description_set(&mut self, id: u64) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.remote_set = true;
+            for t in std::mem::take(&mut c.early) {
+                add_candidate(&c.pc, &t);
+            }
         }
     }
 
@@ -636,12 +762,22 @@ impl Inner {
                 let Ok(id) = self.new_conn(Some(from), State::Answering) else {
                     return;
                 };
-                let (pc, me) = (self.conns[&id].pc.clone(), self.me.clone());
+                let (pc, me, grace) = (self.conns[&id].pc.clone(), self.me.clone(), self.ring_grace);
                 let digest = signal.digest();
+                // The offerer's late candidates may come before our answer is made.
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.negotiation = Some(digest);
+                }
+                if grace.is_none() {
+                    self.forward_candidates(id); // every candidate will trickle
+                }
                 wasm_bindgen_futures::spawn_local(async move {
-                    let answer = answer_sdp(&pc, &signal.sdp).await;
+                    let answer = answer_sdp(&pc, &signal.sdp, grace).await;
                     with(&me, |i| match answer {
-                        Ok(sdp) => i.send_signal(id, from, SignalKind::Answer(digest), sdp),
+                        Ok(sdp) => {
+                            i.remote_description_set(id);
+                            i.send_signal(id, from, SignalKind::Answer(digest), sdp);
+                        }
                         Err(e) => i.drop_conn(id, &format!("answer failed: {e:?}")),
                     });
                 });
@@ -659,8 +795,9 @@ impl Inner {
                 c.state = State::Answering;
                 let (pc, me) = (c.pc.clone(), self.me.clone());
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Err(e) = remote(&pc, RtcSdpType::Answer, &signal.sdp).await {
-                        with(&me, |i| i.drop_conn(id, &format!("bad answer: {e:?}")));
+                    match remote(&pc, RtcSdpType::Answer, &signal.sdp).await {
+                        Ok(()) => with(&me, |i| i.remote_description_set(id)),
+                        Err(e) => with(&me, |i| i.drop_conn(id, &format!("bad answer: {e:?}"))),
                     }
                 });
             }
@@ -670,6 +807,17 @@ impl Inner {
 
 // ---- SDP helpers ----
 
+fn add_candidate(pc: &Rtc, t: &Trickle) {
+    let init = web_sys::RtcIceCandidateInit::new(&t.candidate);
+    init.set_sdp_mid(t.mid.as_deref());
+    init.set_sdp_m_line_index(t.mline);
+    let (pc, op) = (pc.clone(), pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)));
+    // A candidate the browser refuses (or a connection closed meanwhile) costs nothing.
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = pc.wait(op).await;
+    });
+}
+
 async fn remote(pc: &Rtc, kind: RtcSdpType, sdp: &str) -> Result<(), JsValue> {
     let d = RtcSessionDescriptionInit::new(kind);
     d.set_sdp(sdp);
@@ -678,24 +826,33 @@ async fn remote(pc: &Rtc, kind: RtcSdpType, sdp: &str) -> Result<(), JsValue> {
 
 /// Creates the offer (or answer), sets it locally, waits for the first candidates, and
 /// returns the local SDP with them.
-async fn local_sdp(pc: &Rtc, offer: bool) -> Result<String, JsValue> {
+/// `grace`: how long after the first candidate to wait for more (`None`: not at all — the
+/// SDP leaves with whatever is gathered, the rest trickles through the ring).
+async fn local_sdp(pc: &Rtc, offer: bool, grace: Option<i32>) -> Result<String, JsValue> {
     let desc = pc.wait(if offer { pc.create_offer() } else { pc.create_answer() }).await?;
     let sdp = js_sys::Reflect::get(&desc, &"sdp".into())?.as_string().unwrap_or_default();
     let init = RtcSessionDescriptionInit::new(if offer { RtcSdpType::Offer } else { RtcSdpType::Answer });
     init.set_sdp(&sdp);
     pc.wait(pc.set_local_description(&init)).await?;
-    gathered(pc).await?;
+    let Some(grace) = grace else {
+        // Every candidate trickles: none travels in the description.
+        let sdp = pc.local_description().map(|d| d.sdp()).ok_or_else(|| js_error("WEBRTC", "no local description"))?;
+        let lines: Vec<&str> =
+            sdp.split("\r\n").filter(|l| !l.starts_with("a=candidate:") && !l.starts_with("a=end-of-candidates")).collect();
+        return Ok(lines.join("\r\n"));
+    };
+    gathered(pc, grace).await?;
     pc.local_description().map(|d| d.sdp()).ok_or_else(|| js_error("WEBRTC", "no local description"))
 }
 
-async fn answer_sdp(pc: &Rtc, offer: &str) -> Result<String, JsValue> {
+async fn answer_sdp(pc: &Rtc, offer: &str, grace: Option<i32>) -> Result<String, JsValue> {
     remote(pc, RtcSdpType::Offer, offer).await?;
-    local_sdp(pc, false).await
+    local_sdp(pc, false, grace).await
 }
 
 /// Resolves shortly after the first ICE candidate, when gathering completes, or after
 /// a limit — whichever is first. The handler is unset and dropped afterwards.
-async fn gathered(pc: &Rtc) -> Result<(), JsValue> {
+async fn gathered(pc: &Rtc, grace: i32) -> Result<(), JsValue> {
     let slot: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         *slot.borrow_mut() = Some(resolve);
@@ -706,7 +863,7 @@ async fn gathered(pc: &Rtc) -> Result<(), JsValue> {
     let on_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)> =
         Closure::new(move |e: RtcPeerConnectionIceEvent| match e.candidate() {
             Some(_) => {
-                let _ = set_timeout(&r, CANDIDATE_GRACE_MS);
+                let _ = set_timeout(&r, grace);
             }
             None => {
                 let _ = r.call0(&JsValue::UNDEFINED);
@@ -743,6 +900,7 @@ impl WasmProvider {
         ice_servers: js_sys::Array,
         connect_timeout_ms: u32,
         max_connections: u32,
+        ring_candidate_wait_ms: u32,
         on_event: js_sys::Function,
     ) -> Result<WasmProvider, JsValue> {
         let seed: [u8; 32] = seed.try_into().map_err(|_| js_error("BAD_ARGUMENT", "seed must be 32 random bytes"))?;
@@ -775,6 +933,7 @@ impl WasmProvider {
                 ice_servers,
                 connect_timeout: Duration::from_millis(u64::from(connect_timeout_ms.max(1000))),
                 max_conns: max_connections.max(2) as usize,
+                ring_grace: (ring_candidate_wait_ms > 0).then_some(ring_candidate_wait_ms.min(GATHER_LIMIT_MS as u32) as i32),
                 rng: ChaCha20Rng::from_seed(rng_seed),
                 conns: HashMap::new(),
                 by_did: HashMap::new(),
@@ -784,6 +943,8 @@ impl WasmProvider {
                 out: Vec::new(),
                 settle: Vec::new(),
                 store_ops: Vec::new(),
+                trickled_out: 0,
+                trickled_in: 0,
                 timer: None,
                 timer_cb: Some(Closure::new(move || with(&w, |i| i.on_timer()))),
                 closed: false,
@@ -863,6 +1024,8 @@ impl WasmProvider {
             ("outboxMessages", (i.node.wire().backlog().1 as f64).into()),
             ("waitingBytes", (i.conns.values().map(|c| c.waiting_bytes).sum::<usize>() as f64).into()),
             ("outstandingBytes", (i.conns.values().map(|c| c.outstanding).sum::<usize>() as f64).into()),
+            ("candidatesTrickled", (i.trickled_out as f64).into()),
+            ("candidatesReceived", (i.trickled_in as f64).into()),
             (
                 "bufferedBytes",
                 (i.conns.values().filter(|c| c.state == State::Open).map(|c| c.dc.buffered_amount()).sum::<u32>() as f64).into(),
@@ -1017,7 +1180,7 @@ impl Handle {
     async fn create_offer(&self) -> Result<String, JsValue> {
         let id = self.borrow_mut()?.new_conn(None, State::Offering { digest: None })?;
         let pc = self.pc(id)?;
-        let sdp = local_sdp(&pc, true).await;
+        let sdp = local_sdp(&pc, true, Some(CANDIDATE_GRACE_MS)).await;
         let mut i = self.borrow_mut()?;
         let sdp = match sdp {
             Ok(s) => s,
@@ -1048,7 +1211,7 @@ impl Handle {
             i.new_conn(Some(from), State::Answering)?
         };
         let pc = self.pc(id)?;
-        let sdp = answer_sdp(&pc, &signal.sdp).await;
+        let sdp = answer_sdp(&pc, &signal.sdp, Some(CANDIDATE_GRACE_MS)).await;
         let mut i = self.borrow_mut()?;
         let sdp = match sdp {
             Ok(s) => s,
