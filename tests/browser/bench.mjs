@@ -16,6 +16,7 @@ const f = (x, d = 1) => x.toFixed(d);
 console.log("| measure | rings-node | raw RTCDataChannel | ratio |\n|---|---:|---:|---:|");
 console.log(`| manual setup (offer → open), median of 5 | ${f(r.setup.manual)} ms | ${f(r.setup.raw)} ms (trickle) | ${f(r.setup.manual / r.setup.raw, 2)}× |`);
 console.log(`| ring-signalled connect(did), 2 hops, median of 5 | ${f(r.setup.ringSignalled)} ms | — | — |`);
+console.log(`| … every candidate trickled through the ring (ringCandidateWaitMs 0) | ${f(r.setup.ringTrickled)} ms | — | — |`);
 console.log(`| 32 B round trip (request → reply), median of 200 | ${f(r.rtt.ring, 2)} ms | ${f(r.rtt.raw, 2)} ms | ${f(r.rtt.ring / r.rtt.raw, 2)}× |`);
 console.log(`| throughput, 400 × 16 KiB, median of 5 rounds | ${f(r.tp16k.ring)} MB/s | ${f(r.tp16k.raw)} MB/s | ${f(r.tp16k.ring / r.tp16k.raw, 2)}× |`);
 console.log(`| throughput, 24 × 1 MiB, median of 5 rounds | ${f(r.tp1m.ring)} MB/s | ${f(r.tp1m.raw)} MB/s | ${f(r.tp1m.ring / r.tp1m.raw, 2)}× |`);
