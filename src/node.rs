@@ -149,8 +149,9 @@ impl Node {
             Identity::Session(s) => (s.did(), Some(s)),
             Identity::RingOnly(d) => (d, None),
         };
-        let ring_seed = u64::from_le_bytes([seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7]]);
-        let ring = chord::Node::new(did, cfg.ring, ring_seed, now)?;
+        let mut ring_seed = seed;
+        ring_seed[31] ^= 0x5c; // a stream apart from the wire's and the store's
+        let ring = chord::Node::with_seed(did, cfg.ring, ring_seed, now)?;
         let store = Store::new(cfg.store.clone(), cfg.wire.network, cfg.wire.skew);
         Ok(Node {
             ring,

@@ -1,7 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Bad input from peers and from configuration: typed errors, counted, never a panic.
 
-use rings_node::chord::message::{FindSuccessor, Message, WIRE_VERSION};
+use rings_node::chord::message::{Check, FindSuccessor, Message, WIRE_VERSION};
 use rings_node::chord::{Config, ConfigError, DecodeError, Event, LookupError, Node};
 use rings_node::sim::scenario::{grow_in_waves, random_lookups, rounds_until_converged};
 use rings_node::sim::{Sim, SimConfig};
@@ -50,23 +50,30 @@ fn unsolicited_replies_and_self_messages_are_counted() {
     let mut n = node(100);
     let peer = Did::from_u64(7);
     n.handle_message(Instant(1), peer, Message::HopAck { tag: 5 });
-    n.handle_message(Instant(1), peer, Message::Found { req: 9, key: Did::ZERO, hops: 1 });
-    n.handle_message(Instant(1), peer, Message::StabilizeReply { tag: 3, predecessor: None, successors: vec![Did::MAX], fingers: vec![] });
-    assert_eq!(n.stats().unexpected, 3);
+    n.handle_message(Instant(1), peer, Message::Found { tag: 9, key: Did::ZERO, owner: peer, hops: 1 });
+    n.handle_message(Instant(1), peer, Message::StabilizeReply { tag: 3, predecessor: None, successors: vec![Did::MAX] });
+    n.handle_message(Instant(1), peer, Message::Pong { tag: 4, predecessor: Some(Did::MAX) });
+    assert_eq!(n.stats().unexpected, 4);
     assert_eq!(n.successor(), None, "an unsolicited reply changes nothing");
     n.handle_message(Instant(1), n.did(), Message::HopAck { tag: 1 });
     assert_eq!(n.stats().invalid, 1);
 }
 
 #[test]
-fn a_request_over_the_hop_limit_is_refused_back_to_its_origin() {
+fn a_request_over_the_hop_limit_is_refused_back_to_the_peer_that_sent_it() {
     let mut n = node(100);
-    let (peer, origin) = (Did::from_u64(7), Did::from_u64(5));
-    let find = FindSuccessor { tag: 1, req: 2, origin, key: Did::from_u64(50), hops: 200, owner_check: false };
+    let peer = Did::from_u64(7);
+    let find = FindSuccessor { tag: 1, key: Did::from_u64(50), hops: 200, check: Check::Route };
     n.handle_message(Instant(1), peer, Message::FindSuccessor(find));
     let (sent, _) = drain(&mut n);
-    assert!(sent.contains(&(peer, Message::HopAck { tag: 1 })));
-    assert!(sent.iter().any(|(to, m)| *to == origin && matches!(m, Message::Failed { req: 2, .. })));
+    assert_eq!(
+        sent,
+        vec![
+            (peer, Message::HopAck { tag: 1 }),
+            (peer, Message::Failed { tag: 1, key: Did::from_u64(50), reason: rings_node::chord::FailReason::HopLimitExceeded })
+        ],
+        "the answer goes back to the peer that handed the request over, nowhere else"
+    );
     assert_eq!(n.stats().hop_limit_exceeded, 1);
 }
 
@@ -82,13 +89,35 @@ fn calls_in_the_wrong_state_fail_with_typed_events() {
 }
 
 #[test]
-fn a_join_through_a_silent_node_fails_after_the_hop_timeout() {
+fn a_join_through_a_silent_node_is_retried_with_backoff_then_fails() {
     let mut n = node(100);
-    let id = n.join(Instant(0), Did::from_u64(9));
-    let t = n.poll_timeout().unwrap();
-    n.handle_timeout(t);
-    let (_, events) = drain(&mut n);
-    assert!(events.contains(&Event::JoinFailed { id, error: LookupError::Unreachable }), "{events:?}");
+    let via = Did::from_u64(9);
+    let id = n.join(Instant(0), via);
+    let mut attempts = 0;
+    let mut sends = Vec::new();
+    let mut events = Vec::new();
+    while let Some(t) = n.poll_timeout() {
+        if t > Instant(60_000) || !events.is_empty() {
+            break;
+        }
+        let (sent, ev) = drain(&mut n);
+        for (to, m) in sent {
+            if matches!(m, Message::FindSuccessor(_)) {
+                assert_eq!(to, via);
+                attempts += 1;
+                sends.push(t.as_millis());
+            }
+        }
+        events.extend(ev);
+        n.handle_timeout(t);
+    }
+    events.extend(drain(&mut n).1);
+    let cfg = Config::default();
+    assert_eq!(events, vec![Event::JoinFailed { id, error: LookupError::Unreachable }]);
+    assert_eq!(attempts, cfg.join_attempts as usize, "every attempt went out: {sends:?}");
+    let gaps: Vec<u64> = sends.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "backoff grows: {gaps:?}");
+    assert!(n.stats().join_retries == cfg.join_attempts as u64 - 1);
 }
 
 /// Random well-formed messages from strangers, and random frames, hammer a live ring;
@@ -113,21 +142,18 @@ fn a_ring_under_garbage_stays_correct() {
         } else {
             let msg = match rng.below(5) {
                 0 => Message::HopAck { tag: rng.next_u64() },
-                1 => Message::Found { req: rng.below(1000), key: rng.did(), hops: rng.next_u64() as u8 },
-                2 => Message::Failed { req: rng.below(1000), key: rng.did(), reason: rings_node::chord::FailReason::Unreachable },
+                1 => Message::Found { tag: rng.next_u64(), key: rng.did(), owner: rng.did(), hops: rng.next_u64() as u8 },
+                2 => Message::Failed { tag: rng.next_u64(), key: rng.did(), reason: rings_node::chord::FailReason::Unreachable },
                 3 => Message::StabilizeReply {
-                    tag: rng.below(1000),
+                    tag: rng.next_u64(),
                     predecessor: Some(rng.did()),
                     successors: vec![rng.did(); rng.below(300) as usize],
-                    fingers: vec![],
                 },
                 _ => Message::FindSuccessor(FindSuccessor {
                     tag: rng.next_u64(),
-                    req: rng.next_u64(),
-                    origin: rng.did(),
                     key: rng.did(),
                     hops: rng.next_u64() as u8,
-                    owner_check: rng.below(2) == 0,
+                    check: [Check::Route, Check::Owner, Check::PassedBack][rng.below(3) as usize],
                 }),
             };
             sim.inject_message(to, from, msg);

@@ -18,12 +18,24 @@ pub struct Config {
     pub hop_timeout: Duration,
     /// How long the origin of a lookup or join waits for its answer.
     pub request_timeout: Duration,
-    /// A predecessor silent for this long is dropped (≥ stabilize_interval).
+    /// A predecessor silent for this long is checked directly (pinged); it is dropped
+    /// only when `strikes` checks in a row go unanswered (≥ stabilize_interval).
     pub predecessor_timeout: Duration,
+    /// Consecutive unanswered requests or checks after which a neighbour or finger is
+    /// taken for failed (1..=16). Every miss is followed by a direct check, so one lost
+    /// message never removes a live node.
+    pub strikes: u8,
+    /// Attempts a join makes (through the node given, then through any other it knows)
+    /// before it reports `JoinFailed` (1..=32).
+    pub join_attempts: u8,
+    /// Pause before the second join attempt; it doubles for each further one (≤ 8×).
+    pub join_backoff: Duration,
     /// Maximum number of hops a request may take (1..=255).
     pub hop_limit: u8,
-    /// Finger lookups started per stabilization round (1..=32). Fingers are refreshed
-    /// over their distinct targets only (about log2 N of them), not over 160 slots.
+    /// Finger checks started per stabilization round while a sweep is under way (1..=32).
+    /// Fingers are checked over their distinct targets only (about log2 N of them), a
+    /// known finger by one ping, a missing or outdated one by a lookup; a sweep that found
+    /// nothing new is followed by a pause (see `chord::fingers`).
     pub fingers_per_round: u8,
     /// Bound on requests in flight that this node originated.
     pub max_requests: usize,
@@ -39,6 +51,9 @@ impl Default for Config {
             hop_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_millis(8000),
             predecessor_timeout: Duration::from_millis(3500),
+            strikes: 3,
+            join_attempts: 5,
+            join_backoff: Duration::from_millis(1000),
             hop_limit: 64,
             fingers_per_round: 2,
             max_requests: 4096,
@@ -97,6 +112,9 @@ impl Config {
         range("request_timeout", self.request_timeout.as_millis(), 2, DAY_MS)?;
         range("predecessor_timeout", self.predecessor_timeout.as_millis(), 10, DAY_MS)?;
         range("hop_limit", self.hop_limit as u64, 1, 255)?;
+        range("strikes", self.strikes as u64, 1, 16)?;
+        range("join_attempts", self.join_attempts as u64, 1, 32)?;
+        range("join_backoff", self.join_backoff.as_millis(), 1, DAY_MS)?;
         range("fingers_per_round", self.fingers_per_round as u64, 1, 32)?;
         range("max_requests", self.max_requests as u64, 1, 1 << 20)?;
         range("max_forwards", self.max_forwards as u64, 1, 1 << 20)?;

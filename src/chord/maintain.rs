@@ -1,24 +1,137 @@
-//! Ring maintenance: join completion, stabilization with notify/rectify folded into one
-//! request-reply, predecessor liveness, successor-list refresh, finger refresh over
-//! distinct targets, and graceful leave.
+//! Ring maintenance, after Pamela Zave, "Reasoning about identifier spaces: how to make
+//! Chord correct" (IEEE TSE 2017) and "Using lightweight modeling to understand Chord"
+//! (ACM CCR 2012). The rules each piece keeps:
+//!
+//! - **Join** (`join_attempt`, `join_found`): the joiner looks up its own successor,
+//!   stabilizes with it and copies its *whole* successor list before it counts as joined
+//!   (Zave: a joiner's first reconcile precedes everything else it does). Attempts that get
+//!   no answer are retried with backoff through every node the joiner knows.
+//! - **Stabilize** (`on_stabilize_reply`): ask the successor for its predecessor `p` and
+//!   list; if `p ∈ (me, successor)` it is the better successor — adopted only once `p`
+//!   itself answers a stabilization (Zave: "if p is live"); a claim is never adopted as is.
+//! - **Reconcile**: the list becomes `successor :: successor's list`, from the successor's
+//!   own answer only; nothing is merged in from fingers, notifiers or departing nodes.
+//! - **Update** (`successor_lost`): a successor is removed only when its failure is
+//!   confirmed (strikes plus direct checks, `liveness`); the next entry takes its place and
+//!   is stabilized with at once.
+//! - **Notify / rectify** (`on_stabilize`): a notifier `n` becomes the predecessor iff there
+//!   is none, `n ∈ (predecessor, me)`, or the old predecessor then fails its direct check
+//!   (`predecessor_lost`). No predecessor is ever taken from a third party's word (no
+//!   "tentative" predecessor from a successor's answer, none from `Leave`), and a node
+//!   without one does not confirm ownership (`route`).
+//! - **Rejoin** (`rejoin`): a node whose every successor failed is out of the ring (Zave: it
+//!   cannot repair itself from its fingers, which would give wrap-around successors); it
+//!   joins again through any live node it knows.
+//! - **Merge** (`round`; beyond Zave, whose proofs assume one ring from the start): each
+//!   round a live finger inside `(me, successor)` is offered as successor, and a notifier
+//!   inside that gap is adopted, so two rings or a loop that formed by accident merge.
 
-use super::message::{Message, MAX_LISTED};
-use super::node::{Event, Node, PendingStabilize, Phase, ReqKind, RequestId};
-use crate::did::DID_BITS;
+use super::message::{Check, FindSuccessor, MAX_LISTED};
+use super::node::{Back, Event, Node, Phase, ProbeKind, ReqKind, Request, RequestId};
 use crate::time::{Duration, Instant};
 use crate::Did;
 
+/// Nodes remembered to join through.
+const MAX_JOIN_CANDIDATES: usize = 8;
+
 impl Node {
-    pub(super) fn join_complete(&mut self, now: Instant, id: RequestId, successor: Did) {
-        self.phase = Phase::Joined;
-        self.table.set_successors([successor]);
-        self.predecessor_seen = now;
-        self.push_event(Event::Joined { id, successor });
-        self.push_event(Event::SuccessorChanged { successor: Some(successor) });
-        self.send_stabilize(now, successor, true);
+    // ---- join ----
+
+    /// One join attempt: a lookup of this node's own id, handed to `via`.
+    pub(super) fn join_attempt(&mut self, now: Instant, via: Did, attempt: u8) {
+        if attempt > 0 {
+            self.stats.join_retries += 1;
+        }
+        if self.join_candidates.is_empty() {
+            self.join_candidates.push(via);
+        }
+        let id = self.alloc_id();
+        let me = self.did();
+        // An attempt whose answer was lost is given up early and made again.
+        let deadline = now + Duration(self.cfg.request_timeout.as_millis() / 4);
+        self.insert_request(id, Request { key: me, kind: ReqKind::Join { via, attempt }, deadline, retry_at: deadline, retries_left: 0 });
+        let find = FindSuccessor { tag: 0, key: me, hops: 1, check: Check::Route };
+        self.forward_to(now, via, find, Back::Origin(id), 0);
     }
 
-    /// One periodic round: predecessor liveness, stabilization, finger refresh.
+    /// The join lookup found `successor`: stabilize with it to copy its list.
+    pub(super) fn join_found(&mut self, now: Instant, successor: Did, via: Did, attempt: u8) {
+        if !matches!(self.phase, Phase::Joining(_)) {
+            return;
+        }
+        if successor == self.did() {
+            return self.join_attempt_failed(now, via, attempt, super::LookupError::Unreachable);
+        }
+        self.join_step = Some((via, attempt));
+        self.table.set_successors([successor]);
+        self.probe(now, successor, ProbeKind::Successor);
+    }
+
+    /// The successor's first stabilization answer arrived: the node is in the ring.
+    fn join_complete(&mut self, now: Instant) {
+        let Phase::Joining(id) = self.phase else { return };
+        let Some(successor) = self.table.successor() else { return };
+        self.phase = Phase::Joined;
+        self.join_step = None;
+        self.predecessor_seen = now;
+        self.fingers = super::fingers::Sweep::new(now);
+        self.push_event(Event::Joined { id, successor });
+        self.push_event(Event::SuccessorChanged { successor: Some(successor) });
+    }
+
+    /// The successor found did not answer its stabilizations.
+    fn join_stabilize_failed(&mut self, now: Instant) {
+        let (via, attempt) = self.join_step.take().unwrap_or((self.did(), 0));
+        self.join_attempt_failed(now, via, attempt, super::LookupError::Unreachable);
+    }
+
+    /// Attempt `attempt` failed: try again after a backoff, through the next node known,
+    /// or report the join failed once every attempt is spent.
+    pub(super) fn join_attempt_failed(&mut self, now: Instant, _via: Did, attempt: u8, error: super::LookupError) {
+        let Phase::Joining(id) = self.phase else { return };
+        self.table.clear();
+        self.probes.clear();
+        self.join_step = None;
+        let next = attempt + 1;
+        let candidates: Vec<Did> =
+            self.join_candidates.iter().copied().filter(|&c| !self.is_gone(c) || self.join_candidates.len() == 1).collect();
+        if next >= self.cfg.join_attempts || candidates.is_empty() {
+            self.phase = Phase::Joined; // alone again; the application may join anew
+            self.join_candidates.clear();
+            self.push_event(Event::JoinFailed { id, error });
+            return;
+        }
+        let via = candidates[next as usize % candidates.len()];
+        let backoff = Duration(self.cfg.join_backoff.as_millis() << attempt.min(3));
+        self.join_wait = Some((now + backoff, via, next));
+    }
+
+    /// Every successor failed: join again through a node this node knows (`first`, then
+    /// fingers and the predecessor), or be alone if it knows none.
+    fn rejoin(&mut self, now: Instant, first: &[Did]) {
+        let me = self.did();
+        let mut candidates: Vec<Did> = Vec::new();
+        for c in first.iter().copied().chain(self.table.finger_nodes()).chain(self.table.predecessor()) {
+            if c != me && !self.is_gone(c) && !candidates.contains(&c) && candidates.len() < MAX_JOIN_CANDIDATES {
+                candidates.push(c);
+            }
+        }
+        self.table.clear();
+        self.probes.clear();
+        let Some(&via) = candidates.first() else {
+            return; // nobody else is known: a ring of one
+        };
+        self.stats.rejoins += 1;
+        let id = RequestId(self.alloc_id());
+        self.phase = Phase::Joining(id);
+        self.join_candidates = candidates;
+        self.push_event(Event::Rejoining { via });
+        self.join_attempt(now, via, 0);
+    }
+
+    // ---- the periodic round ----
+
+    /// One periodic round: predecessor check, stabilization, merge check, fingers.
     pub(super) fn round(&mut self, now: Instant) {
         let interval = self.cfg.stabilize_interval.as_millis();
         // ±10% jitter keeps nodes from synchronizing.
@@ -27,171 +140,177 @@ impl Node {
         if self.phase != Phase::Joined {
             return;
         }
-        if self.table.predecessor().is_some() && now - self.predecessor_seen >= self.cfg.predecessor_timeout {
-            self.table.set_predecessor(None);
-            self.push_event(Event::PredecessorChanged { predecessor: None });
+        if let Some(p) = self.table.predecessor() {
+            if now - self.predecessor_seen >= self.cfg.predecessor_timeout {
+                self.probe(now, p, ProbeKind::Predecessor);
+            }
+        }
+        if self.refused_notifier.is_some_and(|(_, at)| now - at > Duration(2 * interval)) {
+            self.refused_notifier = None;
         }
         self.stabilize_now(now);
-        self.finger_budget = self.cfg.fingers_per_round;
-        self.next_finger(now);
+        // Merge: a live node the list skips is a better successor.
+        let gap = self.table.fingers_before_successor().find(|&f| !self.is_gone(f));
+        if let Some(f) = gap {
+            self.probe(now, f, ProbeKind::Candidate);
+        }
+        self.finger_round(now);
     }
 
     /// Starts a stabilization with the first successor unless one is in flight.
     pub(super) fn stabilize_now(&mut self, now: Instant) {
-        if self.stabilizing.is_some() || self.phase != Phase::Joined {
+        if self.phase != Phase::Joined {
             return;
         }
         if let Some(s) = self.table.successor() {
-            self.send_stabilize(now, s, false);
+            self.probe(now, s, ProbeKind::Successor);
         }
     }
 
-    fn send_stabilize(&mut self, now: Instant, target: Did, want_fingers: bool) {
-        let tag = self.alloc_id();
-        self.stabilizing = Some(PendingStabilize { tag, target, deadline: now + self.cfg.hop_timeout });
-        self.send(target, Message::Stabilize { tag, want_fingers });
-    }
+    // ---- stabilize and notify ----
 
-    /// With every successor gone, fall back on the nearest other known node;
-    /// stabilization walks from there to the true successor.
-    pub(super) fn refill_successor(&mut self, _now: Instant) {
-        if self.table.successor().is_some() {
-            return;
-        }
-        let known: Vec<Did> = self.table.finger_nodes().chain(self.table.predecessor()).collect();
-        self.table.set_successors(known);
-    }
-
-    pub(super) fn on_stabilize(&mut self, now: Instant, from: Did, tag: u64, want_fingers: bool) {
+    pub(super) fn on_stabilize(&mut self, now: Instant, from: Did, tag: u64) {
         if self.phase != Phase::Joined {
             self.stats.not_joined += 1;
             return;
         }
         let me = self.did();
-        // notify / rectify: a closer predecessor replaces ours. The reply names the
-        // predecessor from before this notify: when it was replaced, that is the
-        // newcomer's own predecessor.
-        let told = self.table.predecessor();
-        if told.is_none_or(|p| from.in_open_open(p, me)) {
-            self.table.set_predecessor(Some(from));
-            self.push_event(Event::PredecessorChanged { predecessor: Some(from) });
+        // rectify
+        match self.table.predecessor() {
+            Some(p) if p == from => {}
+            Some(p) if !from.in_open_open(p, me) => {
+                // Refused while `p` seems alive: keep the closest such notifier, and check
+                // `p` now (it may be the one that failed).
+                if self.refused_notifier.is_none_or(|(n, _)| from.in_open_open(n, me)) {
+                    self.refused_notifier = Some((from, now));
+                }
+                // A node before `p` taking us for its successor is evidence against `p`
+                // (its own list skips `p`): one unanswered check more drops `p`. Should `p`
+                // be alive after all, its next notify puts it back.
+                self.suspect_until_last_strike(p);
+                self.probe(now, p, ProbeKind::Predecessor);
+            }
+            _ => self.adopt_predecessor(now, from),
         }
-        if self.table.predecessor() == Some(from) {
-            self.predecessor_seen = now;
-        }
-        // a live node between us and our successor is a better successor
+        // merge: a live node between us and our successor, in touch itself, is a better successor
         if self.table.successor().is_none_or(|s| from.in_open_open(me, s)) && self.table.offer_successor(from) {
             self.push_event(Event::SuccessorChanged { successor: Some(from) });
+            self.stabilize_now(now);
         }
-        let fingers = if want_fingers { self.table.finger_nodes().collect() } else { Vec::new() };
-        let reply = Message::StabilizeReply { tag, predecessor: told, successors: self.table.successors().to_vec(), fingers };
+        let reply =
+            super::Message::StabilizeReply { tag, predecessor: self.table.predecessor(), successors: self.table.successors().to_vec() };
         self.send(from, reply);
     }
 
-    pub(super) fn on_stabilize_reply(
-        &mut self,
-        now: Instant,
-        from: Did,
-        tag: u64,
-        predecessor: Option<Did>,
-        successors: &[Did],
-        fingers: &[Did],
-    ) {
-        match self.stabilizing {
-            Some(s) if s.tag == tag && s.target == from => self.stabilizing = None,
-            _ => {
-                self.stats.unexpected += 1;
-                return;
-            }
+    fn adopt_predecessor(&mut self, now: Instant, p: Did) {
+        if self.refused_notifier.is_some_and(|(n, _)| n == p || !n.in_open_open(p, self.did())) {
+            self.refused_notifier = None;
         }
-        if successors.len() > MAX_LISTED || fingers.len() > MAX_LISTED {
-            self.stats.invalid += 1;
-            return;
-        }
-        let me = self.did();
-        let departed = &self.departed;
-        let heard = successors.iter().copied().filter(|d| !departed.contains(d));
-        let mut changed = self.table.set_successors(core::iter::once(from).chain(heard));
-        let predecessor = predecessor.filter(|p| !self.departed.contains(p));
-        if let Some(p) = predecessor.filter(|&p| p != me && p.in_open_open(me, from)) {
-            // Our successor has a closer predecessor: adopt it and stabilize with it at once.
-            changed |= self.table.offer_successor(p);
-            self.send_stabilize(now, p, false);
-        } else if let Some(p) = predecessor.filter(|&p| p != me && self.table.predecessor().is_none()) {
-            // We just took `p`'s place as our successor's predecessor: `p` is ours.
-            // Tentative; a closer notifier or the predecessor timeout corrects it.
-            self.table.set_predecessor(Some(p));
+        let old = self.table.predecessor();
+        if self.table.set_predecessor(Some(p)) {
             self.predecessor_seen = now;
             self.push_event(Event::PredecessorChanged { predecessor: Some(p) });
-        }
-        self.table.offer_fingers(fingers);
-        if changed {
-            self.push_event(Event::SuccessorChanged { successor: self.table.successor() });
+            // The old predecessor (alive, just not the closest) learns of the newcomer now
+            // rather than at its next stabilization.
+            if let Some(o) = old.filter(|&o| o != p && p.in_open_open(o, self.did()) && self.usable_peer(o)) {
+                self.send(o, super::Message::Between { node: p });
+            }
         }
     }
 
-    pub(super) fn on_leave(&mut self, now: Instant, from: Did, predecessor: Option<Did>, successors: &[Did]) {
+    /// Our successor says `node` joined between us: check it directly.
+    pub(super) fn on_between(&mut self, now: Instant, from: Did, node: Did) {
+        let me = self.did();
+        if self.phase != Phase::Joined || self.table.successor() != Some(from) || node == me || !node.in_open_open(me, from) {
+            self.stats.unexpected += 1;
+            return;
+        }
+        self.probe(now, node, ProbeKind::Candidate);
+    }
+
+    pub(super) fn on_stabilize_reply(&mut self, now: Instant, from: Did, tag: u64, predecessor: Option<Did>, successors: &[Did]) {
+        let Some(probe) = self.take_probe(from, tag).filter(|p| matches!(p.kind, ProbeKind::Successor | ProbeKind::Candidate)) else {
+            self.stats.unexpected += 1;
+            return;
+        };
         if successors.len() > MAX_LISTED {
             self.stats.invalid += 1;
             return;
         }
-        if self.departed.len() >= 32 {
-            self.departed.pop_front();
+        let me = self.did();
+        let heard: Vec<Did> = successors.iter().copied().filter(|&d| d != me && !self.is_gone(d)).collect();
+        let before = self.table.successor();
+        if before == Some(from) {
+            // reconcile: the successor's own list, behind it
+            self.table.set_successors(core::iter::once(from).chain(heard));
+        } else if before.is_none_or(|s| from.in_open_open(me, s)) {
+            // a claimed or found node between us and our successor answered itself
+            self.table.set_successors(core::iter::once(from).chain(heard).chain(before));
+        } else if probe.kind == ProbeKind::Candidate {
+            self.table.offer_successor(from);
         }
-        self.departed.push_back(from);
-        let (_, was_succ, was_pred) = self.table.remove(from);
-        if was_succ || self.table.successor().is_none() {
-            let mine: Vec<Did> = self.table.successors().to_vec();
-            self.table.set_successors(mine.into_iter().chain(successors.iter().copied()));
-            self.push_event(Event::SuccessorChanged { successor: self.table.successor() });
-            if self.stabilizing.is_some_and(|s| s.target == from) {
-                self.stabilizing = None;
+        if matches!(self.phase, Phase::Joining(_)) && probe.kind == ProbeKind::Successor && self.table.successor() == Some(from) {
+            self.join_complete(now);
+        }
+        // stabilize: the successor's predecessor may be a closer successor; it must answer for itself
+        if let Some(p) = predecessor.filter(|&p| p != me && !self.is_gone(p) && p.in_open_open(me, from)) {
+            if self.table.successor() == Some(from) && self.phase == Phase::Joined {
+                self.probe(now, p, ProbeKind::Candidate);
             }
+        }
+        if self.table.successor() != before && self.phase == Phase::Joined {
+            self.push_event(Event::SuccessorChanged { successor: self.table.successor() });
+            if before.is_some() {
+                self.stabilize_now(now);
+            }
+        }
+    }
+
+    // ---- failures and departures ----
+
+    /// The predecessor failed its checks or left: a notifier refused lately takes its
+    /// place (it spoke to us itself), or none until the next notify.
+    pub(super) fn predecessor_lost(&mut self, now: Instant) {
+        self.push_event(Event::PredecessorChanged { predecessor: None });
+        if let Some((n, _)) = self.refused_notifier.take().filter(|&(n, _)| !self.is_gone(n)) {
+            self.adopt_predecessor(now, n);
+        }
+    }
+
+    /// The first successor failed or left.
+    pub(super) fn successor_lost(&mut self, now: Instant) {
+        self.successor_lost_hinted(now, &[]);
+    }
+
+    fn successor_lost_hinted(&mut self, now: Instant, hints: &[Did]) {
+        if matches!(self.phase, Phase::Joining(_)) {
+            return self.join_stabilize_failed(now);
+        }
+        self.push_event(Event::SuccessorChanged { successor: self.table.successor() });
+        if self.table.successor().is_none() {
+            self.rejoin(now, hints);
+        } else {
             self.stabilize_now(now);
         }
+    }
+
+    pub(super) fn on_leave(&mut self, now: Instant, from: Did, _predecessor: Option<Did>, successors: &[Did]) {
+        if successors.len() > MAX_LISTED {
+            self.stats.invalid += 1;
+            return;
+        }
+        self.mark_gone(from);
+        self.suspects.retain(|&(s, _)| s != from);
+        self.probes.retain(|p| p.target != from);
+        let (_, was_succ, was_pred) = self.table.remove(from);
         if was_pred {
-            self.table.set_predecessor(predecessor);
-            self.predecessor_seen = now;
-            self.push_event(Event::PredecessorChanged { predecessor: self.table.predecessor() });
+            self.predecessor_lost(now);
         }
-    }
-
-    /// Starts the next finger lookup if this round's budget allows. Targets are the
-    /// distinct finger starts only: after finger i answers n, every start up to n is
-    /// already answered by n, so the next target is the first start beyond n.
-    pub(super) fn next_finger(&mut self, now: Instant) {
-        if self.finger_budget == 0 || self.finger_req.is_some() || self.phase != Phase::Joined {
-            return;
+        if was_succ {
+            // The leaver's list is a hint: a node named in it is only joined through.
+            let me = self.did();
+            let hints: Vec<Did> = successors.iter().copied().filter(|&d| d != me && !self.is_gone(d)).take(MAX_JOIN_CANDIDATES).collect();
+            self.successor_lost_hinted(now, &hints);
         }
-        if self.table.successor().is_none() {
-            return;
-        }
-        let first = self.table.first_uncovered_finger();
-        self.table.prune_fingers_below(first);
-        let mut index = self.finger_next.max(first);
-        if index >= DID_BITS {
-            index = first;
-        }
-        if index >= DID_BITS {
-            return; // the successor list spans half the ring or more
-        }
-        self.finger_budget -= 1;
-        let key = self.did().wrapping_add(Did::pow2(index).unwrap_or(Did::ZERO));
-        let id = self.alloc_id();
-        self.finger_req = Some(id);
-        self.start_lookup(now, id, key, ReqKind::Finger(index as u8));
-    }
-
-    pub(super) fn finger_complete(&mut self, now: Instant, index: u8, owner: Did) {
-        self.finger_req = None;
-        self.table.set_finger(index, owner);
-        let reach = self.did().distance_to(owner).bit_len();
-        self.finger_next = if owner == self.did() { DID_BITS } else { reach.max(index as u32 + 1) };
-        self.next_finger(now);
-    }
-
-    pub(super) fn finger_failed(&mut self, _now: Instant, index: u8) {
-        self.finger_req = None;
-        self.finger_next = index as u32 + 1;
     }
 }

@@ -1,8 +1,8 @@
 //! The ring protocol's messages and their compact binary codec.
 //!
 //! The sender of a message is the peer the transport received it from (the transport
-//! authenticates peers), so messages do not repeat it: a `Found` answer always names
-//! its sender as the owner of the key.
+//! authenticates peers), so messages do not repeat it. Every reply names the random tag
+//! of the request it answers and is accepted only from the peer that request went to.
 
 use core::fmt;
 
@@ -10,28 +10,37 @@ use serde::{Deserialize, Serialize};
 
 use crate::Did;
 
-/// Codec version byte, first on the wire.
-pub const WIRE_VERSION: u8 = 1;
-/// Most successors or fingers a peer may list in one message.
+/// Codec version byte, first on the wire (2: answers travel back along the request's path).
+pub const WIRE_VERSION: u8 = 2;
+/// Most successors a peer may list in one message.
 pub const MAX_LISTED: usize = 160;
 
-/// A lookup travelling hop by hop toward the owner of `key` (recursive routing).
+/// What the sender of a [`FindSuccessor`] asks of its receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Check {
+    /// Route it on toward the owner.
+    Route,
+    /// The sender believes the receiver owns `key`: confirm it from the receiver's own
+    /// predecessor, or pass the request back to a node that joined in between.
+    Owner,
+    /// Like `Owner`, after one pass-back already: if this check fails too, route afresh.
+    PassedBack,
+}
+
+/// A lookup travelling hop by hop toward the owner of `key` (recursive routing). It names
+/// no origin: its answer travels back along the path it came, one known link at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindSuccessor {
-    /// Hop tag: the receiver acknowledges it with [`Message::HopAck`].
+    /// Hop tag, drawn at random by the sender of this hop: the receiver acknowledges it
+    /// with [`Message::HopAck`] and answers it with `Found` / `Failed` carrying it.
     pub tag: u64,
-    /// The origin's request number; the answer goes straight to `origin`.
-    pub req: u64,
-    pub origin: Did,
     pub key: Did,
     /// Hops taken so far, this one included.
     pub hops: u8,
-    /// The sender believes the receiver owns `key`; the receiver confirms from its
-    /// predecessor or passes the request back toward a newer owner.
-    pub owner_check: bool,
+    pub check: Check,
 }
 
-/// Why a lookup could not complete, as told to its origin.
+/// Why a lookup could not complete, as told back along its path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum FailReason {
@@ -40,6 +49,9 @@ pub enum FailReason {
     Unreachable,
     /// A relay had too many requests in flight.
     Overloaded,
+    /// The node asked to confirm ownership does not know its predecessor yet (it has
+    /// just joined, or its predecessor failed): ask again shortly.
+    NotReady,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,29 +60,45 @@ pub enum Message {
     HopAck {
         tag: u64,
     },
-    /// The sender owns `key`: it is the successor of `key`.
+    /// The answer to the hop `tag`: `owner` is the successor of `key` (it confirmed so
+    /// itself to the node that asked it, and every relay passed it back).
     Found {
-        req: u64,
+        tag: u64,
         key: Did,
+        owner: Did,
         hops: u8,
     },
     Failed {
-        req: u64,
+        tag: u64,
         key: Did,
         reason: FailReason,
     },
-    /// "I may be your predecessor" (notify) and "tell me your neighbours".
+    /// Notify ("I may be your predecessor") and "tell me your predecessor and successors".
     Stabilize {
         tag: u64,
-        want_fingers: bool,
     },
     StabilizeReply {
         tag: u64,
         predecessor: Option<Did>,
         successors: Vec<Did>,
-        fingers: Vec<Did>,
     },
-    /// Graceful departure: the sender hands over its neighbours.
+    /// A direct liveness check (no notify); the answer names the receiver's predecessor,
+    /// which also tells whether it is still the successor of a finger's start.
+    Ping {
+        tag: u64,
+    },
+    Pong {
+        tag: u64,
+        predecessor: Option<Did>,
+    },
+    /// From a successor to its old predecessor: `node` just took the place between them.
+    /// A hint only: the receiver checks `node` directly (a stabilization) before it
+    /// takes it as successor.
+    Between {
+        node: Did,
+    },
+    /// Graceful departure. The lists are hints only: nothing named in them is adopted
+    /// before it answers for itself.
     Leave {
         predecessor: Option<Did>,
         successors: Vec<Did>,
@@ -125,7 +153,7 @@ impl Message {
             return Err(DecodeError::TrailingBytes(rest.len()));
         }
         let longest = match &msg {
-            Message::StabilizeReply { successors, fingers, .. } => successors.len().max(fingers.len()),
+            Message::StabilizeReply { successors, .. } => successors.len(),
             Message::Leave { successors, .. } => successors.len(),
             _ => 0,
         };
@@ -144,12 +172,15 @@ mod tests {
     fn samples() -> Vec<Message> {
         let d = Did::from_u64;
         vec![
-            Message::FindSuccessor(FindSuccessor { tag: 1, req: u64::MAX, origin: d(1), key: Did::MAX, hops: 3, owner_check: true }),
+            Message::FindSuccessor(FindSuccessor { tag: 1, key: Did::MAX, hops: 3, check: Check::Owner }),
             Message::HopAck { tag: 99 },
-            Message::Found { req: 5, key: d(7), hops: 4 },
-            Message::Failed { req: 5, key: d(7), reason: FailReason::HopLimitExceeded },
-            Message::Stabilize { tag: 3, want_fingers: true },
-            Message::StabilizeReply { tag: 3, predecessor: Some(d(2)), successors: vec![d(3), d(4)], fingers: vec![] },
+            Message::Found { tag: 5, key: d(7), owner: d(8), hops: 4 },
+            Message::Failed { tag: 5, key: d(7), reason: FailReason::HopLimitExceeded },
+            Message::Stabilize { tag: 3 },
+            Message::StabilizeReply { tag: 3, predecessor: Some(d(2)), successors: vec![d(3), d(4)] },
+            Message::Ping { tag: 4 },
+            Message::Pong { tag: 4, predecessor: None },
+            Message::Between { node: d(6) },
             Message::Leave { predecessor: None, successors: vec![d(9)] },
         ]
     }
@@ -165,6 +196,7 @@ mod tests {
     fn bad_frames_are_typed_errors() {
         assert_eq!(Message::decode(&[]), Err(DecodeError::Empty));
         assert_eq!(Message::decode(&[9, 0]), Err(DecodeError::UnsupportedVersion(9)));
+        assert_eq!(Message::decode(&[1, 0]), Err(DecodeError::UnsupportedVersion(1)), "version 1 answered origins directly");
         assert_eq!(Message::decode(&[WIRE_VERSION, 200]), Err(DecodeError::Malformed));
         let mut b = Message::HopAck { tag: 1 }.encode();
         b.push(0);

@@ -9,9 +9,13 @@
 //!    [`Node::poll_event`] (application events), then sleep until [`Node::poll_timeout`].
 //!
 //! `now` is passed in with every input; the node never reads a clock or draws entropy
-//! except from the seed it was built with.
+//! except from the seed it was built with. Request ids and hop tags come from a ChaCha20
+//! stream keyed by that seed, so a peer cannot guess them and answer for someone else.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 
 use super::config::{Config, ConfigError};
 use super::message::{DecodeError, FailReason, FindSuccessor, Message};
@@ -45,6 +49,7 @@ impl From<FailReason> for LookupError {
             FailReason::HopLimitExceeded => LookupError::HopLimitExceeded,
             FailReason::Unreachable => LookupError::Unreachable,
             FailReason::Overloaded => LookupError::Overloaded,
+            FailReason::NotReady => LookupError::NotJoined,
         }
     }
 }
@@ -79,10 +84,14 @@ pub enum Event {
     PredecessorChanged {
         predecessor: Option<Did>,
     },
-    /// A peer failed to answer in time and was dropped from the routing table; the driver
-    /// may close its connection.
+    /// A peer failed `strikes` checks in a row (or its link closed) and was dropped from
+    /// the routing table; the driver may close its connection.
     PeerUnreachable {
         peer: Did,
+    },
+    /// Every successor failed: the node is joining again through another node it knows.
+    Rejoining {
+        via: Did,
     },
 }
 
@@ -113,6 +122,15 @@ pub struct Stats {
     pub peers_unreachable: u64,
     /// Events discarded because the application did not poll them.
     pub events_dropped: u64,
+    /// Unanswered requests or checks counted against a peer (a strike is followed by a
+    /// direct check; `Config::strikes` in a row drop it).
+    pub strikes: u64,
+    /// Direct checks sent: pings, stabilizations with a claimed neighbour.
+    pub checks: u64,
+    /// Join attempts after the first (a join through a node that did not answer).
+    pub join_retries: u64,
+    /// Times every successor failed and the node joined again.
+    pub rejoins: u64,
 }
 
 impl Stats {
@@ -130,6 +148,10 @@ impl Stats {
             invalid,
             peers_unreachable,
             events_dropped,
+            strikes,
+            checks,
+            join_retries,
+            rejoins,
         } = o;
         self.sent += sent;
         self.received += received;
@@ -142,6 +164,10 @@ impl Stats {
         self.invalid += invalid;
         self.peers_unreachable += peers_unreachable;
         self.events_dropped += events_dropped;
+        self.strikes += strikes;
+        self.checks += checks;
+        self.join_retries += join_retries;
+        self.rejoins += rejoins;
     }
 }
 
@@ -153,10 +179,14 @@ pub(super) enum Phase {
     Left,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ReqKind {
     User,
-    Join,
+    /// Join attempt `attempt` (0-based) through `via`.
+    Join {
+        via: Did,
+        attempt: u8,
+    },
     Finger(u8),
 }
 
@@ -171,47 +201,97 @@ pub(super) struct Request {
     pub retries_left: u8,
 }
 
-/// A request handed to `next`, kept until `next` acknowledges it.
+/// Where the answer to a hop goes: to this node's own request, or back to the peer that
+/// handed the request over, under that peer's tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Back {
+    Origin(u64),
+    Relay { prev: Did, tag: u64 },
+}
+
+/// A request handed to `next` under the tag `find.tag`, kept until its answer comes back
+/// (or `deadline`): the answer is accepted only from `next`.
 #[derive(Clone, Debug)]
-pub(super) struct Forward {
+pub(super) struct Hop {
     pub next: Did,
-    pub deadline: Instant,
     pub find: FindSuccessor,
+    pub back: Back,
     pub attempts: u8,
+    /// `Some(deadline)` until `next` acknowledges the hop.
+    pub ack_by: Option<Instant>,
+    pub deadline: Instant,
+}
+
+/// Why a direct check was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ProbeKind {
+    /// Stabilize with the first successor (or, while joining, the successor found).
+    Successor,
+    /// Stabilize with a node claimed to lie between this node and its successor; it is
+    /// adopted only when it answers itself.
+    Candidate,
+    /// Ping finger `index`.
+    Finger(u8),
+    /// Ping the predecessor (silent for a while, or a notifier was refused).
+    Predecessor,
+    /// Ping a peer that missed an acknowledgement.
+    Suspect,
 }
 
 #[derive(Clone, Copy, Debug)]
-pub(super) struct PendingStabilize {
+pub(super) struct Probe {
     pub tag: u64,
     pub target: Did,
     pub deadline: Instant,
+    pub kind: ProbeKind,
 }
 
+/// Direct checks in flight at once.
+pub(super) const MAX_PROBES: usize = 16;
+/// Peers with strikes tracked at once (a bound on what missed acknowledgements cost).
+pub(super) const MAX_SUSPECTS: usize = 64;
+/// Nodes known to have left or failed, whose second-hand mentions are ignored.
+pub(super) const MAX_GONE: usize = 64;
 const MAX_EVENTS: usize = 4096;
 
 /// One node of the ring.
 #[derive(Debug)]
 pub struct Node {
     pub(super) cfg: Config,
+    /// Timer jitter.
     pub(super) rng: SeededRng,
+    /// Request ids and hop tags: unpredictable to peers.
+    pub(super) ids: ChaCha20Rng,
     pub(super) table: RoutingTable,
     pub(super) phase: Phase,
-    pub(super) next_id: u64,
-    /// Keyed by id, which grows with time: the first entry has the earliest deadline.
+    /// This node's requests, by random id.
     pub(super) requests: BTreeMap<u64, Request>,
-    /// `(retry_at, id)` of the requests above.
+    /// `(deadline, id)` and `(retry_at, id)` of the requests above.
+    pub(super) deadlines: BTreeSet<(Instant, u64)>,
     pub(super) retries: BTreeSet<(Instant, u64)>,
-    /// Keyed by hop tag, likewise ordered by deadline.
-    pub(super) forwards: BTreeMap<u64, Forward>,
-    pub(super) stabilizing: Option<PendingStabilize>,
+    /// Hops this node handed on (its own requests and relayed ones), by tag.
+    pub(super) hops: BTreeMap<u64, Hop>,
+    /// `(ack_by, tag)` and `(deadline, tag)` of the hops above.
+    pub(super) ack_timers: BTreeSet<(Instant, u64)>,
+    pub(super) hop_timers: BTreeSet<(Instant, u64)>,
+    pub(super) probes: Vec<Probe>,
+    /// Consecutive misses per peer.
+    pub(super) suspects: Vec<(Did, u8)>,
     pub(super) next_round: Instant,
     pub(super) predecessor_seen: Instant,
-    pub(super) finger_next: u32,
-    pub(super) finger_budget: u8,
-    pub(super) finger_req: Option<u64>,
-    /// Peers that said they left, most recent last (bounded): second-hand news of them
-    /// (a neighbour's stale list) is ignored.
-    pub(super) departed: VecDeque<Did>,
+    /// The closest notifier refused while the predecessor seemed alive, and when: it
+    /// becomes the predecessor if the old one fails its check.
+    pub(super) refused_notifier: Option<(Did, Instant)>,
+    /// Join attempts wait here for their backoff: `(at, via, attempt)`.
+    pub(super) join_wait: Option<(Instant, Did, u8)>,
+    /// While joining: the attempt whose successor is being stabilized with.
+    pub(super) join_step: Option<(Did, u8)>,
+    /// Nodes a join goes through, in turn (the one given, or those known at a rejoin).
+    pub(super) join_candidates: Vec<Did>,
+    pub(super) fingers: super::fingers::Sweep,
+    /// Peers that left or failed, most recent last (bounded): second-hand news of them
+    /// (a neighbour's stale list) is ignored until they speak to us again.
+    pub(super) gone: VecDeque<Did>,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
     pub(super) stats: Stats,
@@ -219,27 +299,45 @@ pub struct Node {
 
 impl Node {
     /// A node that is alone in its own ring until it [`join`](Node::join)s another.
-    /// `seed` drives its timer jitter; nothing else is random.
+    /// `seed` drives its jitter and its request ids (expanded; see [`Node::with_seed`]).
     pub fn new(me: Did, cfg: Config, seed: u64, now: Instant) -> Result<Node, ConfigError> {
+        let mut expand = SeededRng::new(seed ^ me.low_u64());
+        let mut key = [0u8; 32];
+        for c in key.chunks_mut(8) {
+            c.copy_from_slice(&expand.next_u64().to_le_bytes());
+        }
+        Node::with_seed(me, cfg, key, now)
+    }
+
+    /// Like [`Node::new`], with 32 bytes of seed (from a CSPRNG in the shells), so that
+    /// request ids and hop tags cannot be predicted by peers.
+    pub fn with_seed(me: Did, cfg: Config, seed: [u8; 32], now: Instant) -> Result<Node, ConfigError> {
         cfg.validate()?;
-        let mut rng = SeededRng::new(seed ^ me.low_u64());
+        let mut ids = ChaCha20Rng::from_seed(seed);
+        let mut rng = SeededRng::new(ids.next_u64());
         let first_round = now + Duration(rng.below(cfg.stabilize_interval.as_millis()));
         Ok(Node {
             table: RoutingTable::new(me, cfg.successors),
+            fingers: super::fingers::Sweep::new(now),
             cfg,
             rng,
+            ids,
             phase: Phase::Joined,
-            next_id: 1,
             requests: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
             retries: BTreeSet::new(),
-            forwards: BTreeMap::new(),
-            stabilizing: None,
+            hops: BTreeMap::new(),
+            ack_timers: BTreeSet::new(),
+            hop_timers: BTreeSet::new(),
+            probes: Vec::new(),
+            suspects: Vec::new(),
             next_round: first_round,
             predecessor_seen: now,
-            finger_next: 0,
-            finger_budget: 0,
-            finger_req: None,
-            departed: VecDeque::new(),
+            refused_notifier: None,
+            join_wait: None,
+            join_step: None,
+            join_candidates: Vec::new(),
+            gone: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -285,17 +383,22 @@ impl Node {
         size_of::<Node>()
             + self.table.heap_bytes()
             + btree(self.requests.len(), size_of::<(u64, Request)>())
-            + btree(self.forwards.len(), size_of::<(u64, Forward)>())
-            + btree(self.retries.len(), size_of::<(Instant, u64)>())
-            + self.departed.capacity() * size_of::<Did>()
+            + btree(self.hops.len(), size_of::<(u64, Hop)>())
+            + btree(self.deadlines.len() + self.retries.len(), size_of::<(Instant, u64)>())
+            + btree(self.ack_timers.len() + self.hop_timers.len(), size_of::<(Instant, u64)>())
+            + self.probes.capacity() * size_of::<Probe>()
+            + self.suspects.capacity() * size_of::<(Did, u8)>()
+            + self.gone.capacity() * size_of::<Did>()
             + self.transmits.capacity() * size_of::<Transmit>()
             + self.events.capacity() * size_of::<Event>()
     }
 
     // ---- application calls ----
 
-    /// Joins the ring that `via` belongs to. Completes with [`Event::Joined`] or
-    /// [`Event::JoinFailed`] carrying the returned id.
+    /// Joins the ring that `via` belongs to: finds this node's successor through `via`,
+    /// copies its successor list, then reports [`Event::Joined`]. Attempts that get no
+    /// answer are retried with backoff (`Config::join_attempts`); [`Event::JoinFailed`]
+    /// carries the returned id only when every attempt failed.
     pub fn join(&mut self, now: Instant, via: Did) -> RequestId {
         let id = self.alloc_id();
         if via == self.did() || self.phase == Phase::Left {
@@ -303,12 +406,11 @@ impl Node {
             return RequestId(id);
         }
         self.table.clear();
+        self.probes.clear();
+        self.fingers = super::fingers::Sweep::new(now);
         self.phase = Phase::Joining(RequestId(id));
-        let me = self.did();
-        let deadline = now + self.cfg.request_timeout;
-        self.requests.insert(id, Request { key: me, kind: ReqKind::Join, deadline, retry_at: deadline, retries_left: 0 });
-        let find = FindSuccessor { tag: 0, req: id, origin: me, key: me, hops: 1, owner_check: false };
-        self.forward_to(now, via, find, 0);
+        self.join_candidates = vec![via];
+        self.join_attempt(now, via, 0);
         RequestId(id)
     }
 
@@ -332,8 +434,8 @@ impl Node {
         RequestId(id)
     }
 
-    /// Leaves gracefully: hands the neighbours over to successor and predecessor, then
-    /// goes quiet. The node cannot rejoin; make a new one.
+    /// Leaves gracefully: tells successor and predecessor, then goes quiet. The node
+    /// cannot rejoin; make a new one.
     pub fn leave(&mut self, _now: Instant) {
         if self.phase == Phase::Joined {
             let predecessor = self.table.predecessor();
@@ -347,9 +449,14 @@ impl Node {
         self.phase = Phase::Left;
         self.table.clear();
         self.requests.clear();
+        self.deadlines.clear();
         self.retries.clear();
-        self.forwards.clear();
-        self.stabilizing = None;
+        self.hops.clear();
+        self.ack_timers.clear();
+        self.hop_timers.clear();
+        self.probes.clear();
+        self.join_wait = None;
+        self.join_step = None;
     }
 
     // ---- inputs ----
@@ -381,36 +488,38 @@ impl Node {
             self.stats.invalid += 1;
             return;
         }
+        // Any authenticated message is first-hand proof that its sender is alive.
+        self.heard_from(now, from);
         match msg {
             Message::FindSuccessor(find) => self.on_find_successor(now, from, find),
             Message::HopAck { tag } => self.on_hop_ack(from, tag),
-            Message::Found { req, key, hops } => self.on_found(now, from, req, key, hops),
-            Message::Failed { req, key, reason } => self.on_failed(now, req, key, reason.into()),
-            Message::Stabilize { tag, want_fingers } => self.on_stabilize(now, from, tag, want_fingers),
-            Message::StabilizeReply { tag, predecessor, successors, fingers } => {
-                self.on_stabilize_reply(now, from, tag, predecessor, &successors, &fingers)
+            Message::Found { tag, key, owner, hops } => self.on_found(now, from, tag, key, owner, hops),
+            Message::Failed { tag, key, reason } => self.on_failed(now, from, tag, key, reason),
+            Message::Stabilize { tag } => self.on_stabilize(now, from, tag),
+            Message::StabilizeReply { tag, predecessor, successors } => self.on_stabilize_reply(now, from, tag, predecessor, &successors),
+            Message::Ping { tag } => {
+                let predecessor = self.table.predecessor();
+                self.send(from, Message::Pong { tag, predecessor })
             }
+            Message::Pong { tag, predecessor } => self.on_pong(now, from, tag, predecessor),
+            Message::Between { node } => self.on_between(now, from, node),
             Message::Leave { predecessor, successors } => self.on_leave(now, from, predecessor, &successors),
         }
     }
 
-    /// The transport lost its connection to `peer`.
+    /// The transport lost its connection to `peer`: that is a confirmed failure.
     pub fn handle_peer_down(&mut self, now: Instant, peer: Did) {
         if self.phase == Phase::Left {
             return;
         }
-        self.peer_unreachable(now, peer);
         // Requests waiting on that peer fail over now rather than at their deadline.
-        let waiting: Vec<u64> = self.forwards.iter().filter(|(_, f)| f.next == peer).map(|(&t, _)| t).collect();
+        let waiting: Vec<u64> = self.hops.iter().filter(|(_, h)| h.next == peer).map(|(&t, _)| t).collect();
         for tag in waiting {
-            if let Some(f) = self.forwards.remove(&tag) {
-                self.retry_forward(now, f);
+            if let Some(h) = self.take_hop(tag) {
+                self.hop_unacknowledged(now, h);
             }
         }
-        if self.stabilizing.is_some_and(|s| s.target == peer) {
-            self.stabilizing = None;
-            self.stabilize_now(now);
-        }
+        self.peer_failed(now, peer);
     }
 
     /// Time has reached (at least) the instant from [`Node::poll_timeout`].
@@ -418,14 +527,14 @@ impl Node {
         if self.phase == Phase::Left {
             return;
         }
-        self.expire_forwards(now);
+        self.expire_hops(now);
         self.expire_requests(now);
         self.expire_retries(now);
-        if let Some(s) = self.stabilizing {
-            if now >= s.deadline {
-                self.stabilizing = None;
-                self.peer_unreachable(now, s.target);
-                self.stabilize_now(now);
+        self.expire_probes(now);
+        if let Some((at, via, attempt)) = self.join_wait {
+            if now >= at {
+                self.join_wait = None;
+                self.join_attempt(now, via, attempt);
             }
         }
         if now >= self.next_round {
@@ -448,29 +557,27 @@ impl Node {
         if self.phase == Phase::Left {
             return None;
         }
-        let mut t = self.next_round;
-        let mut consider = |d: Instant| t = t.min(d);
-        if let Some((_, f)) = self.forwards.first_key_value() {
-            consider(f.deadline);
-        }
-        if let Some((_, r)) = self.requests.first_key_value() {
-            consider(r.deadline);
-        }
-        if let Some(&(r, _)) = self.retries.first() {
-            consider(r);
-        }
-        if let Some(s) = self.stabilizing {
-            consider(s.deadline);
-        }
-        Some(t)
+        let firsts = [
+            self.ack_timers.first().map(|t| t.0),
+            self.hop_timers.first().map(|t| t.0),
+            self.deadlines.first().map(|t| t.0),
+            self.retries.first().map(|t| t.0),
+            self.probes.iter().map(|p| p.deadline).min(),
+            self.join_wait.map(|w| w.0),
+        ];
+        Some(firsts.into_iter().flatten().fold(self.next_round, Instant::min))
     }
 
     // ---- shared helpers ----
 
+    /// A fresh request id or tag: random, never 0.
     pub(super) fn alloc_id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
+        loop {
+            let id = self.ids.next_u64();
+            if id != 0 && !self.requests.contains_key(&id) && !self.hops.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     pub(super) fn send(&mut self, to: Did, message: Message) {
@@ -486,20 +593,16 @@ impl Node {
         self.events.push_back(e);
     }
 
-    /// Drops `peer` from the routing table and reports it.
-    pub(super) fn peer_unreachable(&mut self, now: Instant, peer: Did) {
-        let (present, was_succ, was_pred) = self.table.remove(peer);
-        if !present {
-            return;
-        }
-        self.stats.peers_unreachable += 1;
-        self.push_event(Event::PeerUnreachable { peer });
-        if was_pred {
-            self.push_event(Event::PredecessorChanged { predecessor: None });
-        }
-        if was_succ {
-            self.refill_successor(now);
-            self.push_event(Event::SuccessorChanged { successor: self.table.successor() });
+    pub(super) fn is_gone(&self, d: Did) -> bool {
+        self.gone.contains(&d)
+    }
+
+    pub(super) fn mark_gone(&mut self, d: Did) {
+        if !self.gone.contains(&d) {
+            if self.gone.len() >= MAX_GONE {
+                self.gone.pop_front();
+            }
+            self.gone.push_back(d);
         }
     }
 }

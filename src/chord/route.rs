@@ -1,19 +1,24 @@
-//! Lookups: recursive routing with per-hop acknowledgement, owner confirmation and
-//! fail-over around unresponsive hops.
+//! Lookups: recursive routing with per-hop acknowledgement, owner confirmation, answers
+//! carried back along the request's own path, and fail-over around silent hops.
 //!
 //! A request moves by closest preceding node over fingers and successors until a node's
 //! successor list covers the key; it then goes to the believed owner, which confirms from
-//! its own predecessor (or passes it back to a newer owner). Every hop is acknowledged;
-//! a hop that stays silent for `hop_timeout` is dropped from the table and the request is
-//! re-routed from the same node, so lookups survive crashes that stabilization has not
-//! repaired yet.
+//! its own predecessor (or passes it back once to a node that joined in between). Every
+//! hop is acknowledged; a hop that stays silent for `hop_timeout` earns its peer a strike
+//! (followed by a direct check, see `liveness`) and the request is re-routed around it
+//! from the same node, so lookups survive crashes that stabilization has not repaired.
+//!
+//! Answers never go to a node named in a message: each relay remembers which peer handed
+//! it the request and under which tag, and sends `Found` / `Failed` back to that peer
+//! only when it comes from the peer it forwarded to. No answer opens a link, and a forged
+//! answer from anyone but the next hop is counted and dropped.
 
-use super::message::{FailReason, FindSuccessor, Message};
-use super::node::{Event, Forward, LookupError, Node, Phase, ReqKind, Request, RequestId};
-use crate::time::Instant;
+use super::message::{Check, FailReason, FindSuccessor, Message};
+use super::node::{Back, Event, Hop, LookupError, Node, Phase, ReqKind, Request, RequestId};
+use crate::time::{Duration, Instant};
 use crate::Did;
 
-/// Re-routes of one request at one relay before it is reported unreachable.
+/// Re-routes of one request at one node before it is reported unreachable.
 const MAX_ATTEMPTS: u8 = 4;
 /// Fresh routes an origin tries before it reports a lookup failed.
 const ORIGIN_RETRIES: u8 = 2;
@@ -22,19 +27,25 @@ impl Node {
     pub(super) fn start_lookup(&mut self, now: Instant, id: u64, key: Did, kind: ReqKind) {
         let retry_at = now + self.retry_interval();
         let deadline = now + self.cfg.request_timeout;
-        self.requests.insert(id, Request { key, kind, deadline, retry_at, retries_left: ORIGIN_RETRIES });
-        self.retries.insert((retry_at, id));
+        self.insert_request(id, Request { key, kind, deadline, retry_at, retries_left: ORIGIN_RETRIES });
         self.route_from_origin(now, id, key);
     }
 
-    fn retry_interval(&self) -> crate::time::Duration {
-        crate::time::Duration(self.cfg.request_timeout.as_millis() / (ORIGIN_RETRIES as u64 + 2))
+    pub(super) fn insert_request(&mut self, id: u64, r: Request) {
+        self.deadlines.insert((r.deadline, id));
+        if r.retries_left > 0 {
+            self.retries.insert((r.retry_at, id));
+        }
+        self.requests.insert(id, r);
+    }
+
+    fn retry_interval(&self) -> Duration {
+        Duration(self.cfg.request_timeout.as_millis() / (ORIGIN_RETRIES as u64 + 2))
     }
 
     fn route_from_origin(&mut self, now: Instant, id: u64, key: Did) {
-        let me = self.did();
-        let find = FindSuccessor { tag: 0, req: id, origin: me, key, hops: 0, owner_check: false };
-        self.route(now, find, None, 0);
+        let find = FindSuccessor { tag: 0, key, hops: 0, check: Check::Route };
+        self.route(now, find, Back::Origin(id), None, 0);
     }
 
     /// Routes request `id` afresh if it has a retry left; returns whether it did.
@@ -43,14 +54,16 @@ impl Node {
         let Some(r) = self.requests.get_mut(&id) else {
             return false;
         };
-        if r.retries_left == 0 {
+        if r.retries_left == 0 || matches!(r.kind, ReqKind::Join { .. }) {
             return false;
         }
         r.retries_left -= 1;
         self.retries.remove(&(r.retry_at, id));
         r.retry_at = now + interval;
-        let key = r.key;
-        self.retries.insert((r.retry_at, id));
+        let (key, at, left) = (r.key, r.retry_at, r.retries_left);
+        if left > 0 {
+            self.retries.insert((at, id));
+        }
         self.route_from_origin(now, id, key);
         true
     }
@@ -65,136 +78,191 @@ impl Node {
         }
     }
 
+    /// Whether `n` may carry a request now (no unanswered strike against it).
+    fn usable(&self, n: Did) -> bool {
+        !self.suspects.iter().any(|&(s, _)| s == n)
+    }
+
     /// Moves `find` one step on from this node. `from` is the peer it came from.
-    fn route(&mut self, now: Instant, mut find: FindSuccessor, from: Option<Did>, attempts: u8) {
+    fn route(&mut self, now: Instant, mut find: FindSuccessor, back: Back, from: Option<Did>, attempts: u8) {
         let (me, key) = (self.did(), find.key);
-        if self.table.owns(key) || (find.owner_check && self.table.predecessor().is_none()) {
-            return self.answer(now, find);
+        if self.table.owns(key) {
+            return self.answer(now, find, back, me);
         }
-        if find.owner_check {
-            // The sender thought we own `key`; a node that joined between us owns it.
-            if let (Some(p), Some(f)) = (self.table.predecessor(), from) {
-                if p.in_open_open(f, me) && key.in_open_closed(f, p) {
-                    return self.forward_next(now, p, find, attempts);
+        if find.check != Check::Route {
+            match (self.table.predecessor(), from) {
+                // No predecessor: ownership cannot be confirmed; ask again soon.
+                (None, _) => return self.fail(now, find, back, FailReason::NotReady),
+                // Our predecessor is being checked: it may own `key`, or we may; ask again soon.
+                (Some(p), _) if !self.usable(p) && !key.in_open_closed(p, me) => return self.fail(now, find, back, FailReason::NotReady),
+                // The sender thought we own `key`; a node that joined between us owns it.
+                (Some(p), Some(f)) if find.check == Check::Owner && p.in_open_open(f, me) && key.in_open_closed(f, p) => {
+                    find.check = Check::PassedBack;
+                    return self.forward(now, p, find, back, attempts);
                 }
+                _ => {}
             }
+            find.check = Check::Route;
         }
-        find.owner_check = false;
-        if let Some(owner) = self.table.owner_candidate(key) {
-            find.owner_check = true;
-            self.forward_next(now, owner, find, attempts)
-        } else if let Some(next) = self.table.closest_preceding(key) {
-            self.forward_next(now, next, find, attempts)
+        let usable = |n: Did| self.usable(n);
+        if let Some(owner) = self.table.owner_candidate_where(key, usable) {
+            find.check = Check::Owner;
+            self.forward(now, owner, find, back, attempts)
+        } else if let Some(next) = self.table.closest_preceding_where(key, usable) {
+            self.forward(now, next, find, back, attempts)
         } else {
-            self.answer(now, find)
+            self.fail(now, find, back, FailReason::Unreachable)
         }
     }
 
-    fn forward_next(&mut self, now: Instant, next: Did, mut find: FindSuccessor, attempts: u8) {
+    fn forward(&mut self, now: Instant, next: Did, mut find: FindSuccessor, back: Back, attempts: u8) {
         if find.hops >= self.cfg.hop_limit {
             self.stats.hop_limit_exceeded += 1;
-            return self.fail(now, find, FailReason::HopLimitExceeded);
+            return self.fail(now, find, back, FailReason::HopLimitExceeded);
         }
         find.hops += 1;
-        self.forward_to(now, next, find, attempts);
+        self.forward_to(now, next, find, back, attempts);
     }
 
-    /// Sends `find` to `next` and waits for its acknowledgement.
-    pub(super) fn forward_to(&mut self, now: Instant, next: Did, mut find: FindSuccessor, attempts: u8) {
-        if self.forwards.len() >= self.cfg.max_forwards {
+    /// Sends `find` to `next` under a fresh tag and keeps it until its answer comes back.
+    pub(super) fn forward_to(&mut self, now: Instant, next: Did, mut find: FindSuccessor, back: Back, attempts: u8) {
+        if self.hops.len() >= self.cfg.max_forwards {
             self.stats.overloaded += 1;
-            return self.fail(now, find, FailReason::Overloaded);
+            return self.fail(now, find, back, FailReason::Overloaded);
         }
         find.tag = self.alloc_id();
-        let deadline = now + self.cfg.hop_timeout;
-        self.forwards.insert(find.tag, Forward { next, deadline, find, attempts });
+        let ack_by = now + self.cfg.hop_timeout;
+        let deadline = now + self.cfg.request_timeout;
+        self.ack_timers.insert((ack_by, find.tag));
+        self.hop_timers.insert((deadline, find.tag));
+        self.hops.insert(find.tag, Hop { next, find, back, attempts, ack_by: Some(ack_by), deadline });
         self.stats.forwarded += 1;
         self.send(next, Message::FindSuccessor(find));
     }
 
-    /// The hop that `f` went to did not acknowledge it: route it again from here.
-    pub(super) fn retry_forward(&mut self, now: Instant, f: Forward) {
-        let mut find = f.find;
-        let joining = matches!(self.phase, Phase::Joining(_)) && find.origin == self.did();
-        if joining || f.attempts + 1 >= MAX_ATTEMPTS {
-            return self.fail(now, find, FailReason::Unreachable);
+    pub(super) fn take_hop(&mut self, tag: u64) -> Option<Hop> {
+        let h = self.hops.remove(&tag)?;
+        if let Some(at) = h.ack_by {
+            self.ack_timers.remove(&(at, tag));
         }
-        find.hops -= 1; // the failed hop does not count
-        self.route(now, find, None, f.attempts + 1);
+        self.hop_timers.remove(&(h.deadline, tag));
+        Some(h)
     }
 
-    pub(super) fn expire_forwards(&mut self, now: Instant) {
-        while let Some(entry) = self.forwards.first_entry() {
-            if entry.get().deadline > now {
+    /// The hop `h` went to did not acknowledge it: a strike, then route it again from
+    /// here around the suspect.
+    pub(super) fn hop_unacknowledged(&mut self, now: Instant, h: Hop) {
+        let mut find = h.find;
+        let joining = matches!(self.phase, Phase::Joining(_)) && matches!(h.back, Back::Origin(_));
+        if joining || h.attempts + 1 >= MAX_ATTEMPTS {
+            return self.fail(now, find, h.back, FailReason::Unreachable);
+        }
+        find.hops -= 1; // the failed hop does not count
+        find.check = Check::Route; // the check was meant for the silent peer
+        self.route(now, find, h.back, None, h.attempts + 1);
+    }
+
+    pub(super) fn expire_hops(&mut self, now: Instant) {
+        while let Some(&(at, tag)) = self.ack_timers.first() {
+            if at > now {
                 break;
             }
-            let f = entry.remove();
-            self.peer_unreachable(now, f.next);
-            self.retry_forward(now, f);
+            self.ack_timers.remove(&(at, tag));
+            if let Some(h) = self.take_hop(tag) {
+                self.strike(now, h.next);
+                self.hop_unacknowledged(now, h);
+            }
+        }
+        // Acknowledged hops whose answer never came: forget them (the origin retries).
+        while let Some(&(at, tag)) = self.hop_timers.first() {
+            if at > now {
+                break;
+            }
+            self.take_hop(tag);
         }
     }
 
     pub(super) fn expire_requests(&mut self, now: Instant) {
-        while let Some(entry) = self.requests.first_entry() {
-            if entry.get().deadline > now {
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
                 break;
             }
-            let id = *entry.key();
-            let r = entry.remove();
-            self.retries.remove(&(r.retry_at, id));
-            self.request_failed(now, id, r, LookupError::Timeout);
-        }
-    }
-
-    fn answer(&mut self, now: Instant, find: FindSuccessor) {
-        let me = self.did();
-        if find.origin == me {
-            return self.complete(now, find.req, find.key, me, find.hops);
-        }
-        self.send(find.origin, Message::Found { req: find.req, key: find.key, hops: find.hops });
-    }
-
-    fn fail(&mut self, now: Instant, find: FindSuccessor, reason: FailReason) {
-        if find.origin == self.did() {
-            return self.on_failed(now, find.req, find.key, reason.into());
-        }
-        self.send(find.origin, Message::Failed { req: find.req, key: find.key, reason });
-    }
-
-    fn take_request(&mut self, req: u64, key: Did) -> Option<Request> {
-        match self.requests.get(&req) {
-            Some(r) if r.key == key => {
-                self.retries.remove(&(r.retry_at, req));
-                self.requests.remove(&req)
-            }
-            _ => {
-                self.stats.unexpected += 1;
-                None
+            if let Some(r) = self.take_request(id) {
+                self.request_failed(now, id, r, LookupError::Timeout);
             }
         }
+    }
+
+    fn answer(&mut self, now: Instant, find: FindSuccessor, back: Back, owner: Did) {
+        match back {
+            Back::Origin(id) => self.complete(now, id, find.key, owner, find.hops),
+            Back::Relay { prev, tag } => self.send(prev, Message::Found { tag, key: find.key, owner, hops: find.hops }),
+        }
+    }
+
+    fn fail(&mut self, now: Instant, find: FindSuccessor, back: Back, reason: FailReason) {
+        match back {
+            Back::Origin(id) => self.origin_failed(now, id, find.key, reason),
+            Back::Relay { prev, tag } => self.send(prev, Message::Failed { tag, key: find.key, reason }),
+        }
+    }
+
+    pub(super) fn take_request(&mut self, id: u64) -> Option<Request> {
+        let r = self.requests.remove(&id)?;
+        self.deadlines.remove(&(r.deadline, id));
+        self.retries.remove(&(r.retry_at, id));
+        Some(r)
     }
 
     fn complete(&mut self, now: Instant, req: u64, key: Did, owner: Did, hops: u8) {
-        let Some(r) = self.take_request(req, key) else {
+        let Some(r) = self.requests.get(&req).filter(|r| r.key == key) else {
+            self.stats.unexpected += 1;
             return;
         };
+        let kind = r.kind;
+        self.take_request(req);
         let id = RequestId(req);
-        match r.kind {
+        match kind {
             ReqKind::User => self.push_event(Event::LookupDone { id, key, owner, hops }),
-            ReqKind::Join => self.join_complete(now, id, owner),
-            ReqKind::Finger(i) => self.finger_complete(now, i, owner),
+            ReqKind::Join { via, attempt } => self.join_found(now, owner, via, attempt),
+            ReqKind::Finger(i) => self.finger_found(now, i, owner),
         }
     }
 
     fn request_failed(&mut self, now: Instant, req: u64, r: Request, error: LookupError) {
-        let id = RequestId(req);
         match r.kind {
-            ReqKind::User => self.push_event(Event::LookupFailed { id, key: r.key, error }),
-            ReqKind::Join => {
-                self.phase = Phase::Joined; // back to being alone
-                self.push_event(Event::JoinFailed { id, error });
+            ReqKind::User => self.push_event(Event::LookupFailed { id: RequestId(req), key: r.key, error }),
+            ReqKind::Join { via, attempt } => self.join_attempt_failed(now, via, attempt, error),
+            ReqKind::Finger(i) => self.finger_lookup_failed(now, i),
+        }
+    }
+
+    /// A request this node originated failed (here or at a relay): route it afresh if it
+    /// has retries left and the failure is not final, else report it. A node that is
+    /// not ready yet is asked again at the next retry instant, not at once.
+    fn origin_failed(&mut self, now: Instant, req: u64, key: Did, reason: FailReason) {
+        if !self.requests.get(&req).is_some_and(|r| r.key == key) {
+            self.stats.unexpected += 1;
+            return;
+        }
+        let retriable = reason != FailReason::HopLimitExceeded;
+        if reason == FailReason::NotReady {
+            // The owner is between predecessors (a join or a failure next to it is being
+            // settled): ask again after a hop timeout, as often as the deadline allows.
+            let soon = now + self.cfg.hop_timeout;
+            if let Some(r) = self.requests.get_mut(&req).filter(|r| soon < r.deadline && !matches!(r.kind, ReqKind::Join { .. })) {
+                self.retries.remove(&(r.retry_at, req));
+                r.retry_at = r.retry_at.min(soon);
+                r.retries_left = r.retries_left.max(1);
+                self.retries.insert((r.retry_at, req));
+                return;
             }
-            ReqKind::Finger(i) => self.finger_failed(now, i),
+        }
+        if retriable && self.retry_request(now, req) {
+            return;
+        }
+        if let Some(r) = self.take_request(req) {
+            self.request_failed(now, req, r, reason.into());
         }
     }
 
@@ -202,39 +270,50 @@ impl Node {
 
     pub(super) fn on_find_successor(&mut self, now: Instant, from: Did, find: FindSuccessor) {
         self.send(from, Message::HopAck { tag: find.tag });
+        let back = Back::Relay { prev: from, tag: find.tag };
         if self.phase != Phase::Joined {
             self.stats.not_joined += 1;
-            return self.fail(now, find, FailReason::Unreachable);
+            return self.fail(now, find, back, FailReason::NotReady);
         }
         if find.hops > self.cfg.hop_limit {
             self.stats.hop_limit_exceeded += 1;
-            return self.fail(now, find, FailReason::HopLimitExceeded);
+            return self.fail(now, find, back, FailReason::HopLimitExceeded);
         }
-        self.route(now, find, Some(from), 0);
+        self.route(now, find, back, Some(from), 0);
     }
 
     pub(super) fn on_hop_ack(&mut self, from: Did, tag: u64) {
-        match self.forwards.get(&tag) {
-            Some(f) if f.next == from => {
-                self.forwards.remove(&tag);
+        match self.hops.get_mut(&tag) {
+            Some(h) if h.next == from && h.ack_by.is_some() => {
+                if let Some(at) = h.ack_by.take() {
+                    self.ack_timers.remove(&(at, tag));
+                }
             }
             _ => self.stats.unexpected += 1,
         }
     }
 
-    pub(super) fn on_found(&mut self, now: Instant, from: Did, req: u64, key: Did, hops: u8) {
-        self.complete(now, req, key, from, hops);
+    /// The hop `tag` for `key` that went to `from`, taken out; `None` (counted) for an
+    /// answer from anyone else.
+    fn answered_hop(&mut self, from: Did, tag: u64, key: Did) -> Option<Hop> {
+        match self.hops.get(&tag) {
+            Some(h) if h.next == from && h.find.key == key => self.take_hop(tag),
+            _ => {
+                self.stats.unexpected += 1;
+                None
+            }
+        }
     }
 
-    /// A request this node originated failed (here or at a relay): route it afresh if it
-    /// has retries left and the failure is not final, else report it.
-    pub(super) fn on_failed(&mut self, now: Instant, req: u64, key: Did, error: LookupError) {
-        let retriable = error != LookupError::HopLimitExceeded;
-        if retriable && self.requests.get(&req).is_some_and(|r| r.key == key) && self.retry_request(now, req) {
-            return;
-        }
-        if let Some(r) = self.take_request(req, key) {
-            self.request_failed(now, req, r, error);
-        }
+    pub(super) fn on_found(&mut self, now: Instant, from: Did, tag: u64, key: Did, owner: Did, hops: u8) {
+        let Some(h) = self.answered_hop(from, tag, key) else { return };
+        let mut find = h.find;
+        find.hops = hops; // as counted at the owner
+        self.answer(now, find, h.back, owner);
+    }
+
+    pub(super) fn on_failed(&mut self, now: Instant, from: Did, tag: u64, key: Did, reason: FailReason) {
+        let Some(h) = self.answered_hop(from, tag, key) else { return };
+        self.fail(now, h.find, h.back, reason);
     }
 }

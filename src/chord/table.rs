@@ -90,11 +90,6 @@ impl RoutingTable {
         (present, was_succ, was_pred)
     }
 
-    /// Drops fingers below `index` (their targets are covered by the successor list).
-    pub fn prune_fingers_below(&mut self, index: u32) {
-        self.fingers.retain(|&(i, _)| i as u32 >= index);
-    }
-
     pub fn clear(&mut self) {
         self.predecessor = None;
         self.successors.clear();
@@ -112,8 +107,17 @@ impl RoutingTable {
 
     /// The successor-list entry that owns `key`, if `key` falls inside the span the list covers.
     pub fn owner_candidate(&self, key: Did) -> Option<Did> {
+        self.owner_candidate_where(key, |_| true)
+    }
+
+    /// Like [`RoutingTable::owner_candidate`], taking entries that fail `usable` (suspected
+    /// of having failed) as absent: the key then falls to the next usable entry.
+    pub fn owner_candidate_where(&self, key: Did, usable: impl Fn(Did) -> bool) -> Option<Did> {
         let mut prev = self.me;
         for &s in &self.successors {
+            if !usable(s) {
+                continue;
+            }
             if key.in_open_closed(prev, s) {
                 return Some(s);
             }
@@ -125,16 +129,41 @@ impl RoutingTable {
     /// The known node closest before `key` (strictly between `me` and `key`), over
     /// successors and fingers.
     pub fn closest_preceding(&self, key: Did) -> Option<Did> {
+        self.closest_preceding_where(key, |_| true)
+    }
+
+    /// Like [`RoutingTable::closest_preceding`], over the nodes that pass `usable`.
+    pub fn closest_preceding_where(&self, key: Did, usable: impl Fn(Did) -> bool) -> Option<Did> {
         let me = self.me;
         let span = me.distance_to(key);
         let mut best: Option<(Did, Did)> = None; // (distance, node)
         for n in self.successors.iter().copied().chain(self.finger_nodes()) {
             let d = me.distance_to(n);
-            if d != Did::ZERO && d < span && best.map_or(true, |(bd, _)| d > bd) {
+            if d != Did::ZERO && d < span && best.map_or(true, |(bd, _)| d > bd) && usable(n) {
                 best = Some((d, n));
             }
         }
         best.map(|(_, n)| n)
+    }
+
+    /// Fingers strictly between `me` and the successor: each one is a live node the
+    /// successor list skips (two loops, or a list that lies), to offer as successor.
+    pub fn fingers_before_successor(&self) -> impl Iterator<Item = Did> + '_ {
+        let (me, succ) = (self.me, self.successor());
+        self.finger_nodes().filter(move |f| succ.is_some_and(|s| f.in_open_open(me, s)))
+    }
+
+    /// Drops fingers that the successor list covers (from the successor to its last
+    /// entry): they add nothing. Fingers before the successor are kept (merge check).
+    pub fn prune_covered_fingers(&mut self) {
+        let (me, Some(first), Some(&last)) = (self.me, self.successor(), self.successors.last()) else {
+            return;
+        };
+        let (lo, hi) = (me.distance_to(first), me.distance_to(last));
+        self.fingers.retain(|&(_, n)| {
+            let d = me.distance_to(n);
+            d < lo || d > hi
+        });
     }
 
     /// The smallest finger index whose start is not covered by the successor list.
@@ -175,17 +204,9 @@ impl RoutingTable {
         true
     }
 
-    /// Takes nodes learnt from a neighbour as finger guesses, where a slot is empty.
-    pub fn offer_fingers(&mut self, nodes: &[Did]) {
-        for &n in nodes {
-            if n == self.me || self.fingers.iter().any(|&(_, f)| f == n) {
-                continue;
-            }
-            let i = (self.me.distance_to(n).bit_len() - 1) as u8;
-            if let Err(pos) = self.fingers.binary_search_by_key(&i, |&(j, _)| j) {
-                self.fingers.insert(pos, (i, n));
-            }
-        }
+    /// The finger entry at exactly `index`, if any.
+    pub fn finger_at(&self, index: u8) -> Option<Did> {
+        self.fingers.binary_search_by_key(&index, |&(i, _)| i).ok().map(|k| self.fingers[k].1)
     }
 
     /// Bytes of heap this table holds.
@@ -250,7 +271,20 @@ mod tests {
         // wrap back to me drops later fingers
         assert!(t.set_finger(6, d(0)));
         assert_eq!(t.fingers(), &[(3, d(10)), (5, d(70))]);
-        t.offer_fingers(&[d(200), d(70), d(9)]);
-        assert_eq!(t.fingers(), &[(3, d(10)), (5, d(70)), (7, d(200))]);
+        assert_eq!((t.finger_at(5), t.finger_at(4)), (Some(d(70)), None));
+    }
+
+    #[test]
+    fn suspects_are_routed_around_and_fingers_inside_the_list_are_pruned() {
+        let mut t = RoutingTable::new(d(0), 4);
+        t.set_successors([d(10), d(20), d(30)]);
+        assert_eq!(t.owner_candidate_where(d(15), |n| n != d(20)), Some(d(30)));
+        assert_eq!(t.closest_preceding_where(d(35), |n| n != d(30)), Some(d(20)));
+        t.set_finger(2, d(5)); // a live node the list skips
+        t.set_finger(4, d(20));
+        t.set_finger(5, d(40));
+        assert_eq!(t.fingers_before_successor().collect::<Vec<_>>(), vec![d(5)]);
+        t.prune_covered_fingers();
+        assert_eq!(t.fingers(), &[(2, d(5)), (5, d(40))]);
     }
 }

@@ -93,6 +93,8 @@ pub struct SimStats {
     pub lost: u64,
     /// Messages addressed to a crashed, departed or unknown node.
     pub to_dead: u64,
+    /// Messages addressed to a DID that only a liar named (see [`Sim::liar_noise`]).
+    pub to_ghost: u64,
     pub decode_errors: u64,
     pub events: u64,
 }
@@ -189,9 +191,16 @@ pub struct Sim {
     oracle: Oracle,
     queue: Calendar,
     outcomes: HashMap<(NodeIx, RequestId), Outcome>,
-    /// Lookups started through [`Sim::lookup`] and not finished: `Some(right)` once an
-    /// answer is in flight, judged when its sender gave it.
-    answers: HashMap<(Did, u64), Option<bool>>,
+    /// Keys of lookups started through [`Sim::lookup`] and not finished, with how many;
+    /// and for each, the verdicts on the answers given so far (`(owner, right)`), judged
+    /// by the oracle at the instant the owner gave them.
+    pending_keys: HashMap<Did, (u32, Vec<(Did, bool)>)>,
+    /// Liars: nodes whose stabilization answers and pings lie (see [`Sim::make_liar`]).
+    liars: Vec<bool>,
+    /// DIDs that no node has, named by liars; a transmit to one is counted.
+    ghosts: std::collections::HashSet<Did>,
+    /// Pairs of nodes between which every message is lost until the instant given.
+    cuts: Vec<(Did, Did, Instant)>,
     /// When each directed link finishes sending what it was given, in microseconds.
     link_free: HashMap<(NodeIx, Did), u64>,
     inbox: HashMap<NodeIx, Vec<Delivery>>,
@@ -212,7 +221,10 @@ impl Sim {
             oracle: Oracle::default(),
             queue: Calendar::default(),
             outcomes: HashMap::new(),
-            answers: HashMap::new(),
+            pending_keys: HashMap::new(),
+            cuts: Vec::new(),
+            liars: Vec::new(),
+            ghosts: std::collections::HashSet::new(),
             link_free: HashMap::new(),
             inbox: HashMap::new(),
             undelivered: Vec::new(),
@@ -231,6 +243,15 @@ impl Sim {
     }
     pub fn oracle(&self) -> &Oracle {
         &self.oracle
+    }
+    /// Every message between `a` and `b`, both ways, is lost until `until`.
+    pub fn cut(&mut self, a: Did, b: Did, until: Instant) {
+        self.cuts.push((a, b, until));
+    }
+
+    /// Changes the share of messages lost from now on (parts per million).
+    pub fn set_loss_ppm(&mut self, ppm: u32) {
+        self.cfg.loss_ppm = ppm;
     }
     pub fn rng(&mut self) -> &mut SeededRng {
         &mut self.rng
@@ -251,12 +272,20 @@ impl Sim {
     pub fn answer_limit(&self) -> Duration {
         Duration(self.cfg.node.request_timeout.as_millis() + 100)
     }
+    /// Long enough for a join to finish or fail through all its attempts and backoffs.
+    pub fn join_limit(&self) -> Duration {
+        let c = &self.cfg.node;
+        let attempt = c.request_timeout.as_millis() / 4 + c.hop_timeout.as_millis() * c.strikes as u64;
+        let backoff: u64 = (0..c.join_attempts as u64).map(|a| c.join_backoff.as_millis() << a.min(3)).sum();
+        Duration(attempt * c.join_attempts as u64 + backoff + 100)
+    }
     pub fn round_length(&self) -> Duration {
         self.cfg.node.stabilize_interval
     }
-    /// Live nodes that have joined the ring, by index. (The oracle admits a newcomer a
-    /// moment later, when its successor takes it as predecessor; until then it shows up
-    /// in [`Sim::ring_errors`].)
+    /// Live nodes that have joined the ring, by index: the oracle's members. A node
+    /// enters the oracle when it reports `Joined` and leaves it when it crashes or leaves;
+    /// from that instant it is expected to own its keys and to appear in its neighbours'
+    /// pointers.
     pub fn members(&self) -> Vec<NodeIx> {
         (0..self.slots.len() as NodeIx).filter(|&i| self.slots[i as usize].is_member()).collect()
     }
@@ -275,8 +304,7 @@ impl Sim {
     // ---- membership ----
 
     /// Adds a node with a random DID. The first node forms the ring alone; later ones
-    /// join through `via` (a member) and enter the oracle when their successor takes
-    /// them as predecessor.
+    /// join through `via` (a member) and enter the oracle when they report `Joined`.
     pub fn spawn(&mut self, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
         loop {
             let identity = if self.cfg.identities {
@@ -318,6 +346,7 @@ impl Sim {
         let did = node.did();
         let ix = self.slots.len() as NodeIx;
         self.slots.push(Slot { node, alive: true, joined: false, wake: None });
+        self.liars.push(false);
         self.index.insert(did, ix);
         let req = match via {
             None => {
@@ -368,9 +397,77 @@ impl Sim {
     pub fn lookup(&mut self, ix: NodeIx, key: Did) -> RequestId {
         let node = &mut self.slots[ix as usize].node;
         let id = node.lookup(self.now, key);
-        self.answers.insert((node.did(), id.0), None);
+        self.pending_keys.entry(key).or_default().0 += 1;
         self.after_input(ix);
         id
+    }
+
+    // ---- liars ----
+
+    /// From now on node `ix` lies: every stabilization answer it gives names a random
+    /// member as its predecessor and random members as its successors (plausible, real
+    /// DIDs), and every ping answer a random predecessor. It still routes honestly.
+    pub fn make_liar(&mut self, ix: NodeIx) {
+        self.liars[ix as usize] = true;
+    }
+
+    pub fn is_liar(&self, ix: NodeIx) -> bool {
+        self.liars[ix as usize]
+    }
+
+    /// Every live liar sends `per_liar` unsolicited messages to random honest members:
+    /// answers (`Found`, `Failed`, `StabilizeReply`, `Pong`, `HopAck`) under random tags
+    /// that name ghost DIDs (which no node has) as owners, predecessors and successors.
+    pub fn liar_noise(&mut self, per_liar: usize) {
+        let liars: Vec<NodeIx> =
+            (0..self.slots.len() as NodeIx).filter(|&i| self.liars[i as usize] && self.slots[i as usize].is_member()).collect();
+        let honest: Vec<NodeIx> = self.members().into_iter().filter(|&i| !self.liars[i as usize]).collect();
+        if honest.is_empty() {
+            return;
+        }
+        for l in liars {
+            let from = self.slots[l as usize].node.did();
+            for _ in 0..per_liar {
+                let to = honest[self.rng.below(honest.len() as u64) as usize];
+                let ghost = self.ghost();
+                let (tag, key) = (self.rng.next_u64(), self.rng.did());
+                let msg = match self.rng.below(5) {
+                    0 => Message::Found { tag, key, owner: ghost, hops: 1 },
+                    1 => Message::Failed { tag, key, reason: chord::FailReason::Unreachable },
+                    2 => Message::StabilizeReply { tag, predecessor: Some(ghost), successors: vec![ghost, self.ghost()] },
+                    3 => Message::Pong { tag, predecessor: Some(ghost) },
+                    _ => Message::HopAck { tag },
+                };
+                self.stats.sent += 1;
+                let at = self.now + self.latency(from, self.slots[to as usize].node.did());
+                self.schedule(at, What::Deliver { to, from, payload: Payload::Msg(msg) });
+            }
+        }
+    }
+
+    fn ghost(&mut self) -> Did {
+        let g = self.rng.did();
+        self.ghosts.insert(g);
+        g
+    }
+
+    /// A random live member's DID.
+    fn random_member_did(&mut self) -> Did {
+        let k = self.rng.below(self.oracle.len().max(1) as u64) as usize;
+        self.oracle.nth(k).unwrap_or(Did::ZERO)
+    }
+
+    /// Rewrites a liar's honest answer into a plausible lie.
+    fn lie(&mut self, msg: Message) -> Message {
+        match msg {
+            Message::StabilizeReply { tag, successors, .. } => {
+                let n = successors.len().max(1);
+                let lies = (0..n).map(|_| self.random_member_did()).collect();
+                Message::StabilizeReply { tag, predecessor: Some(self.random_member_did()), successors: lies }
+            }
+            Message::Pong { tag, .. } => Message::Pong { tag, predecessor: Some(self.random_member_did()) },
+            m => m,
+        }
     }
 
     // ---- time ----
@@ -450,7 +547,13 @@ impl Sim {
         let from = self.slots[ix as usize].node.did();
         while let Some(tx) = self.slots[ix as usize].node.poll_transmit() {
             self.stats.sent += 1;
-            if self.cfg.loss_ppm > 0 && self.rng.chance_ppm(self.cfg.loss_ppm) {
+            if self.ghosts.contains(&tx.to) {
+                self.stats.to_ghost += 1;
+            }
+            let now = self.now;
+            self.cuts.retain(|c| c.2 > now);
+            let cut = self.cuts.iter().any(|&(a, b, _)| (a, b) == (from, tx.to) || (b, a) == (from, tx.to));
+            if cut || (self.cfg.loss_ppm > 0 && self.rng.chance_ppm(self.cfg.loss_ppm)) {
                 self.stats.lost += 1;
                 continue;
             }
@@ -474,12 +577,19 @@ impl Sim {
                 continue;
             };
             let payload = match tx.frame {
-                LinkFrame::Ring(message) => {
-                    if let Message::Found { req, key, .. } = message {
-                        // Judge an answer when it is given: the sender claims to own `key` now.
-                        if let Some(slot) = self.answers.get_mut(&(tx.to, req)) {
-                            *slot = Some(self.oracle.successor_of(key) == Some(from));
+                LinkFrame::Ring(mut message) => {
+                    if let Message::Found { key, owner, .. } = message {
+                        // Judge an answer when its owner gives it: it claims to own `key` now.
+                        if owner == from {
+                            if let Some((_, verdicts)) = self.pending_keys.get_mut(&key) {
+                                let right = self.oracle.successor_of(key) == Some(from);
+                                verdicts.retain(|v| v.0 != from);
+                                verdicts.push((from, right));
+                            }
                         }
+                    }
+                    if self.liars[ix as usize] {
+                        message = self.lie(message);
                     }
                     if self.cfg.wire {
                         Payload::Frame(message.encode())
@@ -524,32 +634,42 @@ impl Sim {
         use chord::Event as E;
         match ev {
             E::LookupDone { id, key, owner, hops } => {
-                let me = self.slots[ix as usize].node.did();
-                let correct = match self.answers.remove(&(me, id.0)).flatten() {
-                    Some(right) => right,
-                    None => self.oracle.successor_of(key) == Some(owner), // answered locally
+                let verdict = match self.pending_keys.get_mut(&key) {
+                    Some((count, verdicts)) => {
+                        let v = verdicts.iter().find(|v| v.0 == owner).map(|v| v.1);
+                        *count = count.saturating_sub(1);
+                        if *count == 0 {
+                            self.pending_keys.remove(&key);
+                        }
+                        v
+                    }
+                    None => None,
                 };
+                // answered locally, or by a relay's word only: judged now
+                let correct = verdict.unwrap_or_else(|| self.oracle.successor_of(key) == Some(owner));
                 self.outcomes.insert((ix, id), Outcome::Found { owner, hops, correct });
             }
-            E::LookupFailed { id, error, .. } | E::JoinFailed { id, error } => {
-                let me = self.slots[ix as usize].node.did();
-                self.answers.remove(&(me, id.0));
+            E::LookupFailed { id, key, error } => {
+                if let Some((count, _)) = self.pending_keys.get_mut(&key) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        self.pending_keys.remove(&key);
+                    }
+                }
+                self.outcomes.insert((ix, id), Outcome::Failed(error));
+            }
+            E::JoinFailed { id, error } => {
                 self.outcomes.insert((ix, id), Outcome::Failed(error));
             }
             E::Joined { id, successor } => {
-                // The newcomer owns its keys once its successor takes it as predecessor
-                // (below); until then the ring still routes them to the successor.
+                // From now on the node owns its keys: the oracle admits it.
                 let slot = &mut self.slots[ix as usize];
                 slot.joined = slot.alive;
-                self.outcomes.insert((ix, id), Outcome::Joined { successor });
-            }
-            E::PredecessorChanged { predecessor: Some(p) } => {
-                if let Some(&pi) = self.index.get(&p) {
-                    let slot = &self.slots[pi as usize];
-                    if slot.is_member() && !self.oracle.contains(p) {
-                        self.oracle.insert(p);
-                    }
+                if slot.alive {
+                    let did = slot.node.did();
+                    self.oracle.insert(did);
                 }
+                self.outcomes.insert((ix, id), Outcome::Joined { successor });
             }
             _ => {}
         }
@@ -559,18 +679,24 @@ impl Sim {
 
     /// Members whose successor, or whose predecessor, differs from the oracle's.
     pub fn ring_errors(&self) -> RingErrors {
+        self.ring_errors_where(|_| true)
+    }
+
+    /// Like [`Sim::ring_errors`], over the members that pass `count` (e.g. honest ones).
+    pub fn ring_errors_where(&self, count: impl Fn(NodeIx) -> bool) -> RingErrors {
         let mut e = RingErrors::default();
-        for slot in self.slots.iter().filter(|s| s.is_member()) {
+        for (ix, slot) in self.slots.iter().enumerate().filter(|(i, s)| s.is_member() && count(*i as NodeIx)) {
+            let _ = ix;
             let did = slot.node.did();
-            if !self.oracle.contains(did) {
-                e.outside += 1;
-            }
             let (succ, pred) = (self.oracle.successor_after(did), self.oracle.predecessor_before(did));
             if slot.node.ring().successor() != succ {
                 e.successor += 1;
             }
             if slot.node.ring().predecessor() != pred {
                 e.predecessor += 1;
+            }
+            if !slot.node.ring().is_joined() || (slot.node.ring().successor().is_none() && succ.is_some()) {
+                e.outside += 1;
             }
         }
         e
@@ -698,7 +824,7 @@ impl Sim {
 pub struct RingErrors {
     pub successor: u64,
     pub predecessor: u64,
-    /// Joined nodes that no successor has taken as predecessor.
+    /// Members that are alone (no successor while others exist) or joining again.
     pub outside: u64,
 }
 

@@ -58,7 +58,7 @@ fn wait_for(sim: &mut Sim, pending: &[(NodeIx, RequestId)], limit: Duration) {
 /// join to complete before starting the next. Returns how many joins failed.
 pub fn grow_one_by_one(sim: &mut Sim, count: usize) -> usize {
     let mut failed = 0;
-    let limit = sim.answer_limit();
+    let limit = sim.join_limit();
     for _ in 0..count {
         let via = sim.random_member();
         let (ix, req) = sim.spawn(via);
@@ -80,7 +80,7 @@ pub fn grow_in_waves(sim: &mut Sim, target: usize, settle_rounds: u64) -> usize 
     if sim.oracle().is_empty() {
         sim.spawn(None);
     }
-    let limit = sim.answer_limit();
+    let limit = sim.join_limit();
     loop {
         let size = sim.members().len();
         if size >= target {

@@ -1,0 +1,166 @@
+//! Failure detection: strikes, direct checks and confirmed failures.
+//!
+//! Zave's protocol assumes that a node learns *reliably* that a neighbour has failed;
+//! treating one lost message as a failure breaks her invariants (a live successor is
+//! dropped, the list shrinks, and loops can form). Here:
+//! - an unanswered request (hop acknowledgement, stabilization, ping) is a *strike*
+//!   against its peer, and every strike short of `Config::strikes` is followed by a direct
+//!   check (a ping or, for the successor, a new stabilization);
+//! - any message from the peer clears its strikes (first-hand proof of life);
+//! - only `strikes` misses in a row, or the transport closing the link, confirm a
+//!   failure: then the peer leaves the table, its second-hand mentions are ignored for a
+//!   while, and the neighbours are repaired (`maintain`).
+//!
+//! While a peer has strikes, lookups route around it (`route`), so a crash costs a
+//! lookup one hop timeout, not its answer.
+
+use super::message::Message;
+use super::node::{Event, Node, Probe, ProbeKind, MAX_PROBES, MAX_SUSPECTS};
+use crate::time::Instant;
+use crate::Did;
+
+impl Node {
+    /// `peer` spoke to us: it is alive.
+    pub(super) fn heard_from(&mut self, now: Instant, peer: Did) {
+        self.suspects.retain(|&(s, _)| s != peer);
+        if self.table.predecessor() == Some(peer) {
+            self.predecessor_seen = now;
+        }
+        if let Some(i) = self.gone.iter().position(|&g| g == peer) {
+            self.gone.remove(i);
+        }
+    }
+
+    /// Sends a direct check to `target` unless one is in flight or too many are.
+    /// Returns whether one is (now) in flight.
+    pub(super) fn probe(&mut self, now: Instant, target: Did, kind: ProbeKind) -> bool {
+        if self.probes.iter().any(|p| p.target == target && (p.kind == kind || kind != ProbeKind::Successor)) {
+            return true;
+        }
+        if self.probes.len() >= MAX_PROBES {
+            return false;
+        }
+        let tag = self.alloc_id();
+        let deadline = now + self.cfg.hop_timeout;
+        self.probes.push(Probe { tag, target, deadline, kind });
+        self.stats.checks += 1;
+        let msg = match kind {
+            ProbeKind::Successor | ProbeKind::Candidate => Message::Stabilize { tag },
+            ProbeKind::Finger(_) | ProbeKind::Predecessor | ProbeKind::Suspect => Message::Ping { tag },
+        };
+        self.send(target, msg);
+        true
+    }
+
+    /// Takes the probe answered by `from` under `tag`, if there is one.
+    pub(super) fn take_probe(&mut self, from: Did, tag: u64) -> Option<Probe> {
+        let i = self.probes.iter().position(|p| p.tag == tag && p.target == from)?;
+        Some(self.probes.swap_remove(i))
+    }
+
+    pub(super) fn expire_probes(&mut self, now: Instant) {
+        while let Some(i) = self.probes.iter().position(|p| p.deadline <= now) {
+            let p = self.probes.swap_remove(i);
+            match p.kind {
+                // A claimed neighbour that does not answer is simply not adopted.
+                ProbeKind::Candidate => {}
+                ProbeKind::Successor => {
+                    self.strike(now, p.target);
+                }
+                ProbeKind::Finger(i) => {
+                    self.strike(now, p.target);
+                    self.finger_check_failed(now, i);
+                }
+                ProbeKind::Predecessor | ProbeKind::Suspect => {
+                    self.strike(now, p.target);
+                }
+            }
+        }
+    }
+
+    /// Counts a miss against `peer`; returns whether that confirmed its failure. Short of
+    /// that, the peer gets a direct check (unless one is already on its way).
+    pub(super) fn strike(&mut self, now: Instant, peer: Did) -> bool {
+        let known = self.table.predecessor() == Some(peer)
+            || self.table.successors().contains(&peer)
+            || self.table.finger_nodes().any(|f| f == peer);
+        if !known {
+            return false; // nothing to repair; the request routes around it anyway
+        }
+        self.stats.strikes += 1;
+        let limit = self.cfg.strikes;
+        let count = match self.suspects.iter_mut().find(|(s, _)| *s == peer) {
+            Some((_, c)) => {
+                *c = c.saturating_add(1);
+                *c
+            }
+            None => {
+                if self.suspects.len() >= MAX_SUSPECTS {
+                    self.suspects.remove(0);
+                }
+                self.suspects.push((peer, 1));
+                1
+            }
+        };
+        if count >= limit {
+            self.peer_failed(now, peer);
+            return true;
+        }
+        // The direct check of a successor is a stabilization; of anyone else, a ping.
+        let kind = if self.table.successor() == Some(peer) { ProbeKind::Successor } else { ProbeKind::Suspect };
+        self.probe(now, peer, kind);
+        false
+    }
+
+    /// No unanswered strike against `peer`.
+    pub(super) fn usable_peer(&self, peer: Did) -> bool {
+        !self.suspects.iter().any(|&(s, _)| s == peer)
+    }
+
+    /// Raises `peer`'s strikes to one short of the limit: its next miss confirms it failed.
+    pub(super) fn suspect_until_last_strike(&mut self, peer: Did) {
+        let last = self.cfg.strikes.saturating_sub(1);
+        if last == 0 {
+            return;
+        }
+        match self.suspects.iter_mut().find(|(s, _)| *s == peer) {
+            Some((_, c)) => *c = (*c).max(last),
+            None => {
+                if self.suspects.len() >= MAX_SUSPECTS {
+                    self.suspects.remove(0);
+                }
+                self.suspects.push((peer, last));
+            }
+        }
+    }
+
+    /// `peer` is confirmed failed: out of the table, ignored second-hand, neighbours
+    /// repaired.
+    pub(super) fn peer_failed(&mut self, now: Instant, peer: Did) {
+        self.suspects.retain(|&(s, _)| s != peer);
+        self.probes.retain(|p| p.target != peer);
+        let (present, was_succ, was_pred) = self.table.remove(peer);
+        if !present {
+            return;
+        }
+        self.mark_gone(peer);
+        self.stats.peers_unreachable += 1;
+        self.push_event(Event::PeerUnreachable { peer });
+        if was_pred {
+            self.predecessor_lost(now);
+        }
+        if was_succ {
+            self.successor_lost(now);
+        }
+    }
+
+    pub(super) fn on_pong(&mut self, now: Instant, from: Did, tag: u64, predecessor: Option<Did>) {
+        let Some(p) = self.take_probe(from, tag) else {
+            self.stats.unexpected += 1;
+            return;
+        };
+        if let ProbeKind::Finger(i) = p.kind {
+            self.finger_checked(now, i, from, predecessor);
+        }
+    }
+}
