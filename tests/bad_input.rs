@@ -63,7 +63,7 @@ fn unsolicited_replies_and_self_messages_are_counted() {
 fn a_request_over_the_hop_limit_is_refused_back_to_the_peer_that_sent_it() {
     let mut n = node(100);
     let peer = Did::from_u64(7);
-    let find = FindSuccessor { tag: 1, key: Did::from_u64(50), hops: 200, check: Check::Route };
+    let find = FindSuccessor { tag: 1, key: Did::from_u64(50), hops: 200, check: Check::Route, join: false };
     n.handle_message(Instant(1), peer, Message::FindSuccessor(find));
     let (sent, _) = drain(&mut n);
     assert_eq!(
@@ -154,6 +154,7 @@ fn a_ring_under_garbage_stays_correct() {
                     key: rng.did(),
                     hops: rng.next_u64() as u8,
                     check: [Check::Route, Check::Owner, Check::PassedBack][rng.below(3) as usize],
+                    join: rng.below(2) == 0,
                 }),
             };
             sim.inject_message(to, from, msg);

@@ -129,7 +129,28 @@ impl Node {
         self.next_finger(now);
     }
 
+    /// A finger lookup for `index` answered `owner` (on the word of the path): ask the
+    /// owner itself before it enters the table. The finger's own node needs no check.
     pub(super) fn finger_found(&mut self, now: Instant, index: u8, owner: Did) {
+        if owner == self.did() || self.table.finger_at(index) == Some(owner) {
+            return self.finger_set(now, index, owner);
+        }
+        if !self.probe(now, owner, ProbeKind::FingerFound(index)) {
+            self.finger_check_failed(now, index);
+        }
+    }
+
+    /// The node found for finger `index` answered a ping naming its predecessor.
+    pub(super) fn finger_confirmed(&mut self, now: Instant, index: u8, owner: Did, predecessor: Option<Did>) {
+        let start = self.start_of(index as u32);
+        match predecessor {
+            Some(p) if start.distance_to(p) >= start.distance_to(owner) => self.finger_set(now, index, owner),
+            // its predecessor lies in [start, owner) (or it knows none): not the finger
+            _ => self.finger_check_failed(now, index),
+        }
+    }
+
+    fn finger_set(&mut self, now: Instant, index: u8, owner: Did) {
         self.fingers.busy = false;
         let changed = if owner == self.did() {
             self.table.fingers().iter().any(|&(i, _)| i >= index) // the ring wraps back: later fingers go
@@ -151,6 +172,9 @@ impl Node {
     }
 
     pub(super) fn finger_check_failed(&mut self, _now: Instant, index: u8) {
+        if !self.fingers.busy {
+            return; // a stale check (the sweep moved on)
+        }
         self.fingers.busy = false;
         self.fingers.clean = false;
         self.fingers.next = index as u32 + 1;

@@ -6,7 +6,9 @@
 //! - an unanswered request (hop acknowledgement, stabilization, ping) is a *strike*
 //!   against its peer, and every strike short of `Config::strikes` is followed by a direct
 //!   check (a ping or, for the successor, a new stabilization);
-//! - any message from the peer clears its strikes (first-hand proof of life);
+//! - an answer that matches a request this node sent to the peer (a hop acknowledgement,
+//!   a stabilization answer, a pong) clears its strikes; an unsolicited message does not,
+//!   so a peer that swallows requests cannot keep itself listed by chattering;
 //! - only `strikes` misses in a row, or the transport closing the link, confirm a
 //!   failure: then the peer leaves the table, its second-hand mentions are ignored for a
 //!   while, and the neighbours are repaired (`maintain`).
@@ -15,19 +17,41 @@
 //! lookup one hop timeout, not its answer.
 
 use super::message::Message;
-use super::node::{Event, Node, Probe, ProbeKind, MAX_PROBES, MAX_SUSPECTS};
+use super::node::{Event, Node, Probe, ProbeKind, MAX_CANDIDATE_PROBES, MAX_PROBES, MAX_SUSPECTS};
 use crate::time::Instant;
 use crate::Did;
 
 impl Node {
-    /// `peer` spoke to us: it is alive.
+    /// `peer` spoke to us itself: it is not gone, and a predecessor is not silent.
     pub(super) fn heard_from(&mut self, now: Instant, peer: Did) {
-        self.suspects.retain(|&(s, _)| s != peer);
         if self.table.predecessor() == Some(peer) {
             self.predecessor_seen = now;
         }
-        if let Some(i) = self.gone.iter().position(|&g| g == peer) {
+        if let Some(i) = self.gone.iter().position(|g| g.0 == peer) {
             self.gone.remove(i);
+        }
+    }
+
+    /// `peer` answered a request this node sent it: its strikes are cleared.
+    pub(super) fn answered(&mut self, peer: Did) {
+        self.suspects.retain(|&(s, _)| s != peer);
+    }
+
+    /// Drops every check in flight to `peer` (it failed or left); a finger check among
+    /// them ends its sweep step.
+    pub(super) fn drop_probes_to(&mut self, now: Instant, peer: Did) {
+        let mut finger = None;
+        self.probes.retain(|p| {
+            if p.target != peer {
+                return true;
+            }
+            if let ProbeKind::Finger(i) | ProbeKind::FingerFound(i) = p.kind {
+                finger = Some(i);
+            }
+            false
+        });
+        if let Some(i) = finger {
+            self.finger_check_failed(now, i);
         }
     }
 
@@ -37,7 +61,11 @@ impl Node {
         if self.probes.iter().any(|p| p.target == target && (p.kind == kind || kind != ProbeKind::Successor)) {
             return true;
         }
-        if self.probes.len() >= MAX_PROBES {
+        // Checks of claimed nodes are few, so that claims can never crowd out the checks
+        // of the node's own neighbours.
+        let limit = if kind == ProbeKind::Candidate { MAX_CANDIDATE_PROBES } else { MAX_PROBES };
+        let count = if kind == ProbeKind::Candidate { self.probes.iter().filter(|p| p.kind == kind).count() } else { self.probes.len() };
+        if count >= limit {
             return false;
         }
         let tag = self.alloc_id();
@@ -46,7 +74,7 @@ impl Node {
         self.stats.checks += 1;
         let msg = match kind {
             ProbeKind::Successor | ProbeKind::Candidate => Message::Stabilize { tag },
-            ProbeKind::Finger(_) | ProbeKind::Predecessor | ProbeKind::Suspect => Message::Ping { tag },
+            ProbeKind::Finger(_) | ProbeKind::FingerFound(_) | ProbeKind::Predecessor | ProbeKind::Suspect => Message::Ping { tag },
         };
         self.send(target, msg);
         true
@@ -67,7 +95,7 @@ impl Node {
                 ProbeKind::Successor => {
                     self.strike(now, p.target);
                 }
-                ProbeKind::Finger(i) => {
+                ProbeKind::Finger(i) | ProbeKind::FingerFound(i) => {
                     self.strike(now, p.target);
                     self.finger_check_failed(now, i);
                 }
@@ -117,33 +145,16 @@ impl Node {
         !self.suspects.iter().any(|&(s, _)| s == peer)
     }
 
-    /// Raises `peer`'s strikes to one short of the limit: its next miss confirms it failed.
-    pub(super) fn suspect_until_last_strike(&mut self, peer: Did) {
-        let last = self.cfg.strikes.saturating_sub(1);
-        if last == 0 {
-            return;
-        }
-        match self.suspects.iter_mut().find(|(s, _)| *s == peer) {
-            Some((_, c)) => *c = (*c).max(last),
-            None => {
-                if self.suspects.len() >= MAX_SUSPECTS {
-                    self.suspects.remove(0);
-                }
-                self.suspects.push((peer, last));
-            }
-        }
-    }
-
     /// `peer` is confirmed failed: out of the table, ignored second-hand, neighbours
     /// repaired.
     pub(super) fn peer_failed(&mut self, now: Instant, peer: Did) {
         self.suspects.retain(|&(s, _)| s != peer);
-        self.probes.retain(|p| p.target != peer);
+        self.drop_probes_to(now, peer);
         let (present, was_succ, was_pred) = self.table.remove(peer);
         if !present {
             return;
         }
-        self.mark_gone(peer);
+        self.mark_gone(now, peer);
         self.stats.peers_unreachable += 1;
         self.push_event(Event::PeerUnreachable { peer });
         if was_pred {
@@ -159,8 +170,11 @@ impl Node {
             self.stats.unexpected += 1;
             return;
         };
-        if let ProbeKind::Finger(i) = p.kind {
-            self.finger_checked(now, i, from, predecessor);
+        self.answered(from);
+        match p.kind {
+            ProbeKind::Finger(i) => self.finger_checked(now, i, from, predecessor),
+            ProbeKind::FingerFound(i) => self.finger_confirmed(now, i, from, predecessor),
+            _ => {}
         }
     }
 }

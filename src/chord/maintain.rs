@@ -50,7 +50,7 @@ impl Node {
         // An attempt whose answer was lost is given up early and made again.
         let deadline = now + Duration(self.cfg.request_timeout.as_millis() / 4);
         self.insert_request(id, Request { key: me, kind: ReqKind::Join { via, attempt }, deadline, retry_at: deadline, retries_left: 0 });
-        let find = FindSuccessor { tag: 0, key: me, hops: 1, check: Check::Route };
+        let find = FindSuccessor { tag: 0, key: me, hops: 1, check: Check::Route, join: true };
         self.forward_to(now, via, find, Back::Origin(id), 0);
     }
 
@@ -95,23 +95,31 @@ impl Node {
         let next = attempt + 1;
         let candidates: Vec<Did> =
             self.join_candidates.iter().copied().filter(|&c| !self.is_gone(c) || self.join_candidates.len() == 1).collect();
-        if next >= self.cfg.join_attempts || candidates.is_empty() {
-            self.phase = Phase::Joined; // alone again; the application may join anew
-            self.join_candidates.clear();
+        if candidates.is_empty() {
+            self.phase = Phase::Joined; // nobody to join through: alone
             self.push_event(Event::JoinFailed { id, error });
             return;
         }
+        let (next, backoff) = if next >= self.cfg.join_attempts {
+            // Every attempt failed: say so, and start over later (a node that wants to be
+            // in a ring never settles for being alone while it knows someone).
+            self.push_event(Event::JoinFailed { id, error });
+            (0, Duration(self.cfg.join_backoff.as_millis() << 4))
+        } else {
+            (next, Duration(self.cfg.join_backoff.as_millis() << attempt.min(3)))
+        };
         let via = candidates[next as usize % candidates.len()];
-        let backoff = Duration(self.cfg.join_backoff.as_millis() << attempt.min(3));
         self.join_wait = Some((now + backoff, via, next));
     }
 
-    /// Every successor failed: join again through a node this node knows (`first`, then
-    /// fingers and the predecessor), or be alone if it knows none.
+    /// Every successor failed: join again through a node this node knows (fingers, the
+    /// predecessor, the nodes it joined through, then `first`), or be alone if it knows none.
     fn rejoin(&mut self, now: Instant, first: &[Did]) {
         let me = self.did();
         let mut candidates: Vec<Did> = Vec::new();
-        for c in first.iter().copied().chain(self.table.finger_nodes()).chain(self.table.predecessor()) {
+        // Nodes this node found or checked itself come before a departing node's hints.
+        let own: Vec<Did> = self.table.finger_nodes().chain(self.table.predecessor()).chain(self.join_candidates.iter().copied()).collect();
+        for c in own.into_iter().chain(first.iter().copied()) {
             if c != me && !self.is_gone(c) && !candidates.contains(&c) && candidates.len() < MAX_JOIN_CANDIDATES {
                 candidates.push(c);
             }
@@ -145,6 +153,10 @@ impl Node {
                 self.probe(now, p, ProbeKind::Predecessor);
             }
         }
+        self.expire_gone(now);
+        let table = &self.table;
+        self.suspects
+            .retain(|&(d, _)| table.predecessor() == Some(d) || table.successors().contains(&d) || table.finger_nodes().any(|f| f == d));
         if self.refused_notifier.is_some_and(|(_, at)| now - at > Duration(2 * interval)) {
             self.refused_notifier = None;
         }
@@ -184,10 +196,6 @@ impl Node {
                 if self.refused_notifier.is_none_or(|(n, _)| from.in_open_open(n, me)) {
                     self.refused_notifier = Some((from, now));
                 }
-                // A node before `p` taking us for its successor is evidence against `p`
-                // (its own list skips `p`): one unanswered check more drops `p`. Should `p`
-                // be alive after all, its next notify puts it back.
-                self.suspect_until_last_strike(p);
                 self.probe(now, p, ProbeKind::Predecessor);
             }
             _ => self.adopt_predecessor(now, from),
@@ -237,8 +245,11 @@ impl Node {
             self.stats.invalid += 1;
             return;
         }
+        self.answered(from);
         let me = self.did();
-        let heard: Vec<Did> = successors.iter().copied().filter(|&d| d != me && !self.is_gone(d)).collect();
+        // Only what lies beyond `from` (up to us) can be on `from`'s list: a name before it
+        // would be a successor nobody checked.
+        let heard: Vec<Did> = successors.iter().copied().filter(|&d| d.in_open_open(from, me) && !self.is_gone(d)).collect();
         let before = self.table.successor();
         if before == Some(from) {
             // reconcile: the successor's own list, behind it
@@ -249,8 +260,12 @@ impl Node {
         } else if probe.kind == ProbeKind::Candidate {
             self.table.offer_successor(from);
         }
-        if matches!(self.phase, Phase::Joining(_)) && probe.kind == ProbeKind::Successor && self.table.successor() == Some(from) {
-            self.join_complete(now);
+        if matches!(self.phase, Phase::Joining(_)) && probe.kind == ProbeKind::Successor {
+            if self.table.successor() == Some(from) {
+                self.join_complete(now);
+            } else {
+                return self.join_stabilize_failed(now);
+            }
         }
         // stabilize: the successor's predecessor may be a closer successor; it must answer for itself
         if let Some(p) = predecessor.filter(|&p| p != me && !self.is_gone(p) && p.in_open_open(me, from)) {
@@ -299,9 +314,9 @@ impl Node {
             self.stats.invalid += 1;
             return;
         }
-        self.mark_gone(from);
+        self.mark_gone(now, from);
         self.suspects.retain(|&(s, _)| s != from);
-        self.probes.retain(|p| p.target != from);
+        self.drop_probes_to(now, from);
         let (_, was_succ, was_pred) = self.table.remove(from);
         if was_pred {
             self.predecessor_lost(now);

@@ -38,6 +38,9 @@ pub struct FindSuccessor {
     /// Hops taken so far, this one included.
     pub hops: u8,
     pub check: Check,
+    /// A joiner asks for its own successor: the node whose DID is `key` (the joiner
+    /// itself, still in some tables if it restarted or a join attempt failed) is skipped.
+    pub join: bool,
 }
 
 /// Why a lookup could not complete, as told back along its path.
@@ -172,7 +175,7 @@ mod tests {
     fn samples() -> Vec<Message> {
         let d = Did::from_u64;
         vec![
-            Message::FindSuccessor(FindSuccessor { tag: 1, key: Did::MAX, hops: 3, check: Check::Owner }),
+            Message::FindSuccessor(FindSuccessor { tag: 1, key: Did::MAX, hops: 3, check: Check::Owner, join: true }),
             Message::HopAck { tag: 99 },
             Message::Found { tag: 5, key: d(7), owner: d(8), hops: 4 },
             Message::Failed { tag: 5, key: d(7), reason: FailReason::HopLimitExceeded },

@@ -232,6 +232,9 @@ pub(super) enum ProbeKind {
     Candidate,
     /// Ping finger `index`.
     Finger(u8),
+    /// Ping the node a finger lookup for `index` found: it becomes a finger only if it
+    /// answers itself and its predecessor lies before the finger's start.
+    FingerFound(u8),
     /// Ping the predecessor (silent for a while, or a notifier was refused).
     Predecessor,
     /// Ping a peer that missed an acknowledgement.
@@ -248,10 +251,16 @@ pub(super) struct Probe {
 
 /// Direct checks in flight at once.
 pub(super) const MAX_PROBES: usize = 16;
+/// Of those, checks of nodes that someone claimed to be a closer successor.
+pub(super) const MAX_CANDIDATE_PROBES: usize = 2;
+/// Share of `Config::max_forwards` that the requests handed over by one peer may hold.
+pub(super) const PER_PEER_FORWARDS: usize = 16;
 /// Peers with strikes tracked at once (a bound on what missed acknowledgements cost).
 pub(super) const MAX_SUSPECTS: usize = 64;
 /// Nodes known to have left or failed, whose second-hand mentions are ignored.
 pub(super) const MAX_GONE: usize = 64;
+/// Rounds for which a departed or failed node's second-hand mentions are ignored.
+pub(super) const GONE_FOR: u64 = 5;
 const MAX_EVENTS: usize = 4096;
 
 /// One node of the ring.
@@ -271,6 +280,9 @@ pub struct Node {
     pub(super) retries: BTreeSet<(Instant, u64)>,
     /// Hops this node handed on (its own requests and relayed ones), by tag.
     pub(super) hops: BTreeMap<u64, Hop>,
+    /// Relayed hops held per peer that handed them over (at most
+    /// `max_forwards / PER_PEER_FORWARDS` each).
+    pub(super) relayed: std::collections::HashMap<Did, u32>,
     /// `(ack_by, tag)` and `(deadline, tag)` of the hops above.
     pub(super) ack_timers: BTreeSet<(Instant, u64)>,
     pub(super) hop_timers: BTreeSet<(Instant, u64)>,
@@ -289,9 +301,10 @@ pub struct Node {
     /// Nodes a join goes through, in turn (the one given, or those known at a rejoin).
     pub(super) join_candidates: Vec<Did>,
     pub(super) fingers: super::fingers::Sweep,
-    /// Peers that left or failed, most recent last (bounded): second-hand news of them
-    /// (a neighbour's stale list) is ignored until they speak to us again.
-    pub(super) gone: VecDeque<Did>,
+    /// Peers that left or failed, and when, most recent last (bounded): second-hand news
+    /// of them (a neighbour's stale list) is ignored until they speak to us again or
+    /// [`GONE_FOR`] rounds pass (a node taken for failed by mistake comes back then).
+    pub(super) gone: VecDeque<(Did, Instant)>,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
     pub(super) stats: Stats,
@@ -327,6 +340,7 @@ impl Node {
             deadlines: BTreeSet::new(),
             retries: BTreeSet::new(),
             hops: BTreeMap::new(),
+            relayed: std::collections::HashMap::new(),
             ack_timers: BTreeSet::new(),
             hop_timers: BTreeSet::new(),
             probes: Vec::new(),
@@ -452,6 +466,7 @@ impl Node {
         self.deadlines.clear();
         self.retries.clear();
         self.hops.clear();
+        self.relayed.clear();
         self.ack_timers.clear();
         self.hop_timers.clear();
         self.probes.clear();
@@ -497,6 +512,8 @@ impl Node {
             Message::Failed { tag, key, reason } => self.on_failed(now, from, tag, key, reason),
             Message::Stabilize { tag } => self.on_stabilize(now, from, tag),
             Message::StabilizeReply { tag, predecessor, successors } => self.on_stabilize_reply(now, from, tag, predecessor, &successors),
+            // A node that is not in a ring does not pass for a live neighbour.
+            Message::Ping { .. } if self.phase != Phase::Joined => self.stats.not_joined += 1,
             Message::Ping { tag } => {
                 let predecessor = self.table.predecessor();
                 self.send(from, Message::Pong { tag, predecessor })
@@ -594,15 +611,23 @@ impl Node {
     }
 
     pub(super) fn is_gone(&self, d: Did) -> bool {
-        self.gone.contains(&d)
+        self.gone.iter().any(|g| g.0 == d)
     }
 
-    pub(super) fn mark_gone(&mut self, d: Did) {
-        if !self.gone.contains(&d) {
+    pub(super) fn mark_gone(&mut self, now: Instant, d: Did) {
+        if !self.is_gone(d) {
             if self.gone.len() >= MAX_GONE {
                 self.gone.pop_front();
             }
-            self.gone.push_back(d);
+            self.gone.push_back((d, now));
+        }
+    }
+
+    /// Forgets departures older than [`GONE_FOR`] rounds.
+    pub(super) fn expire_gone(&mut self, now: Instant) {
+        let keep = Duration(self.cfg.stabilize_interval.as_millis() * GONE_FOR);
+        while self.gone.front().is_some_and(|g| g.1 + keep <= now) {
+            self.gone.pop_front();
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Lookups: recursive routing with per-hop acknowledgement, owner confirmation, answers
 //! carried back along the request's own path, and fail-over around silent hops.
 //!
-//! A request moves by closest preceding node over fingers and successors until a node's
-//! successor list covers the key; it then goes to the believed owner, which confirms from
-//! its own predecessor (or passes it back once to a node that joined in between). Every
+//! A request moves by closest preceding node over fingers and successors until it reaches
+//! the node just before the key, whose first successor is then asked to confirm that it
+//! owns the key from its own predecessor (or to pass it back once to a node that joined in
+//! between). The rest of a successor list is second-hand, so it only ever serves as hops. Every
 //! hop is acknowledged; a hop that stays silent for `hop_timeout` earns its peer a strike
 //! (followed by a direct check, see `liveness`) and the request is re-routed around it
 //! from the same node, so lookups survive crashes that stabilization has not repaired.
@@ -44,7 +45,7 @@ impl Node {
     }
 
     fn route_from_origin(&mut self, now: Instant, id: u64, key: Did) {
-        let find = FindSuccessor { tag: 0, key, hops: 0, check: Check::Route };
+        let find = FindSuccessor { tag: 0, key, hops: 0, check: Check::Route, join: false };
         self.route(now, find, Back::Origin(id), None, 0);
     }
 
@@ -86,7 +87,10 @@ impl Node {
     /// Moves `find` one step on from this node. `from` is the peer it came from.
     fn route(&mut self, now: Instant, mut find: FindSuccessor, back: Back, from: Option<Did>, attempts: u8) {
         let (me, key) = (self.did(), find.key);
-        if self.table.owns(key) {
+        // For a joiner, a node that still lists it is skipped: as our predecessor, we are
+        // the successor it asks for.
+        let joiner = find.join.then_some(key);
+        if self.table.owns(key) || (joiner.is_some() && self.table.predecessor() == joiner) {
             return self.answer(now, find, back, me);
         }
         if find.check != Check::Route {
@@ -96,7 +100,9 @@ impl Node {
                 // Our predecessor is being checked: it may own `key`, or we may; ask again soon.
                 (Some(p), _) if !self.usable(p) && !key.in_open_closed(p, me) => return self.fail(now, find, back, FailReason::NotReady),
                 // The sender thought we own `key`; a node that joined between us owns it.
-                (Some(p), Some(f)) if find.check == Check::Owner && p.in_open_open(f, me) && key.in_open_closed(f, p) => {
+                (Some(p), Some(f))
+                    if find.check == Check::Owner && p.in_open_open(f, me) && key.in_open_closed(f, p) && Some(p) != joiner =>
+                {
                     find.check = Check::PassedBack;
                     return self.forward(now, p, find, back, attempts);
                 }
@@ -104,12 +110,20 @@ impl Node {
             }
             find.check = Check::Route;
         }
-        let usable = |n: Did| self.usable(n);
-        if let Some(owner) = self.table.owner_candidate_where(key, usable) {
+        let usable = |n: Did| self.usable(n) && Some(n) != joiner;
+        // Only the first live successor is asked to confirm ownership: it is checked by
+        // stabilization every round. The rest of the list is the successor's word and
+        // serves as routing hops (a lying or stale list costs a hop, not an answer).
+        let first = self.table.successors().iter().copied().find(|&s| usable(s));
+        if let Some(owner) = first.filter(|&s| key.in_open_closed(me, s)) {
             find.check = Check::Owner;
             self.forward(now, owner, find, back, attempts)
         } else if let Some(next) = self.table.closest_preceding_where(key, usable) {
             self.forward(now, next, find, back, attempts)
+        } else if joiner.is_some()
+            && self.table.successors().iter().chain(self.table.finger_nodes().collect::<Vec<_>>().iter()).all(|&n| Some(n) == joiner)
+        {
+            self.answer(now, find, back, me) // but for the joiner itself, this node is alone
         } else {
             self.fail(now, find, back, FailReason::Unreachable)
         }
@@ -126,9 +140,19 @@ impl Node {
 
     /// Sends `find` to `next` under a fresh tag and keeps it until its answer comes back.
     pub(super) fn forward_to(&mut self, now: Instant, next: Did, mut find: FindSuccessor, back: Back, attempts: u8) {
-        if self.hops.len() >= self.cfg.max_forwards {
+        // A global bound, and a share per peer that hands requests over, so one peer
+        // cannot fill the table that this node's own lookups need.
+        let share = (self.cfg.max_forwards / super::node::PER_PEER_FORWARDS).max(1) as u32;
+        let held = match back {
+            Back::Relay { prev, .. } => self.relayed.get(&prev).copied().unwrap_or(0),
+            Back::Origin(_) => 0,
+        };
+        if self.hops.len() >= self.cfg.max_forwards || held >= share {
             self.stats.overloaded += 1;
             return self.fail(now, find, back, FailReason::Overloaded);
+        }
+        if let Back::Relay { prev, .. } = back {
+            *self.relayed.entry(prev).or_insert(0) += 1;
         }
         find.tag = self.alloc_id();
         let ack_by = now + self.cfg.hop_timeout;
@@ -142,6 +166,14 @@ impl Node {
 
     pub(super) fn take_hop(&mut self, tag: u64) -> Option<Hop> {
         let h = self.hops.remove(&tag)?;
+        if let Back::Relay { prev, .. } = h.back {
+            if let Some(n) = self.relayed.get_mut(&prev) {
+                *n -= 1;
+                if *n == 0 {
+                    self.relayed.remove(&prev);
+                }
+            }
+        }
         if let Some(at) = h.ack_by {
             self.ack_timers.remove(&(at, tag));
         }
@@ -288,6 +320,7 @@ impl Node {
                 if let Some(at) = h.ack_by.take() {
                     self.ack_timers.remove(&(at, tag));
                 }
+                self.answered(from);
             }
             _ => self.stats.unexpected += 1,
         }
@@ -297,7 +330,10 @@ impl Node {
     /// answer from anyone else.
     fn answered_hop(&mut self, from: Did, tag: u64, key: Did) -> Option<Hop> {
         match self.hops.get(&tag) {
-            Some(h) if h.next == from && h.find.key == key => self.take_hop(tag),
+            Some(h) if h.next == from && h.find.key == key => {
+                self.answered(from);
+                self.take_hop(tag)
+            }
             _ => {
                 self.stats.unexpected += 1;
                 None
