@@ -69,8 +69,8 @@ impl Node {
             return false;
         }
         let tag = self.alloc_id();
-        let deadline = now + self.cfg.hop_timeout;
-        self.probes.push(Probe { tag, target, deadline, kind });
+        let deadline = now + self.answer_timeout(target);
+        self.probes.push(Probe { tag, target, sent: now, deadline, kind });
         self.stats.checks += 1;
         let msg = match kind {
             ProbeKind::Successor | ProbeKind::Candidate => Message::Stabilize { tag },
@@ -81,9 +81,11 @@ impl Node {
     }
 
     /// Takes the probe answered by `from` under `tag`, if there is one.
-    pub(super) fn take_probe(&mut self, from: Did, tag: u64) -> Option<Probe> {
+    pub(super) fn take_probe(&mut self, now: Instant, from: Did, tag: u64) -> Option<Probe> {
         let i = self.probes.iter().position(|p| p.tag == tag && p.target == from)?;
-        Some(self.probes.swap_remove(i))
+        let p = self.probes.swap_remove(i);
+        self.rtt_sample(from, p.sent, now);
+        Some(p)
     }
 
     pub(super) fn expire_probes(&mut self, now: Instant) {
@@ -166,7 +168,7 @@ impl Node {
     }
 
     pub(super) fn on_pong(&mut self, now: Instant, from: Did, tag: u64, predecessor: Option<Did>) {
-        let Some(p) = self.take_probe(from, tag) else {
+        let Some(p) = self.take_probe(now, from, tag) else {
             self.stats.unexpected += 1;
             return;
         };

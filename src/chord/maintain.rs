@@ -237,7 +237,7 @@ impl Node {
     }
 
     pub(super) fn on_stabilize_reply(&mut self, now: Instant, from: Did, tag: u64, predecessor: Option<Did>, successors: &[Did]) {
-        let Some(probe) = self.take_probe(from, tag).filter(|p| matches!(p.kind, ProbeKind::Successor | ProbeKind::Candidate)) else {
+        let Some(probe) = self.take_probe(now, from, tag).filter(|p| matches!(p.kind, ProbeKind::Successor | ProbeKind::Candidate)) else {
             self.stats.unexpected += 1;
             return;
         };

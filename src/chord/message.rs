@@ -23,7 +23,7 @@ pub enum Check {
     /// The sender believes the receiver owns `key`: confirm it from the receiver's own
     /// predecessor, or pass the request back to a node that joined in between.
     Owner,
-    /// Like `Owner`, after one pass-back already: if this check fails too, route afresh.
+    /// Like `Owner`, passed back from a successor that has a closer predecessor.
     PassedBack,
 }
 

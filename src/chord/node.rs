@@ -245,9 +245,22 @@ pub(super) enum ProbeKind {
 pub(super) struct Probe {
     pub tag: u64,
     pub target: Did,
+    pub sent: Instant,
     pub deadline: Instant,
     pub kind: ProbeKind,
 }
+
+/// Round-trip estimate of one peer (RFC 6298's smoothing), in microseconds.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Rtt {
+    pub peer: Did,
+    pub srtt: u64,
+    pub rttvar: u64,
+}
+
+/// Peers whose round trip is tracked (the most recently timed; the rest wait the full
+/// hop timeout).
+pub(super) const MAX_RTTS: usize = 64;
 
 /// Direct checks in flight at once.
 pub(super) const MAX_PROBES: usize = 16;
@@ -287,6 +300,8 @@ pub struct Node {
     pub(super) ack_timers: BTreeSet<(Instant, u64)>,
     pub(super) hop_timers: BTreeSet<(Instant, u64)>,
     pub(super) probes: Vec<Probe>,
+    /// Round trips of recently answering peers, most recent last.
+    pub(super) rtts: Vec<Rtt>,
     /// Consecutive misses per peer.
     pub(super) suspects: Vec<(Did, u8)>,
     pub(super) next_round: Instant,
@@ -330,7 +345,9 @@ impl Node {
         let mut rng = SeededRng::new(ids.next_u64());
         let first_round = now + Duration(rng.below(cfg.stabilize_interval.as_millis()));
         Ok(Node {
-            table: RoutingTable::new(me, cfg.successors),
+            // Entries beyond `successors` are slack: under churn each level of the ring
+            // drops the entries it knows failed, and the slack keeps the list full.
+            table: RoutingTable::new(me, cfg.successors + cfg.successors / 2),
             fingers: super::fingers::Sweep::new(now),
             cfg,
             rng,
@@ -344,6 +361,7 @@ impl Node {
             ack_timers: BTreeSet::new(),
             hop_timers: BTreeSet::new(),
             probes: Vec::new(),
+            rtts: Vec::new(),
             suspects: Vec::new(),
             next_round: first_round,
             predecessor_seen: now,
@@ -507,7 +525,7 @@ impl Node {
         self.heard_from(now, from);
         match msg {
             Message::FindSuccessor(find) => self.on_find_successor(now, from, find),
-            Message::HopAck { tag } => self.on_hop_ack(from, tag),
+            Message::HopAck { tag } => self.on_hop_ack(now, from, tag),
             Message::Found { tag, key, owner, hops } => self.on_found(now, from, tag, key, owner, hops),
             Message::Failed { tag, key, reason } => self.on_failed(now, from, tag, key, reason),
             Message::Stabilize { tag } => self.on_stabilize(now, from, tag),
@@ -608,6 +626,41 @@ impl Node {
             self.stats.events_dropped += 1;
         }
         self.events.push_back(e);
+    }
+
+    /// Feeds one round-trip sample of `peer`.
+    pub(super) fn rtt_sample(&mut self, peer: Did, sent: Instant, now: Instant) {
+        let r = (now - sent).as_millis().max(1) * 1000;
+        let e = match self.rtts.iter().position(|e| e.peer == peer) {
+            Some(i) => {
+                let mut e = self.rtts.remove(i);
+                e.rttvar = (3 * e.rttvar + e.srtt.abs_diff(r)) / 4;
+                e.srtt = (7 * e.srtt + r) / 8;
+                e
+            }
+            None => Rtt { peer, srtt: r, rttvar: r / 2 },
+        };
+        if self.rtts.len() >= MAX_RTTS {
+            self.rtts.remove(0);
+        }
+        self.rtts.push(e);
+    }
+
+    /// How long to wait for `peer`'s answer: its smoothed round trip plus four deviations
+    /// (at least twice the round trip), half again for each strike it has, within
+    /// [`Config::hop_timeout`]. A peer never timed gets the full hop timeout.
+    pub(super) fn answer_timeout(&self, peer: Did) -> Duration {
+        let cap = self.cfg.hop_timeout.as_millis();
+        let Some(e) = self.rtts.iter().find(|e| e.peer == peer) else {
+            return self.cfg.hop_timeout;
+        };
+        let rto_ms = (e.srtt + 4 * e.rttvar).max(2 * e.srtt).div_ceil(1000).max(1);
+        let scaled = rto_ms * (2 + self.strikes_of(peer) as u64) / 2;
+        Duration(scaled.clamp((cap / 20).max(1), cap))
+    }
+
+    pub(super) fn strikes_of(&self, peer: Did) -> u8 {
+        self.suspects.iter().find(|s| s.0 == peer).map_or(0, |s| s.1)
     }
 
     pub(super) fn is_gone(&self, d: Did) -> bool {

@@ -3,8 +3,8 @@
 //!
 //! A request moves by closest preceding node over fingers and successors until it reaches
 //! the node just before the key, whose first successor is then asked to confirm that it
-//! owns the key from its own predecessor (or to pass it back once to a node that joined in
-//! between). The rest of a successor list is second-hand, so it only ever serves as hops. Every
+//! owns the key from its own predecessor (or to pass it back to the nodes that joined in
+//! between, one predecessor at a time). The rest of a successor list is second-hand, so it only ever serves as hops. Every
 //! hop is acknowledged; a hop that stays silent for `hop_timeout` earns its peer a strike
 //! (followed by a direct check, see `liveness`) and the request is re-routed around it
 //! from the same node, so lookups survive crashes that stabilization has not repaired.
@@ -22,7 +22,7 @@ use crate::Did;
 /// Re-routes of one request at one node before it is reported unreachable.
 const MAX_ATTEMPTS: u8 = 4;
 /// Fresh routes an origin tries before it reports a lookup failed.
-const ORIGIN_RETRIES: u8 = 2;
+const ORIGIN_RETRIES: u8 = 3;
 
 impl Node {
     pub(super) fn start_lookup(&mut self, now: Instant, id: u64, key: Did, kind: ReqKind) {
@@ -55,17 +55,24 @@ impl Node {
         let Some(r) = self.requests.get_mut(&id) else {
             return false;
         };
-        if r.retries_left == 0 || matches!(r.kind, ReqKind::Join { .. }) {
+        if r.retries_left == 0 {
             return false;
         }
         r.retries_left -= 1;
         self.retries.remove(&(r.retry_at, id));
         r.retry_at = now + interval;
-        let (key, at, left) = (r.key, r.retry_at, r.retries_left);
+        let (key, at, left, kind) = (r.key, r.retry_at, r.retries_left, r.kind);
         if left > 0 {
             self.retries.insert((at, id));
         }
-        self.route_from_origin(now, id, key);
+        match kind {
+            // A joiner knows nobody but the node it joins through.
+            ReqKind::Join { via, .. } => {
+                let find = FindSuccessor { tag: 0, key, hops: 1, check: Check::Route, join: true };
+                self.forward_to(now, via, find, Back::Origin(id), 0);
+            }
+            _ => self.route_from_origin(now, id, key),
+        }
         true
     }
 
@@ -99,10 +106,9 @@ impl Node {
                 (None, _) => return self.fail(now, find, back, FailReason::NotReady),
                 // Our predecessor is being checked: it may own `key`, or we may; ask again soon.
                 (Some(p), _) if !self.usable(p) && !key.in_open_closed(p, me) => return self.fail(now, find, back, FailReason::NotReady),
-                // The sender thought we own `key`; a node that joined between us owns it.
-                (Some(p), Some(f))
-                    if find.check == Check::Owner && p.in_open_open(f, me) && key.in_open_closed(f, p) && Some(p) != joiner =>
-                {
+                // The sender thought we own `key`; a node that joined between us owns it:
+                // walk back over the newcomers (the hop limit bounds a walk a liar starts).
+                (Some(p), Some(f)) if p.in_open_open(f, me) && key.in_open_closed(f, p) && Some(p) != joiner => {
                     find.check = Check::PassedBack;
                     return self.forward(now, p, find, back, attempts);
                 }
@@ -155,7 +161,7 @@ impl Node {
             *self.relayed.entry(prev).or_insert(0) += 1;
         }
         find.tag = self.alloc_id();
-        let ack_by = now + self.cfg.hop_timeout;
+        let ack_by = now + self.answer_timeout(next);
         let deadline = now + self.cfg.request_timeout;
         self.ack_timers.insert((ack_by, find.tag));
         self.hop_timers.insert((deadline, find.tag));
@@ -282,7 +288,7 @@ impl Node {
             // The owner is between predecessors (a join or a failure next to it is being
             // settled): ask again after a hop timeout, as often as the deadline allows.
             let soon = now + self.cfg.hop_timeout;
-            if let Some(r) = self.requests.get_mut(&req).filter(|r| soon < r.deadline && !matches!(r.kind, ReqKind::Join { .. })) {
+            if let Some(r) = self.requests.get_mut(&req).filter(|r| soon < r.deadline) {
                 self.retries.remove(&(r.retry_at, req));
                 r.retry_at = r.retry_at.min(soon);
                 r.retries_left = r.retries_left.max(1);
@@ -314,13 +320,15 @@ impl Node {
         self.route(now, find, back, Some(from), 0);
     }
 
-    pub(super) fn on_hop_ack(&mut self, from: Did, tag: u64) {
+    pub(super) fn on_hop_ack(&mut self, now: Instant, from: Did, tag: u64) {
         match self.hops.get_mut(&tag) {
             Some(h) if h.next == from && h.ack_by.is_some() => {
+                let sent = Instant(h.deadline.as_millis().saturating_sub(self.cfg.request_timeout.as_millis()));
                 if let Some(at) = h.ack_by.take() {
                     self.ack_timers.remove(&(at, tag));
                 }
                 self.answered(from);
+                self.rtt_sample(from, sent, now);
             }
             _ => self.stats.unexpected += 1,
         }
