@@ -250,17 +250,19 @@ pub(super) struct Probe {
     pub kind: ProbeKind,
 }
 
-/// Round-trip estimate of one peer (RFC 6298's smoothing), in microseconds.
+/// Round-trip estimate of one peer (RFC 6298's smoothing), in microseconds; the peer is
+/// named by the low 64 bits of its DID (16 bytes an entry: this table is scanned on every
+/// answer).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Rtt {
-    pub peer: Did,
-    pub srtt: u64,
-    pub rttvar: u64,
+    pub peer: u64,
+    pub srtt: u32,
+    pub rttvar: u32,
 }
 
-/// Peers whose round trip is tracked (the most recently timed; the rest wait the full
-/// hop timeout).
-pub(super) const MAX_RTTS: usize = 64;
+/// Peers whose round trip is tracked (a new one replaces a random entry when full; the
+/// rest wait the full hop timeout).
+pub(super) const MAX_RTTS: usize = 32;
 
 /// Direct checks in flight at once.
 pub(super) const MAX_PROBES: usize = 16;
@@ -300,7 +302,7 @@ pub struct Node {
     pub(super) ack_timers: BTreeSet<(Instant, u64)>,
     pub(super) hop_timers: BTreeSet<(Instant, u64)>,
     pub(super) probes: Vec<Probe>,
-    /// Round trips of recently answering peers, most recent last.
+    /// Round trips of recently answering peers.
     pub(super) rtts: Vec<Rtt>,
     /// Consecutive misses per peer.
     pub(super) suspects: Vec<(Did, u8)>,
@@ -630,33 +632,37 @@ impl Node {
 
     /// Feeds one round-trip sample of `peer`.
     pub(super) fn rtt_sample(&mut self, peer: Did, sent: Instant, now: Instant) {
-        let r = (now - sent).as_millis().max(1) * 1000;
-        let e = match self.rtts.iter().position(|e| e.peer == peer) {
-            Some(i) => {
-                let mut e = self.rtts.remove(i);
-                e.rttvar = (3 * e.rttvar + e.srtt.abs_diff(r)) / 4;
-                e.srtt = (7 * e.srtt + r) / 8;
-                e
-            }
-            None => Rtt { peer, srtt: r, rttvar: r / 2 },
-        };
-        if self.rtts.len() >= MAX_RTTS {
-            self.rtts.remove(0);
+        let r = ((now - sent).as_millis().max(1) * 1000).min(u32::MAX as u64 / 8) as u32;
+        let key = peer.low_u64();
+        if let Some(e) = self.rtts.iter_mut().find(|e| e.peer == key) {
+            e.rttvar = (3 * e.rttvar + e.srtt.abs_diff(r)) / 4;
+            e.srtt = (7 * e.srtt + r) / 8;
+            return;
         }
-        self.rtts.push(e);
+        let e = Rtt { peer: key, srtt: r, rttvar: r / 2 };
+        if self.rtts.len() >= MAX_RTTS {
+            // replace a pseudo-random entry (cheaper than keeping an order; the tag
+            // stream is unpredictable to peers, so none can pin its own entry)
+            let i = (self.ids.next_u64() % MAX_RTTS as u64) as usize;
+            self.rtts[i] = e;
+        } else {
+            self.rtts.push(e);
+        }
     }
 
     /// How long to wait for `peer`'s answer: its smoothed round trip plus four deviations
     /// (at least twice the round trip), half again for each strike it has, within
-    /// [`Config::hop_timeout`]. A peer never timed gets the full hop timeout.
+    /// [`Config::hop_timeout`] and not below a quarter of it. A peer never timed gets
+    /// the full hop timeout.
     pub(super) fn answer_timeout(&self, peer: Did) -> Duration {
         let cap = self.cfg.hop_timeout.as_millis();
-        let Some(e) = self.rtts.iter().find(|e| e.peer == peer) else {
+        let key = peer.low_u64();
+        let Some(e) = self.rtts.iter().find(|e| e.peer == key) else {
             return self.cfg.hop_timeout;
         };
-        let rto_ms = (e.srtt + 4 * e.rttvar).max(2 * e.srtt).div_ceil(1000).max(1);
+        let rto_ms = (e.srtt as u64 + 4 * e.rttvar as u64).max(2 * e.srtt as u64).div_ceil(1000).max(1);
         let scaled = rto_ms * (2 + self.strikes_of(peer) as u64) / 2;
-        Duration(scaled.clamp((cap / 20).max(1), cap))
+        Duration(scaled.clamp((cap / 4).max(1), cap))
     }
 
     pub(super) fn strikes_of(&self, peer: Did) -> u8 {

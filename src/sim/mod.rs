@@ -547,12 +547,15 @@ impl Sim {
         let from = self.slots[ix as usize].node.did();
         while let Some(tx) = self.slots[ix as usize].node.poll_transmit() {
             self.stats.sent += 1;
-            if self.ghosts.contains(&tx.to) {
+            if !self.ghosts.is_empty() && self.ghosts.contains(&tx.to) {
                 self.stats.to_ghost += 1;
             }
-            let now = self.now;
-            self.cuts.retain(|c| c.2 > now);
-            let cut = self.cuts.iter().any(|&(a, b, _)| (a, b) == (from, tx.to) || (b, a) == (from, tx.to));
+            let mut cut = false;
+            if !self.cuts.is_empty() {
+                let now = self.now;
+                self.cuts.retain(|c| c.2 > now);
+                cut = self.cuts.iter().any(|&(a, b, _)| (a, b) == (from, tx.to) || (b, a) == (from, tx.to));
+            }
             if cut || (self.cfg.loss_ppm > 0 && self.rng.chance_ppm(self.cfg.loss_ppm)) {
                 self.stats.lost += 1;
                 continue;
@@ -580,7 +583,7 @@ impl Sim {
                 LinkFrame::Ring(mut message) => {
                     if let Message::Found { key, owner, .. } = message {
                         // Judge an answer when its owner gives it: it claims to own `key` now.
-                        if owner == from {
+                        if owner == from && !self.pending_keys.is_empty() {
                             if let Some((_, verdicts)) = self.pending_keys.get_mut(&key) {
                                 let right = self.oracle.successor_of(key) == Some(from);
                                 verdicts.retain(|v| v.0 != from);
