@@ -279,7 +279,7 @@ impl Node {
     /// has retries left and the failure is not final, else report it. A node that is
     /// not ready yet is asked again at the next retry instant, not at once.
     fn origin_failed(&mut self, now: Instant, req: u64, key: Did, reason: FailReason) {
-        if !self.requests.get(&req).is_some_and(|r| r.key == key) {
+        if self.requests.get(&req).is_none_or(|r| r.key != key) {
             self.stats.unexpected += 1;
             return;
         }

@@ -139,7 +139,7 @@ impl RoutingTable {
         let mut best: Option<(Did, Did)> = None; // (distance, node)
         for n in self.successors.iter().copied().chain(self.finger_nodes()) {
             let d = me.distance_to(n);
-            if d != Did::ZERO && d < span && best.map_or(true, |(bd, _)| d > bd) && usable(n) {
+            if d != Did::ZERO && d < span && best.is_none_or(|(bd, _)| d > bd) && usable(n) {
                 best = Some((d, n));
             }
         }

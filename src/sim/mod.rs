@@ -6,6 +6,8 @@
 //! every input it drains the node's transmits into its event queue with the link's
 //! latency, records the node's events, and schedules its next wake-up.
 
+mod checks;
+mod liars;
 mod oracle;
 pub mod pair;
 pub mod scenario;
@@ -20,7 +22,7 @@ use crate::identity::{AccountKind, LocalAccount, Session};
 use crate::node::{Event, Identity, LinkFrame, Node, NodeConfig};
 use crate::rng::SeededRng;
 use crate::time::{Duration, Instant};
-use crate::wire::{Delivery, SendError, Undelivered, WireConfig, WireStats};
+use crate::wire::{Delivery, SendError, Undelivered, WireConfig};
 use crate::Did;
 
 pub use oracle::Oracle;
@@ -402,74 +404,6 @@ impl Sim {
         id
     }
 
-    // ---- liars ----
-
-    /// From now on node `ix` lies: every stabilization answer it gives names a random
-    /// member as its predecessor and random members as its successors (plausible, real
-    /// DIDs), and every ping answer a random predecessor. It still routes honestly.
-    pub fn make_liar(&mut self, ix: NodeIx) {
-        self.liars[ix as usize] = true;
-    }
-
-    pub fn is_liar(&self, ix: NodeIx) -> bool {
-        self.liars[ix as usize]
-    }
-
-    /// Every live liar sends `per_liar` unsolicited messages to random honest members:
-    /// answers (`Found`, `Failed`, `StabilizeReply`, `Pong`, `HopAck`) under random tags
-    /// that name ghost DIDs (which no node has) as owners, predecessors and successors.
-    pub fn liar_noise(&mut self, per_liar: usize) {
-        let liars: Vec<NodeIx> =
-            (0..self.slots.len() as NodeIx).filter(|&i| self.liars[i as usize] && self.slots[i as usize].is_member()).collect();
-        let honest: Vec<NodeIx> = self.members().into_iter().filter(|&i| !self.liars[i as usize]).collect();
-        if honest.is_empty() {
-            return;
-        }
-        for l in liars {
-            let from = self.slots[l as usize].node.did();
-            for _ in 0..per_liar {
-                let to = honest[self.rng.below(honest.len() as u64) as usize];
-                let ghost = self.ghost();
-                let (tag, key) = (self.rng.next_u64(), self.rng.did());
-                let msg = match self.rng.below(5) {
-                    0 => Message::Found { tag, key, owner: ghost, hops: 1 },
-                    1 => Message::Failed { tag, key, reason: chord::FailReason::Unreachable },
-                    2 => Message::StabilizeReply { tag, predecessor: Some(ghost), successors: vec![ghost, self.ghost()] },
-                    3 => Message::Pong { tag, predecessor: Some(ghost) },
-                    _ => Message::HopAck { tag },
-                };
-                self.stats.sent += 1;
-                let at = self.now + self.latency(from, self.slots[to as usize].node.did());
-                self.schedule(at, What::Deliver { to, from, payload: Payload::Msg(msg) });
-            }
-        }
-    }
-
-    fn ghost(&mut self) -> Did {
-        let g = self.rng.did();
-        self.ghosts.insert(g);
-        g
-    }
-
-    /// A random live member's DID.
-    fn random_member_did(&mut self) -> Did {
-        let k = self.rng.below(self.oracle.len().max(1) as u64) as usize;
-        self.oracle.nth(k).unwrap_or(Did::ZERO)
-    }
-
-    /// Rewrites a liar's honest answer into a plausible lie.
-    fn lie(&mut self, msg: Message) -> Message {
-        match msg {
-            Message::StabilizeReply { tag, successors, .. } => {
-                let n = successors.len().max(1);
-                let lies = (0..n).map(|_| self.random_member_did()).collect();
-                Message::StabilizeReply { tag, predecessor: Some(self.random_member_did()), successors: lies }
-            }
-            Message::Pong { tag, .. } => Message::Pong { tag, predecessor: Some(self.random_member_did()) },
-            m => m,
-        }
-    }
-
     // ---- time ----
 
     /// Processes every event up to and including `t`, then sets the clock to `t`.
@@ -676,72 +610,6 @@ impl Sim {
             }
             _ => {}
         }
-    }
-
-    // ---- checks against the oracle ----
-
-    /// Members whose successor, or whose predecessor, differs from the oracle's.
-    pub fn ring_errors(&self) -> RingErrors {
-        self.ring_errors_where(|_| true)
-    }
-
-    /// Like [`Sim::ring_errors`], over the members that pass `count` (e.g. honest ones).
-    pub fn ring_errors_where(&self, count: impl Fn(NodeIx) -> bool) -> RingErrors {
-        let mut e = RingErrors::default();
-        for (ix, slot) in self.slots.iter().enumerate().filter(|(i, s)| s.is_member() && count(*i as NodeIx)) {
-            let _ = ix;
-            let did = slot.node.did();
-            let (succ, pred) = (self.oracle.successor_after(did), self.oracle.predecessor_before(did));
-            if slot.node.ring().successor() != succ {
-                e.successor += 1;
-            }
-            if slot.node.ring().predecessor() != pred {
-                e.predecessor += 1;
-            }
-            if !slot.node.ring().is_joined() || (slot.node.ring().successor().is_none() && succ.is_some()) {
-                e.outside += 1;
-            }
-        }
-        e
-    }
-
-    /// Finger entries that are not the oracle's successor of their start, over all members.
-    pub fn finger_errors(&self) -> u64 {
-        let mut wrong = 0;
-        for slot in self.slots.iter().filter(|s| s.is_member()) {
-            let me = slot.node.did();
-            for &(i, n) in slot.node.ring().table().fingers() {
-                let start = me.wrapping_add(Did::pow2(i as u32).unwrap_or(Did::ZERO));
-                if self.oracle.successor_of(start) != Some(n) {
-                    wrong += 1;
-                }
-            }
-        }
-        wrong
-    }
-
-    /// Mean estimated core state per member, in bytes.
-    pub fn mean_node_memory(&self) -> usize {
-        let members: Vec<&Slot> = self.slots.iter().filter(|s| s.is_member()).collect();
-        members.iter().map(|s| s.node.ring().memory_bytes()).sum::<usize>() / members.len().max(1)
-    }
-
-    /// Sums of every member's protocol counters.
-    pub fn node_stats_total(&self) -> crate::chord::Stats {
-        let mut t = crate::chord::Stats::default();
-        for s in &self.slots {
-            t.add(s.node.ring().stats());
-        }
-        t
-    }
-
-    /// Sums of every node's wire counters.
-    pub fn wire_stats_total(&self) -> WireStats {
-        let mut t = WireStats::default();
-        for s in &self.slots {
-            t.add(s.node.wire().stats());
-        }
-        t
     }
 
     // ---- messages ----
