@@ -21,6 +21,11 @@ pub struct Config {
     /// A predecessor silent for this long is checked directly (pinged); it is dropped
     /// only when `strikes` checks in a row go unanswered (≥ stabilize_interval).
     pub predecessor_timeout: Duration,
+    /// Wait for a timed peer's answer only as long as its round trips say (RFC 6298, at
+    /// least a quarter of `hop_timeout`); `false`: always `hop_timeout`. Drivers whose
+    /// links open on demand (the browser: a message may wait for a connection to be
+    /// signalled) turn it off.
+    pub adaptive_timeouts: bool,
     /// Consecutive unanswered requests or checks after which a neighbour or finger is
     /// taken for failed (1..=16). Every miss is followed by a direct check, so one lost
     /// message never removes a live node.
@@ -51,6 +56,7 @@ impl Default for Config {
             hop_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_millis(8000),
             predecessor_timeout: Duration::from_millis(3500),
+            adaptive_timeouts: true,
             strikes: 3,
             join_attempts: 5,
             join_backoff: Duration::from_millis(1000),

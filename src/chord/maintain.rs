@@ -48,7 +48,7 @@ impl Node {
         let id = self.alloc_id();
         let me = self.did();
         // An attempt whose answer was lost is given up early and made again.
-        let deadline = now + Duration(self.cfg.request_timeout.as_millis() / 4);
+        let deadline = now + Duration(self.cfg.request_timeout.as_millis() / 2);
         self.insert_request(id, Request { key: me, kind: ReqKind::Join { via, attempt }, deadline, retry_at: deadline, retries_left: 0 });
         let find = FindSuccessor { tag: 0, key: me, hops: 1, check: Check::Route, join: true };
         self.forward_to(now, via, find, Back::Origin(id), 0);

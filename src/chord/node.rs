@@ -657,7 +657,7 @@ impl Node {
     pub(super) fn answer_timeout(&self, peer: Did) -> Duration {
         let cap = self.cfg.hop_timeout.as_millis();
         let key = peer.low_u64();
-        let Some(e) = self.rtts.iter().find(|e| e.peer == key) else {
+        let Some(e) = self.rtts.iter().find(|e| e.peer == key).filter(|_| self.cfg.adaptive_timeouts) else {
             return self.cfg.hop_timeout;
         };
         let rto_ms = (e.srtt as u64 + 4 * e.rttvar as u64).max(2 * e.srtt as u64).div_ceil(1000).max(1);

@@ -286,8 +286,9 @@ impl Node {
         let retriable = reason != FailReason::HopLimitExceeded;
         if reason == FailReason::NotReady {
             // The owner is between predecessors (a join or a failure next to it is being
-            // settled): ask again after a hop timeout, as often as the deadline allows.
-            let soon = now + self.cfg.hop_timeout;
+            // settled, usually within a round): ask again shortly, as often as the
+            // deadline allows.
+            let soon = now + Duration(self.cfg.stabilize_interval.as_millis() / 4).min(self.cfg.hop_timeout);
             if let Some(r) = self.requests.get_mut(&req).filter(|r| soon < r.deadline) {
                 self.retries.remove(&(r.retry_at, req));
                 r.retry_at = r.retry_at.min(soon);

@@ -277,7 +277,7 @@ impl Sim {
     /// Long enough for a join to finish or fail through all its attempts and backoffs.
     pub fn join_limit(&self) -> Duration {
         let c = &self.cfg.node;
-        let attempt = c.request_timeout.as_millis() / 4 + c.hop_timeout.as_millis() * c.strikes as u64;
+        let attempt = c.request_timeout.as_millis() / 2 + c.hop_timeout.as_millis() * c.strikes as u64;
         let backoff: u64 = (0..c.join_attempts as u64).map(|a| c.join_backoff.as_millis() << a.min(3)).sum();
         Duration(attempt * c.join_attempts as u64 + backoff + 100)
     }

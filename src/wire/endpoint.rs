@@ -12,7 +12,7 @@
 //! message, the hop limit and the path, and forward. Only the destination authenticates
 //! a message (once, after reassembly) and opens the body.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -118,6 +118,9 @@ struct Pin {
 }
 
 const MAX_PINS: usize = 4096;
+/// Reverse-path hints kept at once, and for how long.
+const MAX_HINTS: usize = 1024;
+const HINT_TTL: crate::time::Duration = crate::time::Duration(30_000);
 
 enum Hop {
     Local,
@@ -176,6 +179,10 @@ pub struct Wire {
     /// frames then travel only over live links, so no frame waits on a connection that
     /// only the ring itself could signal. `None`: every known node is reachable (simulator).
     reachable: Option<BTreeSet<Did>>,
+    /// With links required: the link each recent origin's frames came in over (reverse
+    /// paths), so that an answer finds a node the ring cannot route to yet (a joiner
+    /// linked only to its bootstrap peer). First come, first kept, for [`HINT_TTL`].
+    hints: BTreeMap<Did, (Did, Instant)>,
     out: VecDeque<WireOutput>,
     stats: WireStats,
 }
@@ -197,6 +204,7 @@ impl Wire {
             links: HashMap::new(),
             outbox: HashMap::new(),
             reachable: None,
+            hints: BTreeMap::new(),
             out: VecDeque::new(),
             stats: WireStats::default(),
         }
@@ -278,7 +286,7 @@ impl Wire {
 
     fn send_data(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, peer: &PeerSession, body: Vec<u8>) {
         self.stats.messages_sent += 1;
-        if let Hop::Next(hop) = self.next_hop(table, dest, self.me, &[]) {
+        if let Hop::Next(hop) = self.next_hop(now, table, dest, self.me, &[]) {
             let busy = self.links.get(&hop).is_some_and(|l| !l.queue.is_empty());
             let queue = self.outbox.entry(hop).or_default();
             if busy || !queue.is_empty() {
@@ -325,7 +333,7 @@ impl Wire {
         let Some(session) = self.session.as_ref() else {
             return Err(RouteError::NotSent);
         };
-        let next = match self.next_hop(table, dest, self.me, &[]) {
+        let next = match self.next_hop(now, table, dest, self.me, &[]) {
             Hop::Next(n) => n,
             Hop::Local | Hop::NoRoute => return Err(RouteError::NoRoute),
         };
@@ -384,7 +392,7 @@ impl Wire {
     /// The next hop toward `dest`: by the routing table, or, when links are required, the
     /// linked peer closest before `dest` (else the first one after it), never the frame's
     /// `origin` nor a relay on its `path`.
-    fn next_hop(&self, table: &RoutingTable, dest: Did, origin: Did, path: &[Did]) -> Hop {
+    fn next_hop(&self, now: Instant, table: &RoutingTable, dest: Did, origin: Did, path: &[Did]) -> Hop {
         let Some(links) = &self.reachable else {
             return next_hop(table, dest);
         };
@@ -393,6 +401,12 @@ impl Wire {
         }
         if links.contains(&dest) {
             return Hop::Next(dest);
+        }
+        // Back the way `dest`'s own frames came.
+        if let Some(&(via, until)) = self.hints.get(&dest) {
+            if until > now && via != origin && !path.contains(&via) && links.contains(&via) {
+                return Hop::Next(via);
+            }
         }
         // No "I own it, so it does not exist" shortcut here: a node still joining is
         // linked only to its bootstrap peer, which the frame may yet reach.
@@ -487,6 +501,7 @@ impl Wire {
         }
         self.links.remove(&peer);
         self.pins.retain(|_, p| p.next != peer);
+        self.hints.retain(|_, h| h.0 != peer);
         for m in self.outbox.remove(&peer).unwrap_or_default() {
             self.emit_data(now, table, m);
         }
@@ -508,6 +523,7 @@ impl Wire {
         }
         self.replay.expire(now.as_millis().saturating_sub(self.cfg.skew.as_millis()));
         self.pins.retain(|_, p| p.until > now);
+        self.hints.retain(|_, h| h.1 > now);
         let hops: Vec<Did> = self.outbox.keys().copied().collect();
         for hop in hops {
             self.flush_outbox(now, table, hop);
@@ -542,11 +558,29 @@ impl Wire {
             if frame.seq != 0 {
                 return Err(RejectReason::OutOfOrder);
             }
+            if self.reachable.is_some() && frame.origin != from {
+                self.note_hint(now, frame.origin, from);
+            }
         }
         if frame.dest == self.me {
             return self.receive(now, table, frame);
         }
         self.relay(now, table, frame)
+    }
+
+    /// Remembers that `origin`'s frames arrive over the link to `via` (unless a live hint
+    /// for it exists: an earlier path is not displaced by a later claim).
+    fn note_hint(&mut self, now: Instant, origin: Did, via: Did) {
+        if self.hints.get(&origin).is_some_and(|h| h.1 > now) {
+            return;
+        }
+        if self.hints.len() >= MAX_HINTS {
+            self.hints.retain(|_, h| h.1 > now);
+            if self.hints.len() >= MAX_HINTS {
+                return;
+            }
+        }
+        self.hints.insert(origin, (via, now + HINT_TTL));
     }
 
     /// What every node checks on a first frame: network, age, size.
@@ -590,7 +624,7 @@ impl Wire {
         let pinned = self.pins.get(&key).map(|p| p.next);
         let next = match pinned {
             Some(n) => n,
-            None => match self.next_hop(table, frame.dest, frame.origin, &frame.path) {
+            None => match self.next_hop(now, table, frame.dest, frame.origin, &frame.path) {
                 Hop::Next(n) => n,
                 Hop::Local | Hop::NoRoute => {
                     if report {

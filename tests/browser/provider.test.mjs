@@ -9,7 +9,9 @@ const base = `http://127.0.0.1:${server.address().port}`;
 const browser = await launch();
 let failed = 0;
 
+// `ONLY=<text> node tests/browser/provider.test.mjs` runs only the tests whose name has it.
 async function test(name, f) {
+  if (process.env.ONLY && !name.includes(process.env.ONLY)) return;
   const t0 = Date.now();
   try {
     await f();
@@ -110,6 +112,139 @@ await test("six providers form a ring in one page; ring-signalled links; routed,
   assert.equal(r.after, r.live);
   assert.ok(r.info.stats.rejected === 0, JSON.stringify(r.info.stats));
   await page.close();
+});
+
+// These two are not yet reliable (README, Known weaknesses: in about half the runs one to
+// three joiners are still unjoined after 30 s), so they run only with RINGS_STRESS=1.
+if (process.env.RINGS_STRESS === "1") await test("24 providers, each bootstrapped through a random provider that has joined, 100 ms apart, form a correct ring within 30 s; a message from each to a random other arrives", async () => {
+  const page = await openPage(browser, base);
+  const seed = Date.now() % 1000000;
+  const r = await page.evaluate(async (seed) => {
+    const H = await import("/tests/browser/harness.js");
+    const N = 24;
+    let x = seed >>> 0;
+    const rand = (n) => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return Math.floor((x / 4294967296) * n); };
+    const ps = await H.providers(N);
+    const joined = new Set([0]);
+    const failures = [];
+    ps.forEach((p, i) => {
+      p.on("joined", () => joined.add(i));
+      p.on("joinFailed", (e) => failures.push(`${i}: ${e.reason}`));
+    });
+    const via = [];
+    const handshakes = [];
+    for (let i = 1; i < N; i++) {
+      const choices = [...joined].filter((j) => j < i);
+      const v = choices[rand(choices.length)];
+      via.push(v);
+      handshakes.push(H.manual(ps[i], ps[v]).catch((e) => failures.push(`${i} via ${v}: handshake ${e.code ?? e.message}`)));
+      await H.sleep(100);
+    }
+    await Promise.all(handshakes);
+    const sorted = ps.map((p) => p.did).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    const view = () => ps.map((p) => { const i = p.info(); return `${sorted.indexOf(p.did)}: joined ${i.joined} succ ${sorted.indexOf(i.successor)} pred ${sorted.indexOf(i.predecessor)} links ${p.peers().length}`; }).join("\n");
+    const ringMs = await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 30000).catch((e) => {
+      throw new Error(`seed ${seed}, bootstrapped through ${via.join(",")}: ${e.message}; join failures: ${failures.join("; ") || "none"}\n${view()}`);
+    });
+    const inbox = ps.map(() => []);
+    ps.forEach((p, i) => p.client("chat").onMessage((m) => { inbox[i].push(m.text()); }));
+    const sent = [];
+    for (let i = 0; i < N; i++) {
+      let j = rand(N - 1);
+      if (j >= i) j++;
+      sent.push([i, j]);
+      await ps[i].client("chat").send(ps[j].did, `from ${i}`);
+    }
+    await H.waitFor("every message", () => sent.every(([i, j]) => inbox[j].includes(`from ${i}`)), 15000).catch((e) => {
+      const missing = sent.filter(([i, j]) => !inbox[j].includes(`from ${i}`)).map(([i, j]) => `${i}->${j}`);
+      throw new Error(`seed ${seed}: ${e.message}: missing ${missing.join(" ")}`);
+    });
+    for (const p of ps) p.close();
+    return { ringMs, failures: failures.length, seed, distinctVias: new Set(via).size };
+  }, seed);
+  console.log(`      seed ${r.seed}: ring correct ${r.ringMs.toFixed(0)} ms after the last handshake; ${r.distinctVias} distinct bootstrap providers; ${r.failures} join failures reported (each retried)`);
+  await page.close();
+});
+
+if (process.env.RINGS_STRESS === "1") await test("12 providers over 3 pages, each bootstrapped through a random provider that has joined (in any page), form a correct ring within 30 s; a message from each to a random other arrives", async () => {
+  const pages = [await openPage(browser, base), await openPage(browser, base), await openPage(browser, base)];
+  const seed = Date.now() % 1000000;
+  let x = seed >>> 0;
+  const rand = (n) => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return Math.floor((x / 4294967296) * n); };
+  const N = 12;
+  const where = (i) => [pages[i % 3], Math.floor(i / 3)]; // provider i lives in page i % 3
+  for (const page of pages) {
+    await page.evaluate(async () => {
+      const H = await import("/tests/browser/harness.js");
+      window.H = H;
+      window.ps = await H.providers(4);
+      window.joined = new Set();
+      window.inbox = [];
+      window.ps.forEach((p, k) => {
+        p.on("joined", () => window.joined.add(k));
+        p.client("chat").onMessage((m) => window.inbox.push(`${m.text()} to ${k}`));
+      });
+    });
+  }
+  const joined = async (i) => { const [pg, k] = where(i); return i === 0 || (await pg.evaluate((k) => window.joined.has(k), k)); };
+  const via = [];
+  for (let i = 1; i < N; i++) {
+    const choices = [];
+    for (let j = 0; j < i; j++) if (await joined(j)) choices.push(j);
+    const v = choices[rand(choices.length)];
+    via.push(v);
+    const [pa, a] = where(i);
+    const [pb, b] = where(v);
+    const offer = await pa.evaluate((a) => window.ps[a].createOffer(), a);
+    const answer = await pb.evaluate(([b, offer]) => window.ps[b].answerOffer(offer), [b, offer]);
+    await pa.evaluate(([a, answer]) => window.ps[a].acceptAnswer(answer), [a, answer]);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  const infos = async () => {
+    const out = [];
+    for (let i = 0; i < N; i++) {
+      const [pg, k] = where(i);
+      out.push(await pg.evaluate((k) => { const p = window.ps[k]; const i = p.info(); return { did: p.did, succ: i.successor, pred: i.predecessor, joined: i.joined }; }, k));
+    }
+    return out;
+  };
+  const correct = (all) => {
+    const dids = all.map((p) => p.did).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    return all.every((p) => { const i = dids.indexOf(p.did); return p.succ === dids[(i + 1) % N] && p.pred === dids[(i + N - 1) % N]; });
+  };
+  const t0 = Date.now();
+  let all = await infos();
+  while (!correct(all)) {
+    if (Date.now() - t0 > 30000) {
+      const dids = all.map((p) => p.did).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+      throw new Error(`seed ${seed}, through ${via.join(",")}: ring not correct after 30 s\n${all.map((p) => `${dids.indexOf(p.did)}: joined ${p.joined} succ ${dids.indexOf(p.succ)} pred ${dids.indexOf(p.pred)}`).join("\n")}`);
+    }
+    await new Promise((ok) => setTimeout(ok, 250));
+    all = await infos();
+  }
+  const ringMs = Date.now() - t0;
+  const expected = [];
+  for (let i = 0; i < N; i++) {
+    let j = rand(N - 1);
+    if (j >= i) j++;
+    const [pa, a] = where(i);
+    const [, b] = where(j);
+    expected.push([j, `from ${i} to ${b}`]);
+    await pa.evaluate(([a, did, text]) => window.ps[a].client("chat").send(did, text), [a, all[j].did, `from ${i}`]);
+  }
+  const t1 = Date.now();
+  for (;;) {
+    let missing = [];
+    for (const [j, text] of expected) {
+      const [pg] = where(j);
+      if (!(await pg.evaluate((t) => window.inbox.includes(t), text))) missing.push(text);
+    }
+    if (missing.length === 0) break;
+    if (Date.now() - t1 > 15000) throw new Error(`seed ${seed}: messages missing: ${missing.join("; ")}`);
+    await new Promise((ok) => setTimeout(ok, 200));
+  }
+  console.log(`      seed ${seed}: ring over 3 pages correct ${ringMs} ms after the last handshake; ${N} messages arrived`);
+  for (const pg of pages) await pg.close();
 });
 
 await test("two providers in two pages connect by a pasted offer and exchange messages", async () => {
