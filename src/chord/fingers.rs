@@ -67,7 +67,7 @@ impl Node {
         self.fingers.budget -= 1;
         self.fingers.targets += 1;
         self.fingers.busy = true;
-        let idle = |f: Did| !self.probes.iter().any(|p| p.target == f) && !self.suspects.iter().any(|&(s, _)| s == f);
+        let idle = |f: Did| !self.probes.iter().any(|p| p.target == f) && self.usable_peer(f);
         match self.table.finger_at(index as u8) {
             Some(f) if idle(f) => {
                 if !self.probe(now, f, ProbeKind::Finger(index as u8)) {
@@ -165,12 +165,7 @@ impl Node {
         self.next_finger(now);
     }
 
-    pub(super) fn finger_lookup_failed(&mut self, _now: Instant, index: u8) {
-        self.fingers.busy = false;
-        self.fingers.clean = false;
-        self.fingers.next = index as u32 + 1;
-    }
-
+    /// A finger check or lookup for `index` failed: the sweep moves on past it.
     pub(super) fn finger_check_failed(&mut self, _now: Instant, index: u8) {
         if !self.fingers.busy {
             return; // a stale check (the sweep moved on)

@@ -94,14 +94,11 @@ impl Node {
             match p.kind {
                 // A claimed neighbour that does not answer is simply not adopted.
                 ProbeKind::Candidate => {}
-                ProbeKind::Successor => {
-                    self.strike(now, p.target);
-                }
                 ProbeKind::Finger(i) | ProbeKind::FingerFound(i) => {
                     self.strike(now, p.target);
                     self.finger_check_failed(now, i);
                 }
-                ProbeKind::Predecessor | ProbeKind::Suspect => {
+                ProbeKind::Successor | ProbeKind::Predecessor | ProbeKind::Suspect => {
                     self.strike(now, p.target);
                 }
             }
@@ -111,9 +108,7 @@ impl Node {
     /// Counts a miss against `peer`; returns whether that confirmed its failure. Short of
     /// that, the peer gets a direct check (unless one is already on its way).
     pub(super) fn strike(&mut self, now: Instant, peer: Did) -> bool {
-        let known = self.table.predecessor() == Some(peer)
-            || self.table.successors().contains(&peer)
-            || self.table.finger_nodes().any(|f| f == peer);
+        let known = self.table.knows(peer);
         if !known {
             return false; // nothing to repair; the request routes around it anyway
         }

@@ -50,19 +50,25 @@ impl Node {
         // An attempt whose answer was lost is given up early and made again.
         let deadline = now + Duration(self.cfg.request_timeout.as_millis() / 2);
         self.insert_request(id, Request { key: me, kind: ReqKind::Join { via, attempt }, deadline, retry_at: deadline, retries_left: 0 });
-        let find = FindSuccessor { tag: 0, key: me, hops: 1, check: Check::Route, join: true };
+        self.send_join_lookup(now, via, id);
+    }
+
+    /// Hands join request `id` (a lookup of this node's own id) to `via`: a joiner knows
+    /// nobody else.
+    pub(super) fn send_join_lookup(&mut self, now: Instant, via: Did, id: u64) {
+        let find = FindSuccessor { tag: 0, key: self.did(), hops: 1, check: Check::Route, join: true };
         self.forward_to(now, via, find, Back::Origin(id), 0);
     }
 
     /// The join lookup found `successor`: stabilize with it to copy its list.
-    pub(super) fn join_found(&mut self, now: Instant, successor: Did, via: Did, attempt: u8) {
+    pub(super) fn join_found(&mut self, now: Instant, successor: Did, attempt: u8) {
         if !matches!(self.phase, Phase::Joining(_)) {
             return;
         }
         if successor == self.did() {
-            return self.join_attempt_failed(now, via, attempt, super::LookupError::Unreachable);
+            return self.join_attempt_failed(now, attempt, super::LookupError::Unreachable);
         }
-        self.join_step = Some((via, attempt));
+        self.join_step = Some(attempt);
         self.table.set_successors([successor]);
         self.probe(now, successor, ProbeKind::Successor);
     }
@@ -81,13 +87,13 @@ impl Node {
 
     /// The successor found did not answer its stabilizations.
     fn join_stabilize_failed(&mut self, now: Instant) {
-        let (via, attempt) = self.join_step.take().unwrap_or((self.did(), 0));
-        self.join_attempt_failed(now, via, attempt, super::LookupError::Unreachable);
+        let attempt = self.join_step.take().unwrap_or(0);
+        self.join_attempt_failed(now, attempt, super::LookupError::Unreachable);
     }
 
     /// Attempt `attempt` failed: try again after a backoff, through the next node known,
     /// or report the join failed once every attempt is spent.
-    pub(super) fn join_attempt_failed(&mut self, now: Instant, _via: Did, attempt: u8, error: super::LookupError) {
+    pub(super) fn join_attempt_failed(&mut self, now: Instant, attempt: u8, error: super::LookupError) {
         let Phase::Joining(id) = self.phase else { return };
         self.table.clear();
         self.probes.clear();
@@ -155,8 +161,7 @@ impl Node {
         }
         self.expire_gone(now);
         let table = &self.table;
-        self.suspects
-            .retain(|&(d, _)| table.predecessor() == Some(d) || table.successors().contains(&d) || table.finger_nodes().any(|f| f == d));
+        self.suspects.retain(|&(d, _)| table.knows(d));
         if self.refused_notifier.is_some_and(|(_, at)| now - at > Duration(2 * interval)) {
             self.refused_notifier = None;
         }

@@ -314,7 +314,7 @@ pub struct Node {
     /// Join attempts wait here for their backoff: `(at, via, attempt)`.
     pub(super) join_wait: Option<(Instant, Did, u8)>,
     /// While joining: the attempt whose successor is being stabilized with.
-    pub(super) join_step: Option<(Did, u8)>,
+    pub(super) join_step: Option<u8>,
     /// Nodes a join goes through, in turn (the one given, or those known at a rejoin).
     pub(super) join_candidates: Vec<Did>,
     pub(super) fingers: super::fingers::Sweep,

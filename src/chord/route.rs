@@ -67,10 +67,7 @@ impl Node {
         }
         match kind {
             // A joiner knows nobody but the node it joins through.
-            ReqKind::Join { via, .. } => {
-                let find = FindSuccessor { tag: 0, key, hops: 1, check: Check::Route, join: true };
-                self.forward_to(now, via, find, Back::Origin(id), 0);
-            }
+            ReqKind::Join { via, .. } => self.send_join_lookup(now, via, id),
             _ => self.route_from_origin(now, id, key),
         }
         true
@@ -84,11 +81,6 @@ impl Node {
             self.retries.remove(&(at, id));
             self.retry_request(now, id);
         }
-    }
-
-    /// Whether `n` may carry a request now (no unanswered strike against it).
-    fn usable(&self, n: Did) -> bool {
-        !self.suspects.iter().any(|&(s, _)| s == n)
     }
 
     /// Moves `find` one step on from this node. `from` is the peer it came from.
@@ -105,7 +97,9 @@ impl Node {
                 // No predecessor: ownership cannot be confirmed; ask again soon.
                 (None, _) => return self.fail(now, find, back, FailReason::NotReady),
                 // Our predecessor is being checked: it may own `key`, or we may; ask again soon.
-                (Some(p), _) if !self.usable(p) && !key.in_open_closed(p, me) => return self.fail(now, find, back, FailReason::NotReady),
+                (Some(p), _) if !self.usable_peer(p) && !key.in_open_closed(p, me) => {
+                    return self.fail(now, find, back, FailReason::NotReady)
+                }
                 // The sender thought we own `key`; a node that joined between us owns it:
                 // walk back over the newcomers (the hop limit bounds a walk a liar starts).
                 (Some(p), Some(f)) if p.in_open_open(f, me) && key.in_open_closed(f, p) && Some(p) != joiner => {
@@ -116,7 +110,7 @@ impl Node {
             }
             find.check = Check::Route;
         }
-        let usable = |n: Did| self.usable(n) && Some(n) != joiner;
+        let usable = |n: Did| self.usable_peer(n) && Some(n) != joiner;
         // Only the first live successor is asked to confirm ownership: it is checked by
         // stabilization every round. The rest of the list is the successor's word and
         // serves as routing hops (a lying or stale list costs a hop, not an answer).
@@ -126,9 +120,7 @@ impl Node {
             self.forward(now, owner, find, back, attempts)
         } else if let Some(next) = self.table.closest_preceding_where(key, usable) {
             self.forward(now, next, find, back, attempts)
-        } else if joiner.is_some()
-            && self.table.successors().iter().chain(self.table.finger_nodes().collect::<Vec<_>>().iter()).all(|&n| Some(n) == joiner)
-        {
+        } else if joiner.is_some() && self.table.successors().iter().copied().chain(self.table.finger_nodes()).all(|n| Some(n) == joiner) {
             self.answer(now, find, back, me) // but for the joiner itself, this node is alone
         } else {
             self.fail(now, find, back, FailReason::Unreachable)
@@ -262,7 +254,7 @@ impl Node {
         let id = RequestId(req);
         match kind {
             ReqKind::User => self.push_event(Event::LookupDone { id, key, owner, hops }),
-            ReqKind::Join { via, attempt } => self.join_found(now, owner, via, attempt),
+            ReqKind::Join { attempt, .. } => self.join_found(now, owner, attempt),
             ReqKind::Finger(i) => self.finger_found(now, i, owner),
         }
     }
@@ -270,8 +262,8 @@ impl Node {
     fn request_failed(&mut self, now: Instant, req: u64, r: Request, error: LookupError) {
         match r.kind {
             ReqKind::User => self.push_event(Event::LookupFailed { id: RequestId(req), key: r.key, error }),
-            ReqKind::Join { via, attempt } => self.join_attempt_failed(now, via, attempt, error),
-            ReqKind::Finger(i) => self.finger_lookup_failed(now, i),
+            ReqKind::Join { attempt, .. } => self.join_attempt_failed(now, attempt, error),
+            ReqKind::Finger(i) => self.finger_check_failed(now, i),
         }
     }
 

@@ -76,12 +76,17 @@ impl RoutingTable {
         self.set_successors(old.into_iter().chain(core::iter::once(x)))
     }
 
+    /// Whether `x` is the predecessor, a successor or a finger.
+    pub fn knows(&self, x: Did) -> bool {
+        self.predecessor == Some(x) || self.successors.contains(&x) || self.fingers.iter().any(|&(_, n)| n == x)
+    }
+
     /// Forgets `x` everywhere. Returns (was it known at all, was it the successor, was it
     /// the predecessor).
     pub fn remove(&mut self, x: Did) -> (bool, bool, bool) {
         let was_succ = self.successor() == Some(x);
         let was_pred = self.predecessor == Some(x);
-        let present = was_pred || self.successors.contains(&x) || self.fingers.iter().any(|&(_, n)| n == x);
+        let present = self.knows(x);
         self.successors.retain(|&s| s != x);
         self.fingers.retain(|&(_, n)| n != x);
         if was_pred {

@@ -13,8 +13,7 @@ impl Sim {
     /// Like [`Sim::ring_errors`], over the members that pass `count` (e.g. honest ones).
     pub fn ring_errors_where(&self, count: impl Fn(NodeIx) -> bool) -> RingErrors {
         let mut e = RingErrors::default();
-        for (ix, slot) in self.slots.iter().enumerate().filter(|(i, s)| s.is_member() && count(*i as NodeIx)) {
-            let _ = ix;
+        for (_, slot) in self.slots.iter().enumerate().filter(|(i, s)| s.is_member() && count(*i as NodeIx)) {
             let did = slot.node.did();
             let (succ, pred) = (self.oracle.successor_after(did), self.oracle.predecessor_before(did));
             if slot.node.ring().successor() != succ {
