@@ -58,8 +58,17 @@ impl Node {
     /// Sends a direct check to `target` unless one is in flight or too many are.
     /// Returns whether one is (now) in flight.
     pub(super) fn probe(&mut self, now: Instant, target: Did, kind: ProbeKind) -> bool {
-        if self.probes.iter().any(|p| p.target == target && (p.kind == kind || kind != ProbeKind::Successor)) {
+        if self.probes.iter().any(|p| p.target == target && p.kind == kind) {
             return true;
+        }
+        // Any check answers "is it alive?"; a finger step needs its own answer (the caller
+        // ends the step when none can be sent).
+        if self.probes.iter().any(|p| p.target == target) {
+            match kind {
+                ProbeKind::Successor => {}
+                ProbeKind::Finger(_) | ProbeKind::FingerFound(_) => return false,
+                _ => return true,
+            }
         }
         // Checks of claimed nodes are few, so that claims can never crowd out the checks
         // of the node's own neighbours.

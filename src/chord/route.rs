@@ -86,6 +86,10 @@ impl Node {
     /// Moves `find` one step on from this node. `from` is the peer it came from.
     fn route(&mut self, now: Instant, mut find: FindSuccessor, back: Back, from: Option<Did>, attempts: u8) {
         let (me, key) = (self.did(), find.key);
+        // A node that is (re)joining has an empty table: it would claim every key.
+        if self.phase != Phase::Joined {
+            return self.fail(now, find, back, FailReason::NotReady);
+        }
         // For a joiner, a node that still lists it is skipped: as our predecessor, we are
         // the successor it asks for.
         let joiner = find.join.then_some(key);
@@ -145,7 +149,13 @@ impl Node {
             Back::Relay { prev, .. } => self.relayed.get(&prev).copied().unwrap_or(0),
             Back::Origin(_) => 0,
         };
-        if self.hops.len() >= self.cfg.max_forwards || held >= share {
+        // Relayed requests may fill three quarters of the table: the rest is kept for this
+        // node's own lookups, finger lookups and joins.
+        let limit = match back {
+            Back::Relay { .. } => self.cfg.max_forwards - self.cfg.max_forwards / 4,
+            Back::Origin(_) => self.cfg.max_forwards,
+        };
+        if self.hops.len() >= limit || held >= share {
             self.stats.overloaded += 1;
             return self.fail(now, find, back, FailReason::Overloaded);
         }

@@ -118,8 +118,9 @@ struct Pin {
 }
 
 const MAX_PINS: usize = 4096;
-/// Reverse-path hints kept at once, and for how long.
+/// Reverse-path hints kept at once, per link peer they point to, and for how long.
 const MAX_HINTS: usize = 1024;
+const MAX_HINTS_PER_LINK: usize = 8;
 const HINT_TTL: crate::time::Duration = crate::time::Duration(30_000);
 
 enum Hop {
@@ -402,8 +403,9 @@ impl Wire {
         if links.contains(&dest) {
             return Hop::Next(dest);
         }
-        // Back the way `dest`'s own frames came.
-        if let Some(&(via, until)) = self.hints.get(&dest) {
+        // Back the way `dest`'s own frames came, for a node our ring view does not know
+        // (a hint is a claim: it never overrides the table).
+        if let Some(&(via, until)) = self.hints.get(&dest).filter(|_| !table.knows(dest)) {
             if until > now && via != origin && !path.contains(&via) && links.contains(&via) {
                 return Hop::Next(via);
             }
@@ -574,11 +576,9 @@ impl Wire {
         if self.hints.get(&origin).is_some_and(|h| h.1 > now) {
             return;
         }
-        if self.hints.len() >= MAX_HINTS {
-            self.hints.retain(|_, h| h.1 > now);
-            if self.hints.len() >= MAX_HINTS {
-                return;
-            }
+        // Expired hints go in `handle_timeout`; one link peer may claim only a few origins.
+        if self.hints.len() >= MAX_HINTS || self.hints.values().filter(|h| h.0 == via && h.1 > now).count() >= MAX_HINTS_PER_LINK {
+            return;
         }
         self.hints.insert(origin, (via, now + HINT_TTL));
     }
