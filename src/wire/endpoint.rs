@@ -12,7 +12,7 @@
 //! message, the hop limit and the path, and forward. Only the destination authenticates
 //! a message (once, after reassembly) and opens the body.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -118,10 +118,6 @@ struct Pin {
 }
 
 const MAX_PINS: usize = 4096;
-/// Reverse-path hints kept at once, per link peer they point to, and for how long.
-const MAX_HINTS: usize = 1024;
-const MAX_HINTS_PER_LINK: usize = 8;
-const HINT_TTL: crate::time::Duration = crate::time::Duration(30_000);
 
 enum Hop {
     Local,
@@ -182,8 +178,8 @@ pub struct Wire {
     reachable: Option<BTreeSet<Did>>,
     /// With links required: the link each recent origin's frames came in over (reverse
     /// paths), so that an answer finds a node the ring cannot route to yet (a joiner
-    /// linked only to its bootstrap peer). First come, first kept, for [`HINT_TTL`].
-    hints: BTreeMap<Did, (Did, Instant)>,
+    /// linked only to its bootstrap peer); bounds in [`super::hints`].
+    hints: super::link_route::Hints,
     out: VecDeque<WireOutput>,
     stats: WireStats,
 }
@@ -205,7 +201,7 @@ impl Wire {
             links: HashMap::new(),
             outbox: HashMap::new(),
             reachable: None,
-            hints: BTreeMap::new(),
+            hints: super::link_route::Hints::default(),
             out: VecDeque::new(),
             stats: WireStats::default(),
         }
@@ -400,23 +396,8 @@ impl Wire {
         if dest == self.me {
             return Hop::Local;
         }
-        if links.contains(&dest) {
-            return Hop::Next(dest);
-        }
-        // Back the way `dest`'s own frames came, for a node our ring view does not know
-        // (a hint is a claim: it never overrides the table).
-        if let Some(&(via, until)) = self.hints.get(&dest).filter(|_| !table.knows(dest)) {
-            if until > now && via != origin && !path.contains(&via) && links.contains(&via) {
-                return Hop::Next(via);
-            }
-        }
-        // No "I own it, so it does not exist" shortcut here: a node still joining is
-        // linked only to its bootstrap peer, which the frame may yet reach.
-        let me = self.me;
-        let span = me.distance_to(dest);
-        let usable = links.iter().copied().filter(|n| *n != origin && !path.contains(n));
-        let before = usable.clone().filter(|n| me.distance_to(*n) < span).max_by_key(|n| me.distance_to(*n));
-        match before.or_else(|| usable.min_by_key(|n| me.distance_to(*n))) {
+        let hint = self.hints.get(now, dest);
+        match super::link_route::next_link(table, links, dest, origin, path, hint) {
             Some(n) => Hop::Next(n),
             None => Hop::NoRoute,
         }
@@ -503,7 +484,7 @@ impl Wire {
         }
         self.links.remove(&peer);
         self.pins.retain(|_, p| p.next != peer);
-        self.hints.retain(|_, h| h.0 != peer);
+        self.hints.drop_link(peer);
         for m in self.outbox.remove(&peer).unwrap_or_default() {
             self.emit_data(now, table, m);
         }
@@ -525,7 +506,7 @@ impl Wire {
         }
         self.replay.expire(now.as_millis().saturating_sub(self.cfg.skew.as_millis()));
         self.pins.retain(|_, p| p.until > now);
-        self.hints.retain(|_, h| h.1 > now);
+        self.hints.expire(now);
         let hops: Vec<Did> = self.outbox.keys().copied().collect();
         for hop in hops {
             self.flush_outbox(now, table, hop);
@@ -560,27 +541,15 @@ impl Wire {
             if frame.seq != 0 {
                 return Err(RejectReason::OutOfOrder);
             }
-            if self.reachable.is_some() && frame.origin != from {
-                self.note_hint(now, frame.origin, from);
+            // Hints are used only for nodes the table does not know: only those are kept.
+            if self.reachable.is_some() && frame.origin != from && !table.knows(frame.origin) {
+                self.hints.note(now, frame.origin, from);
             }
         }
         if frame.dest == self.me {
             return self.receive(now, table, frame);
         }
         self.relay(now, table, frame)
-    }
-
-    /// Remembers that `origin`'s frames arrive over the link to `via` (unless a live hint
-    /// for it exists: an earlier path is not displaced by a later claim).
-    fn note_hint(&mut self, now: Instant, origin: Did, via: Did) {
-        if self.hints.get(&origin).is_some_and(|h| h.1 > now) {
-            return;
-        }
-        // Expired hints go in `handle_timeout`; one link peer may claim only a few origins.
-        if self.hints.len() >= MAX_HINTS || self.hints.values().filter(|h| h.0 == via && h.1 > now).count() >= MAX_HINTS_PER_LINK {
-            return;
-        }
-        self.hints.insert(origin, (via, now + HINT_TTL));
     }
 
     /// What every node checks on a first frame: network, age, size.

@@ -9,6 +9,7 @@
 
 mod endpoint;
 pub mod frame;
+mod link_route;
 mod reassembly;
 mod replay;
 mod sessions;

@@ -114,9 +114,7 @@ await test("six providers form a ring in one page; ring-signalled links; routed,
   await page.close();
 });
 
-// These two are not yet reliable (README, Known weaknesses: in about half the runs one to
-// three joiners are still unjoined after 30 s), so they run only with RINGS_STRESS=1.
-if (process.env.RINGS_STRESS === "1") await test("24 providers, each bootstrapped through a random provider that has joined, 100 ms apart, form a correct ring within 30 s; a message from each to a random other arrives", async () => {
+await test("24 providers, each bootstrapped through a random provider that has joined, 100 ms apart, form a correct ring within 30 s; a message from each to a random other arrives", async () => {
   const page = await openPage(browser, base);
   const seed = Date.now() % 1000000;
   const r = await page.evaluate(async (seed) => {
@@ -142,7 +140,7 @@ if (process.env.RINGS_STRESS === "1") await test("24 providers, each bootstrappe
     }
     await Promise.all(handshakes);
     const sorted = ps.map((p) => p.did).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
-    const view = () => ps.map((p) => { const i = p.info(); return `${sorted.indexOf(p.did)}: joined ${i.joined} succ ${sorted.indexOf(i.successor)} pred ${sorted.indexOf(i.predecessor)} links ${p.peers().length}`; }).join("\n");
+    const view = () => ps.map((p, k) => { const i = p.info(); return `${sorted.indexOf(p.did)} (#${k}, ${p.did}): joined ${i.joined} succ ${sorted.indexOf(i.successor)} pred ${sorted.indexOf(i.predecessor)} links ${p.peers().length}`; }).join("\n");
     const ringMs = await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 30000).catch((e) => {
       throw new Error(`seed ${seed}, bootstrapped through ${via.join(",")}: ${e.message}; join failures: ${failures.join("; ") || "none"}\n${view()}`);
     });
@@ -166,7 +164,7 @@ if (process.env.RINGS_STRESS === "1") await test("24 providers, each bootstrappe
   await page.close();
 });
 
-if (process.env.RINGS_STRESS === "1") await test("12 providers over 3 pages, each bootstrapped through a random provider that has joined (in any page), form a correct ring within 30 s; a message from each to a random other arrives", async () => {
+await test("12 providers over 3 pages, each bootstrapped through a random provider that has joined (in any page), form a correct ring within 30 s; a message from each to a random other arrives", async () => {
   const pages = [await openPage(browser, base), await openPage(browser, base), await openPage(browser, base)];
   const seed = Date.now() % 1000000;
   let x = seed >>> 0;
