@@ -39,7 +39,8 @@ pub fn crypto_ops(clock: &mut dyn FnMut() -> f64, min_ms: f64) -> CryptoOps {
     let back = peer.pair_keys(session.public_key(), session.fingerprint());
     let small = vec![5u8; 100];
     let mut sealed = small.clone();
-    keys.seal(1, b"aad", &mut sealed);
+    keys.seal(&[1; 24], b"aad", &mut sealed);
+    let head = keys.head_tag(&[1; 24], b"aad");
     let mut big = vec![9u8; 16 << 10];
     let mut rate = |f: &mut dyn FnMut() -> bool| -> f64 {
         let start = clock();
@@ -56,16 +57,17 @@ pub fn crypto_ops(clock: &mut dyn FnMut() -> f64, min_ms: f64) -> CryptoOps {
     let sign = rate(&mut || session.sign(&digest) == sig);
     let verify = rate(&mut || sig.verify(&key, &digest));
     let delegation = rate(&mut || session.delegation().verify_signature().is_ok());
-    let pair = rate(&mut || session.pair_keys(peer.public_key(), peer.fingerprint()).open(1, b"aad", sealed.clone()).is_err());
+    let pair = rate(&mut || session.pair_keys(peer.public_key(), peer.fingerprint()).open(&[1; 24], b"aad", sealed.clone()).is_err());
     let seal = rate(&mut || {
         let mut b = small.clone();
-        keys.seal(2, b"aad", &mut b);
-        b.len() == small.len() + TAG_LEN
+        let head = keys.head_tag(&[2; 24], b"aad");
+        keys.seal(&[2; 24], b"aad", &mut b);
+        b.len() == small.len() + TAG_LEN && head != [0; TAG_LEN]
     });
-    let open = rate(&mut || back.open(1, b"aad", sealed.clone()).is_ok());
+    let open = rate(&mut || back.check_head(&[1; 24], b"aad", &head) && back.open(&[1; 24], b"aad", sealed.clone()).is_ok());
     let len = big.len();
     let seal_16k = rate(&mut || {
-        keys.seal(3, b"aad", &mut big);
+        keys.seal(&[3; 24], b"aad", &mut big);
         big.truncate(len); // seal in place again: the cost is the cipher's, not allocation
         true
     });

@@ -5,84 +5,16 @@
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use rings_node::identity::pair::{PairKeys, TAG_LEN};
+use rings_node::identity::pair::TAG_LEN;
 use rings_node::identity::{AccountKind, LocalAccount, Session};
 use rings_node::node::FrameError;
-use rings_node::wire::frame::{Auth, Frame, Header, Kind, Part, SessionProof, Signing};
+use rings_node::wire::frame::{Auth, Header, Kind, Part, SessionProof};
 use rings_node::wire::{RejectReason, RouteError, WireConfig};
 use rings_node::{Did, Event, Identity, Instant, Node, NodeConfig};
 
 mod common;
+use common::craft::Craft;
 use common::{pump, ring_of_two, session, DAY, T0};
-
-/// A message built by hand: what an honest sender would put on the wire, unless a
-/// field is changed before or after signing or sealing.
-#[derive(Clone)]
-struct Craft {
-    signer: Session,
-    /// Seal the body under these keys for the destination session `.1` (data);
-    /// `None`: sign (hellos, error reports).
-    seal: Option<(PairKeys, u64)>,
-    proof: SessionProof,
-    origin: Did,
-    dest: Did,
-    tx: u64,
-    network: u32,
-    issued_at: u64,
-    ttl: u32,
-    kind: Kind,
-    hop_limit: u8,
-    body: Vec<u8>,
-    piece: usize,
-    path: Vec<Did>,
-}
-
-impl Craft {
-    fn frames(&self) -> Vec<Frame> {
-        let mut body = self.body.clone();
-        let wire_len = body.len() + if self.seal.is_some() { TAG_LEN } else { 0 };
-        let mut header = Header {
-            network: self.network,
-            session: self.proof.clone(),
-            issued_at: self.issued_at,
-            ttl: self.ttl,
-            kind: self.kind,
-            body_len: wire_len as u32,
-            frames: wire_len.div_ceil(self.piece).max(1) as u32,
-            auth: match &self.seal {
-                Some((_, to)) => Auth::Pair { to: *to },
-                None => Auth::Signature(Default::default()),
-            },
-        };
-        let fp = match &self.proof {
-            SessionProof::Full(d) => d.fingerprint(),
-            SessionProof::Known(fp) => *fp,
-        };
-        let mut s = Signing::start(self.origin, self.dest, self.tx, self.hop_limit, &header, fp);
-        match &self.seal {
-            Some((keys, _)) => keys.seal(self.tx, &s.finish(), &mut body),
-            None => {
-                s.body(&body);
-                header.auth = Auth::Signature(self.signer.sign(&s.finish()));
-            }
-        }
-        let pieces: Vec<&[u8]> = if body.is_empty() { vec![&[][..]] } else { body.chunks(self.piece).collect() };
-        pieces
-            .iter()
-            .enumerate()
-            .map(|(i, p)| Frame {
-                origin: self.origin,
-                dest: self.dest,
-                tx: self.tx,
-                hop_limit: self.hop_limit,
-                path: self.path.clone(),
-                seq: i as u32,
-                part: if i == 0 { Part::Head(header.clone()) } else { Part::More },
-                piece: p.to_vec(),
-            })
-            .collect()
-    }
-}
 
 #[test]
 fn every_attack_is_refused_with_its_reason_and_counted() {
@@ -117,8 +49,9 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
         kind: Kind::Data,
         hop_limit: 32,
         body,
-        piece: 1000,
+        piece: 1024,
         path: Vec::new(),
+        nonce: [tx as u8; 24],
     };
     // A session-opening message: signed, A's delegation in full.
     let hello = |c: &mut Craft| {
@@ -183,9 +116,35 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
     let c = fresh(&mut |_| {});
     let mut f = c.frames().remove(0);
     if let Part::Head(h) = &mut f.part {
-        h.ttl += 1000; // a relay trying to extend a message's life
+        h.ttl -= 1000; // a relay changing a message's life
     }
     rows.push(("tampered header", vec![f.encode()], RejectReason::BadSignature));
+    let c = fresh(&mut |c| c.ttl = u32::MAX);
+    rows.push(("lifetime over the configured ttl (replay-cache poisoning)", vec![one(&c)], RejectReason::TtlTooLong));
+    let c = fresh(&mut |c| {
+        c.seal = Some((mallory_b.clone(), sb.fingerprint()));
+        c.body = vec![0xAB; 2500];
+    });
+    rows.push(("first of 3 frames sealed by another node posing as A", vec![one(&c)], RejectReason::BadSignature));
+    let c = fresh(&mut |c| {
+        hello(c);
+        c.body = vec![0xAB; 2500];
+    });
+    rows.push(("signed message in several frames", vec![one(&c)], RejectReason::UnexpectedKind));
+    let c = fresh(&mut |c| c.body = vec![0xAB; 2500]);
+    let mut f = c.frames().remove(0);
+    if let Part::Head(h) = &mut f.part {
+        h.frames = 2500; // one byte a frame
+    }
+    rows.push(("more frames than the length allows", vec![f.encode()], RejectReason::Malformed));
+    let c = fresh(&mut |c| c.body = vec![0xAB; 2500]);
+    let mut f = c.frames();
+    f[1].piece.clear(); // a keep-alive
+    rows.push(("empty piece", vec![f[0].encode(), f[1].encode()], RejectReason::Truncated));
+    let c = fresh(&mut |c| c.body = vec![0xAB; 2500]);
+    let mut f = c.frames();
+    f[1].piece.truncate(100);
+    rows.push(("short piece before the last", vec![f[0].encode(), f[1].encode()], RejectReason::Truncated));
     let c = fresh(&mut |_| {});
     let mut f = c.frames().remove(0);
     f.hop_limit = 200; // signed: a relay may not raise it
@@ -245,19 +204,19 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
     // A frame whose first byte names no known format is refused as such (by the ring's
     // decoder, which owns every tag but the routed one) and counted.
     let mut unknown_version = bytes.clone();
-    unknown_version[0] = 0x12;
+    unknown_version[0] = 0x11; // the routed format before header tags
     let malformed = b.ring().stats().malformed;
-    assert_eq!(b.handle_frame(now, da, &unknown_version), Err(FrameError::Ring(rings_node::chord::DecodeError::UnsupportedVersion(0x12))));
+    assert_eq!(b.handle_frame(now, da, &unknown_version), Err(FrameError::Ring(rings_node::chord::DecodeError::UnsupportedVersion(0x11))));
     assert_eq!(b.ring().stats().malformed, malformed + 1);
-    let c = fresh(&mut |c| c.piece = 80);
+    let c = fresh(&mut |c| c.body = vec![0xAB; 2500]);
     let f = c.frames();
     rows.push(("duplicated frame", vec![f[0].encode(), f[1].encode(), f[1].encode()], RejectReason::DuplicateFrame));
-    let c = fresh(&mut |c| c.piece = 80);
+    let c = fresh(&mut |c| c.body = vec![0xAB; 2500]);
     let f = c.frames();
     rows.push(("out-of-order frame", vec![f[0].encode(), f[2].encode()], RejectReason::OutOfOrder));
-    let c = fresh(&mut |c| c.piece = 80);
+    let c = fresh(&mut |c| c.body = vec![0xAB; 2500]);
     rows.push(("frame of an unknown message", vec![c.frames()[1].encode()], RejectReason::UnknownMessage));
-    let c = fresh(&mut |c| c.piece = 80);
+    let c = fresh(&mut |c| c.body = vec![0xAB; 2500]);
     let mut f = c.frames();
     f[2].piece.truncate(10); // the last piece is short of the announced length
     rows.push(("pieces short of the announced length", vec![f[0].encode(), f[1].encode(), f[2].encode()], RejectReason::Truncated));

@@ -45,10 +45,13 @@ pub fn run(a: &mut Node, b: &mut Node, now: &mut Instant, ms: u64, mut log: Opti
 
 /// A ring of two: `b` joins through `a`; returns both and the time they agree.
 pub fn ring_of_two(sa: Session, sb: Session) -> (Node, Node, Instant) {
-    let cfg = NodeConfig::default();
-    // The default configuration is valid (`Config::validate` unit tests): `expect` cannot fire.
-    let mut a = Node::new(Identity::Session(sa), cfg.clone(), [1; 32], Instant(T0)).expect("default config");
-    let mut b = Node::new(Identity::Session(sb), cfg, [2; 32], Instant(T0)).expect("default config");
+    ring_of_two_with(sa, sb, NodeConfig::default())
+}
+
+/// [`ring_of_two`] with both nodes on `cfg`.
+pub fn ring_of_two_with(sa: Session, sb: Session, cfg: NodeConfig) -> (Node, Node, Instant) {
+    let mut a = Node::new(Identity::Session(sa), cfg.clone(), [1; 32], Instant(T0)).expect("a valid config");
+    let mut b = Node::new(Identity::Session(sb), cfg, [2; 32], Instant(T0)).expect("a valid config");
     b.join(Instant(T0), a.did());
     let mut now = Instant(T0);
     run(&mut a, &mut b, &mut now, 3_000, None);

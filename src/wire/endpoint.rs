@@ -18,15 +18,19 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::frame::{Auth, ErrorBody, Frame, Header, Kind, Part, SessionProof, Signing};
-use super::reassembly::{Check, Partial, Reassembly};
+use super::reassembly::{Budget, Check, Partial, Reassembly};
 use super::replay::ReplayCache;
 use super::sessions::{PeerSession, Sessions};
 use super::{RejectReason, RouteError, WireConfig, WireStats};
 use crate::chord::RoutingTable;
-use crate::identity::pair::{PairKeys, TAG_LEN};
+use crate::identity::pair::{PairKeys, NONCE_LEN, TAG_LEN};
 use crate::identity::{Delegation, IdentityError, Session};
 use crate::time::Instant;
 use crate::Did;
+
+mod inbound;
+#[cfg(test)]
+mod relay_tests;
 
 /// A message delivered to this node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,10 +118,13 @@ struct Outgoing {
 #[derive(Debug, Clone, Copy)]
 struct Pin {
     next: Did,
+    dest: Did,
     until: Instant,
 }
 
 const MAX_PINS: usize = 4096;
+/// Fewest body bytes in any piece of a message but its last.
+pub const MIN_PIECE: usize = 1024;
 
 enum Hop {
     Local,
@@ -178,7 +185,7 @@ pub struct Wire {
     reachable: Option<BTreeSet<Did>>,
     /// With links required: the link each recent origin's frames came in over (reverse
     /// paths), so that an answer finds a node the ring cannot route to yet (a joiner
-    /// linked only to its bootstrap peer); bounds in [`super::hints`].
+    /// linked only to its bootstrap peer); bounds in [`super::link_route::Hints`].
     hints: super::link_route::Hints,
     out: VecDeque<WireOutput>,
     stats: WireStats,
@@ -334,7 +341,7 @@ impl Wire {
             Hop::Next(n) => n,
             Hop::Local | Hop::NoRoute => return Err(RouteError::NoRoute),
         };
-        let piece = self.cfg.piece.max(1);
+        let piece = self.cfg.piece.max(MIN_PIECE);
         let sealed_len = body.len() + if pair.is_some() { TAG_LEN } else { 0 };
         let frames = sealed_len.div_ceil(piece).max(1) as u32;
         let mut header = Header {
@@ -350,15 +357,23 @@ impl Wire {
             body_len: sealed_len as u32,
             frames,
             auth: match pair {
-                Some(p) => Auth::Pair { to: p.fingerprint },
+                Some(p) => {
+                    let mut nonce = [0u8; NONCE_LEN];
+                    self.rng.fill_bytes(&mut nonce);
+                    Auth::Pair { to: p.fingerprint, nonce, head: [0; TAG_LEN] }
+                }
                 None => Auth::Signature(Default::default()),
             },
         };
         let hop_limit = self.cfg.hop_limit;
         let mut signing = Signing::start(self.me, dest, tx, hop_limit, &header, session.fingerprint());
-        match pair {
-            Some(p) => p.pair.seal(tx, &signing.finish(), &mut body),
-            None => {
+        match (pair, &mut header.auth) {
+            (Some(p), Auth::Pair { nonce, head, .. }) => {
+                let digest = signing.finish();
+                *head = p.pair.head_tag(nonce, &digest);
+                p.pair.seal(nonce, &digest, &mut body);
+            }
+            _ => {
                 signing.body(&body);
                 header.auth = Auth::Signature(session.sign(&signing.finish()));
             }
@@ -463,8 +478,6 @@ impl Wire {
         }
     }
 
-    /// The transport lost `peer`: frames queued for it are dropped (their messages
-    /// time out at their destinations and are reported to their origins).
     /// From now on, route only over links reported by [`Wire::link_up`].
     pub fn require_links(&mut self) {
         self.reachable.get_or_insert_with(BTreeSet::new);
@@ -477,14 +490,38 @@ impl Wire {
         }
     }
 
-    /// Data that waited for `peer`'s link is routed anew (or reported undelivered).
+    /// Data that waited for `peer`'s link, not yet sealed, is routed anew; every message
+    /// with frames queued for the link or in flight over it (pinned to it) is reported
+    /// `LinkLost` to its origin (this node's own as an `Undelivered` output), once.
     pub fn handle_peer_down(&mut self, now: Instant, table: &RoutingTable, peer: Did) {
         if let Some(r) = &mut self.reachable {
             r.remove(&peer);
         }
-        self.links.remove(&peer);
+        let mut lost: Vec<(Did, u64, Did)> = Vec::new();
+        let mut once: std::collections::HashSet<(Did, u64)> = Default::default();
+        for bytes in self.links.remove(&peer).map(|l| l.queue).unwrap_or_default() {
+            match Frame::decode(&bytes) {
+                // Nobody is told about a lost report.
+                Ok(f) if f.header().is_none_or(|h| h.kind != Kind::Error) && once.insert((f.origin, f.tx)) => {
+                    lost.push((f.origin, f.tx, f.dest));
+                }
+                _ => {}
+            }
+        }
+        for (&(o, tx), p) in self.pins.iter().filter(|(_, p)| p.next == peer) {
+            if once.insert((o, tx)) {
+                lost.push((o, tx, p.dest));
+            }
+        }
         self.pins.retain(|_, p| p.next != peer);
         self.hints.drop_link(peer);
+        for (origin, tx, dest) in lost {
+            if origin == self.me {
+                self.undelivered(tx, dest, RouteError::LinkLost, self.me);
+            } else {
+                self.report(now, table, origin, tx, dest, RouteError::LinkLost);
+            }
+        }
         for m in self.outbox.remove(&peer).unwrap_or_default() {
             self.emit_data(now, table, m);
         }
@@ -541,9 +578,12 @@ impl Wire {
             if frame.seq != 0 {
                 return Err(RejectReason::OutOfOrder);
             }
-            // Hints are used only for nodes the table does not know: only those are kept.
-            if self.reachable.is_some() && frame.origin != from && !table.knows(frame.origin) {
-                self.hints.note(now, frame.origin, from);
+            // Used only for nodes the table does not know: only those are kept (ring
+            // members' traffic would crowd out joiners'). The hop before `from` is the
+            // one `from` checked.
+            if self.reachable.as_ref().is_some_and(|l| !l.contains(&frame.origin)) && frame.origin != self.me && !table.knows(frame.origin) {
+                let second = frame.path.len().checked_sub(2).map_or(frame.origin, |i| frame.path[i]);
+                self.hints.note(now, frame.origin, from, second);
             }
         }
         if frame.dest == self.me {
@@ -564,12 +604,22 @@ impl Wire {
         if h.issued_at.saturating_add(h.ttl as u64).saturating_add(skew) < now {
             return Err(RejectReason::Expired);
         }
+        // A longer lifetime would hold replay entries and route pins past every bound.
+        if h.ttl as u64 > self.cfg.ttl.as_millis() {
+            return Err(RejectReason::TtlTooLong);
+        }
         let body = h.body_len as usize;
         if body > self.cfg.max_message + TAG_LEN {
             return Err(RejectReason::TooLarge);
         }
-        if h.frames == 0 || h.frames as usize > body.max(1) {
+        // Every piece but the last carries at least MIN_PIECE bytes, so a message cannot
+        // be spread over more frames than its length allows (nor kept alive by tiny ones).
+        if h.frames == 0 || h.frames as usize > body.div_ceil(MIN_PIECE).max(1) {
             return Err(RejectReason::Malformed);
+        }
+        // A signed message is checked only once whole: it must be whole in one frame.
+        if h.frames > 1 && matches!(h.auth, Auth::Signature(_)) {
+            return Err(RejectReason::UnexpectedKind);
         }
         Ok(())
     }
@@ -607,7 +657,7 @@ impl Wire {
             if h.frames > 1 && self.pins.len() < MAX_PINS {
                 // Later pieces follow the first one's path, so they arrive in order.
                 let until = now + crate::time::Duration(h.ttl as u64) + self.cfg.reassembly_timeout;
-                self.pins.insert(key, Pin { next, until });
+                self.pins.insert(key, Pin { next, dest: frame.dest, until });
             }
         }
         frame.path.push(self.me);
@@ -620,276 +670,4 @@ impl Wire {
         }
         Ok(())
     }
-
-    /// Resolves the origin's session proof to a verified session key.
-    fn prove(&mut self, now: Instant, origin: Did, proof: &SessionProof, msg_expires: u64) -> Result<Proven, RejectReason> {
-        match proof {
-            SessionProof::Known(fp) => {
-                let (did, s) = self.sessions.by_fingerprint(*fp, now.as_millis()).ok_or(RejectReason::UnknownSession)?;
-                if did != origin {
-                    return Err(RejectReason::SessionMismatch);
-                }
-                Ok(Proven { key: s.key, fingerprint: *fp, full: false, expires_at: s.expires_at, msg_expires, hops: 0, pair: Some(s.pair) })
-            }
-            SessionProof::Full(d) => {
-                if d.account != origin {
-                    return Err(RejectReason::SessionMismatch);
-                }
-                let fingerprint = d.fingerprint();
-                // A delegation verified before (same fingerprint, same account) is not
-                // verified again; its network and expiry still are.
-                let known = self.sessions.by_fingerprint(fingerprint, now.as_millis()).filter(|(did, _)| *did == origin);
-                let key = match known {
-                    Some((_, s)) if d.network == self.cfg.network => s.key,
-                    _ => verify_delegation(d, self.cfg.network, now, self.cfg.skew)?,
-                };
-                Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires, hops: 0, pair: None })
-            }
-        }
-    }
-
-    fn receive(&mut self, now: Instant, table: &RoutingTable, frame: Frame) -> Result<(), RejectReason> {
-        let (origin, tx) = (frame.origin, frame.tx);
-        let Part::Head(h) = frame.part else {
-            return self.receive_more(now, table, frame);
-        };
-        if self.reasm.contains(origin, tx) {
-            return Err(RejectReason::DuplicateFrame);
-        }
-        let expires_at = h.issued_at.saturating_add(h.ttl as u64);
-        if !self.replay.is_fresh(origin, tx, expires_at) {
-            return Err(RejectReason::Replay);
-        }
-        if self.session.is_none() {
-            return Err(RejectReason::NoSession);
-        }
-        let mut proven = match self.prove(now, origin, &h.session, expires_at) {
-            Ok(p) => p,
-            Err(RejectReason::UnknownSession) => {
-                if h.kind != Kind::Error {
-                    self.report(now, table, origin, tx, self.me, RouteError::UnknownSession);
-                }
-                return Err(RejectReason::UnknownSession);
-            }
-            Err(e) => return Err(e),
-        };
-        proven.hops = (frame.path.len() + 1).min(u8::MAX as usize) as u8;
-        // Sessions open with signed hellos carrying the delegation; data is sealed under
-        // the pair's keys; nothing else is accepted.
-        let fits = match (h.kind, h.auth) {
-            (Kind::Hello | Kind::HelloReply, Auth::Signature(_)) => proven.full,
-            (Kind::Error, Auth::Signature(_)) => true,
-            (Kind::Data, Auth::Pair { .. }) => proven.pair.is_some(),
-            _ => false,
-        };
-        if !fits {
-            return Err(RejectReason::UnexpectedKind);
-        }
-        let signing = Signing::start(origin, self.me, tx, frame.hop_limit, &h, proven.fingerprint);
-        let mut check = match (h.auth, proven.pair.take()) {
-            (Auth::Pair { to }, Some(keys)) => {
-                if self.session.as_ref().is_some_and(|s| s.fingerprint() != to) {
-                    // Sealed for a session of this node's account it does not hold (an
-                    // older one): the origin must open a new session.
-                    self.report(now, table, origin, tx, self.me, RouteError::Undecryptable);
-                    return Err(RejectReason::Undecryptable);
-                }
-                Check::Sealed { keys, aad: signing.finish() }
-            }
-            (Auth::Signature(signature), _) => Check::Signed { signature, signing },
-            (Auth::Pair { .. }, None) => return Err(RejectReason::UnexpectedKind),
-        };
-        let body_len = h.body_len as usize;
-        if frame.piece.len() > body_len || (h.frames == 1 && frame.piece.len() != body_len) {
-            return Err(RejectReason::Truncated);
-        }
-        if let Check::Signed { signing, .. } = &mut check {
-            signing.body(&frame.piece);
-        }
-        if h.frames == 1 {
-            let body = authenticate(check, &proven.key, tx, frame.piece)?;
-            return self.complete(now, table, origin, tx, h.kind, &proven, body);
-        }
-        let mut body = Vec::new();
-        if body.try_reserve_exact(body_len).is_err() {
-            return Err(RejectReason::ReassemblyFull);
-        }
-        body.extend_from_slice(&frame.piece);
-        let partial = Partial {
-            kind: h.kind,
-            key: proven.key,
-            fingerprint: proven.fingerprint,
-            full_proof: proven.full,
-            check,
-            expires_at: proven.expires_at,
-            msg_expires: expires_at,
-            hops: proven.hops,
-            frames: h.frames,
-            next_seq: 1,
-            body_len,
-            body,
-            last_progress: now,
-        };
-        if !self.reasm.start(origin, tx, partial, self.cfg.reassembly_per_origin, self.cfg.reassembly_total) {
-            if h.kind != Kind::Error {
-                self.report(now, table, origin, tx, self.me, RouteError::Busy);
-            }
-            return Err(RejectReason::ReassemblyFull);
-        }
-        Ok(())
-    }
-
-    fn receive_more(&mut self, now: Instant, table: &RoutingTable, frame: Frame) -> Result<(), RejectReason> {
-        let (origin, tx) = (frame.origin, frame.tx);
-        let Some(p) = self.reasm.get_mut(origin, tx) else {
-            return Err(if self.replay.contains(origin, tx) { RejectReason::DuplicateFrame } else { RejectReason::UnknownMessage });
-        };
-        if frame.seq < p.next_seq {
-            return Err(RejectReason::DuplicateFrame);
-        }
-        let fault = if frame.seq > p.next_seq || frame.seq >= p.frames {
-            Some(RejectReason::OutOfOrder)
-        } else if p.body.len() + frame.piece.len() > p.body_len
-            || (frame.seq + 1 == p.frames && p.body.len() + frame.piece.len() != p.body_len)
-        {
-            Some(RejectReason::Truncated)
-        } else {
-            None
-        };
-        if let Some(fault) = fault {
-            // A gap or a wrong length cannot heal: give the message up now.
-            if let Some(p) = self.reasm.finish(origin, tx) {
-                if p.kind != Kind::Error {
-                    self.report(now, table, origin, tx, self.me, RouteError::Incomplete);
-                }
-            }
-            return Err(fault);
-        }
-        if let Check::Signed { signing, .. } = &mut p.check {
-            signing.body(&frame.piece);
-        }
-        p.body.extend_from_slice(&frame.piece);
-        p.next_seq += 1;
-        p.last_progress = now;
-        if p.next_seq < p.frames {
-            return Ok(());
-        }
-        let Some(p) = self.reasm.finish(origin, tx) else {
-            return Ok(());
-        };
-        let body = authenticate(p.check, &p.key, tx, p.body)?;
-        let proven = Proven {
-            key: p.key,
-            fingerprint: p.fingerprint,
-            full: p.full_proof,
-            expires_at: p.expires_at,
-            msg_expires: p.msg_expires,
-            hops: p.hops,
-            pair: None,
-        };
-        self.complete(now, table, origin, tx, p.kind, &proven, body)
-    }
-
-    /// A whole, authenticated message (its body opened).
-    #[allow(clippy::too_many_arguments)]
-    fn complete(
-        &mut self,
-        now: Instant,
-        table: &RoutingTable,
-        origin: Did,
-        tx: u64,
-        kind: Kind,
-        proven: &Proven,
-        body: Vec<u8>,
-    ) -> Result<(), RejectReason> {
-        self.replay.insert(origin, tx, proven.msg_expires.saturating_add(self.cfg.skew.as_millis()));
-        self.stats.verified += 1;
-        if proven.full && !self.sessions.holds(origin, proven.fingerprint) {
-            if let Some(me) = &self.session {
-                let pair = me.pair_keys(&proven.key, proven.fingerprint);
-                self.sessions.insert(origin, proven.fingerprint, proven.key, proven.expires_at, pair);
-            }
-        }
-        match kind {
-            Kind::Hello | Kind::HelloReply => {
-                if kind == Kind::Hello {
-                    // If no route back exists now, the origin's hello times out and it
-                    // reports that; there is nobody else to tell.
-                    let reply_tx = self.rng.next_u64();
-                    let _ = self.emit(now, table, origin, reply_tx, Kind::HelloReply, Vec::new(), None);
-                }
-                // Either way both sides now hold each other's session (a crossing pair
-                // of hellos included): release what waited for it.
-                let waiting = self.waiting.remove(&origin);
-                if let (Some(w), Some(peer)) = (waiting, self.sessions.get(origin, now.as_millis())) {
-                    for (tx, body) in w.messages {
-                        self.send_data(now, table, origin, tx, &peer, body);
-                    }
-                }
-                Ok(())
-            }
-            Kind::Data => {
-                self.stats.messages_delivered += 1;
-                self.out.push_back(WireOutput::Delivered(Delivery { from: origin, tx, body, hops: proven.hops }));
-                Ok(())
-            }
-            Kind::Error => {
-                let Ok(e) = postcard::from_bytes::<ErrorBody>(&body) else {
-                    return Err(RejectReason::Malformed);
-                };
-                if matches!(e.reason, RouteError::UnknownSession | RouteError::Undecryptable) {
-                    // It lost ours, or we hold an old one of its: open a new session next time.
-                    self.sessions.remove(origin);
-                }
-                let hello = self.waiting.get(&e.dest).is_some_and(|w| w.hello_tx == e.tx);
-                if hello {
-                    self.fail_waiting(e.dest, e.reason, origin);
-                } else {
-                    self.undelivered(e.tx, e.dest, e.reason, origin);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Tells the origin of `tx` why it failed (signed; never about an error message).
-    fn report(&mut self, now: Instant, table: &RoutingTable, origin: Did, tx: u64, dest: Did, reason: RouteError) {
-        if self.session.is_none() || origin == self.me {
-            return;
-        }
-        let body = postcard::to_allocvec(&ErrorBody { tx, dest, reason }).unwrap_or_default();
-        let err_tx = self.rng.next_u64();
-        if self.emit(now, table, origin, err_tx, Kind::Error, body, None).is_ok() {
-            self.stats.errors_reported += 1;
-        }
-    }
-}
-
-/// Checks a whole message's signature, or opens its sealed body; returns the body.
-fn authenticate(check: Check, key: &k256::ecdsa::VerifyingKey, tx: u64, body: Vec<u8>) -> Result<Vec<u8>, RejectReason> {
-    match check {
-        Check::Signed { signature, signing } => {
-            if signature.verify(key, &signing.finish()) {
-                Ok(body)
-            } else {
-                Err(RejectReason::BadSignature)
-            }
-        }
-        Check::Sealed { keys, aad } => keys.open(tx, &aad, body).map_err(|_| RejectReason::BadSignature),
-    }
-}
-
-/// Verifies a delegation and maps its faults to reject reasons.
-fn verify_delegation(
-    d: &Delegation,
-    network: u32,
-    now: Instant,
-    skew: crate::time::Duration,
-) -> Result<k256::ecdsa::VerifyingKey, RejectReason> {
-    d.verify(network, now, skew).map_err(|e| match e {
-        IdentityError::Expired => RejectReason::DelegationExpired,
-        IdentityError::WrongSigner | IdentityError::BadAccountSignature => RejectReason::DelegationSigner,
-        IdentityError::WrongNetwork => RejectReason::WrongNetwork,
-        _ => RejectReason::DelegationInvalid,
-    })
 }

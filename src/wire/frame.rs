@@ -17,10 +17,10 @@ use crate::identity::{CompactSig, Delegation};
 use crate::Did;
 
 /// First byte of a routed frame on the link (ring maintenance frames start with 1).
-pub const ROUTED_TAG: u8 = 0x11;
+pub const ROUTED_TAG: u8 = 0x12;
 /// Most relays a frame may list.
 pub const MAX_PATH: usize = 64;
-const SIGN_DOMAIN: &[u8] = b"rings-node/envelope/v1\0";
+const SIGN_DOMAIN: &[u8] = b"rings-node/envelope/v2\0";
 
 /// What a message is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -53,9 +53,10 @@ pub enum Auth {
     Signature(CompactSig),
     /// `Data`: the body is sealed under the key the origin's session shares with the
     /// destination's session whose fingerprint is `to` (see
-    /// [`crate::identity::pair`]); the AEAD tag covers the [`Signing`] digest of the
-    /// header as associated data, and the body.
-    Pair { to: u64 },
+    /// [`crate::identity::pair`]), with the random `nonce`; the body's AEAD tag covers
+    /// the [`Signing`] digest of the header as associated data, and the body; `head`
+    /// authenticates that digest alone, so the first frame is checked on arrival.
+    Pair { to: u64, nonce: [u8; 24], head: [u8; 16] },
 }
 
 /// The authenticated part of a message, in its first frame.
@@ -81,7 +82,8 @@ pub enum Part {
     More,
 }
 
-/// One routed frame.
+/// One routed frame. Messages with a signature (hellos, error reports) travel in one
+/// frame; only sealed data, whose header is authenticated on arrival, spans several.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
     pub origin: Did,
@@ -164,9 +166,10 @@ impl Signing {
         s.update(h.frames.to_be_bytes());
         match h.auth {
             Auth::Signature(_) => s.update([0]),
-            Auth::Pair { to } => {
+            Auth::Pair { to, nonce, .. } => {
                 s.update([1]);
                 s.update(to.to_be_bytes());
+                s.update(nonce);
             }
         }
         Signing(s)

@@ -1,21 +1,31 @@
 //! How a frame finds its next hop when frames travel only over open links (the
 //! browser): straight to a linked destination; else back the way the destination's own
 //! frames came (a reverse-path hint: how an answer reaches a joiner linked only to its
-//! bootstrap peer, many hops away, that no ring member can route to yet); else greedy
-//! over linked ring members. Links to nodes outside the routing table (a joiner that
-//! knows only its bootstrap peer, an application's direct link) are dead ends for
-//! anyone else's frames: two joiners bootstrapped through one node would otherwise take
-//! each other's signalling into a link with no way on. They carry frames only when no
-//! member is linked.
+//! bootstrap peer, many hops away, that no ring member can route to yet); else greedy.
+//! Links to nodes outside the routing table (a joiner that knows only its bootstrap
+//! peer, an application's direct link) are dead ends for anyone else's frames: two
+//! joiners bootstrapped through one node would otherwise take each other's signalling
+//! into a link with no way on. So greedy goes over linked members (closest before the
+//! destination, else the first after it) and over other links only when no member is
+//! usable. (Trying any link before the destination ahead of a member past it left
+//! joins stuck in 1 of 6 browser runs of 24 providers: a member past the destination
+//! keeps the frame in the ring, a non-member link is often a dead end.)
 //!
-//! A hint is a claim by the link peer that handed the frame over, so the table is shaped
-//! so that no peer can move what others are judged by:
+//! A hint is a claim nobody authenticates at a relay, so the table is shaped so that
+//! no peer can move what others are judged by:
 //! - an origin's live hint is never displaced by a frame from another link (first come,
-//!   first kept); frames over the same link keep it alive;
-//! - each link peer holds at most [`PER_LINK`] hints, and a new claim of a full link
-//!   evicts that link's own oldest one: a popular bootstrap peer keeps working for its
-//!   newest joiners, and a flood from one peer only ages out its own claims;
-//! - when all [`MAX`] are taken, the link holding the most gives up its oldest.
+//!   first kept); frames over the same link keep it alive, but no hint lives longer
+//!   than [`LIFETIME`] from when it was noted;
+//! - hints are charged to the link peer that handed the frame over *and* to the hop
+//!   before it (or the origin, for a frame that link peer sent itself), which that
+//!   link peer checked: [`PER_GROUP`] (half a link's share) per such pair, [`PER_LINK`]
+//!   per link peer, so a node that forges origins through an honest relay next to us
+//!   ages out at most half of that relay's hints, and a popular bootstrap peer's own
+//!   joiners (each its own group) keep the other half. Further away the relay before
+//!   the last one is the same for forged and honest frames: there a forger behind an
+//!   honest relay can age out that relay's hints (README, Known weaknesses);
+//! - a full group, link or table evicts the least recently refreshed hint of that
+//!   group, link, or (expired hints first) of the link holding the most.
 
 use crate::chord::RoutingTable;
 use crate::did::Did;
@@ -36,12 +46,13 @@ pub fn next_link(table: &RoutingTable, links: &BTreeSet<Did>, dest: Did, origin:
     // No "I own it, so it does not exist" shortcut: a node still joining is linked only
     // to its bootstrap peer, which the frame may yet reach.
     let (me, span) = (table.me(), table.me().distance_to(dest));
-    let members = links.iter().copied().filter(|n| usable(n) && table.knows(*n));
-    greedy(me, span, members).or_else(|| greedy(me, span, links.iter().copied().filter(usable)))
+    let members = greedy(me, span, links.iter().copied().filter(|n| usable(n) && table.knows(*n)));
+    let any = greedy(me, span, links.iter().copied().filter(usable));
+    members.0.or(members.1).or(any.0).or(any.1)
 }
 
-/// Of `hops`, the closest before `me + span` (the key routed to), else the first after it.
-fn greedy(me: Did, span: Did, hops: impl Iterator<Item = Did>) -> Option<Did> {
+/// Of `hops`: the closest before `me + span` (the key routed to), and the first after it.
+fn greedy(me: Did, span: Did, hops: impl Iterator<Item = Did>) -> (Option<Did>, Option<Did>) {
     let (mut before, mut after): (Option<Did>, Option<Did>) = (None, None);
     for n in hops {
         let d = me.distance_to(n);
@@ -51,17 +62,22 @@ fn greedy(me: Did, span: Did, hops: impl Iterator<Item = Did>) -> Option<Did> {
             after = after.filter(|a| me.distance_to(*a) < d).or(Some(n));
         }
     }
-    before.or(after)
+    (before, after)
 }
 
-/// Hints kept at once, per link peer they point to, and for how long.
+/// Hints kept at once, per link peer they point to, per (link peer, hop before it).
 pub const MAX: usize = 1024;
 pub const PER_LINK: usize = 64;
+pub const PER_GROUP: usize = PER_LINK / 2;
+/// A hint lives this long after its last refresh, and never beyond [`LIFETIME`].
 pub const TTL: Duration = Duration(30_000);
+pub const LIFETIME: Duration = Duration(60_000);
 
 #[derive(Clone, Copy, Debug)]
 struct Hint {
     via: Did,
+    /// The hop before `via` (or the origin, if `via` sent the frame itself).
+    second: Did,
     until: Instant,
     noted: Instant,
 }
@@ -84,24 +100,30 @@ impl Hints {
         self.by_origin.get(&origin).filter(|h| h.until > now).map(|h| h.via)
     }
 
-    /// `origin`'s frame came in over the link to `via`.
-    pub fn note(&mut self, now: Instant, origin: Did, via: Did) {
+    /// `origin`'s frame came in over the link to `via`, which had it from `second`.
+    pub fn note(&mut self, now: Instant, origin: Did, via: Did, second: Did) {
         if let Some(h) = self.by_origin.get_mut(&origin) {
             if h.until > now {
                 if h.via == via {
-                    h.until = now + TTL;
+                    h.until = (now + TTL).min(h.noted + LIFETIME);
                 }
                 return;
             }
             self.remove(origin);
         }
-        if self.count(via) >= PER_LINK {
-            self.evict_oldest_of(via);
+        let in_group = self.by_origin.values().filter(|h| h.via == via && h.second == second).count();
+        if in_group >= PER_GROUP {
+            self.evict(|h| h.via == via && h.second == second);
+        } else if self.count(via) >= PER_LINK {
+            self.evict(|h| h.via == via);
         } else if self.by_origin.len() >= MAX {
-            let Some(&(fullest, _)) = self.per_link.iter().max_by_key(|(_, n)| *n) else { return };
-            self.evict_oldest_of(fullest);
+            if self.by_origin.values().any(|h| h.until <= now) {
+                self.evict(|h| h.until <= now);
+            } else if let Some(&(fullest, _)) = self.per_link.iter().max_by_key(|(_, n)| *n) {
+                self.evict(|h| h.via == fullest);
+            }
         }
-        self.by_origin.insert(origin, Hint { via, until: now + TTL, noted: now });
+        self.by_origin.insert(origin, Hint { via, second, until: now + TTL, noted: now });
         match self.per_link.iter_mut().find(|(l, _)| *l == via) {
             Some((_, n)) => *n += 1,
             None => self.per_link.push((via, 1)),
@@ -116,10 +138,6 @@ impl Hints {
         }
     }
 
-    fn count(&self, via: Did) -> usize {
-        self.per_link.iter().find(|(l, _)| *l == via).map_or(0, |(_, n)| *n)
-    }
-
     pub fn expire(&mut self, now: Instant) {
         let old: Vec<Did> = self.by_origin.iter().filter(|(_, h)| h.until <= now).map(|(&o, _)| o).collect();
         for o in old {
@@ -127,9 +145,15 @@ impl Hints {
         }
     }
 
-    fn evict_oldest_of(&mut self, via: Did) {
-        let oldest = self.by_origin.iter().filter(|(_, h)| h.via == via).min_by_key(|(_, h)| h.noted).map(|(&o, _)| o);
-        if let Some(o) = oldest {
+    fn count(&self, via: Did) -> usize {
+        self.per_link.iter().find(|(l, _)| *l == via).map_or(0, |(_, n)| *n)
+    }
+
+    /// Removes the least recently refreshed hint that `which` selects.
+    fn evict(&mut self, which: impl Fn(&Hint) -> bool) {
+        let victim = self.by_origin.iter().filter(|(_, h)| which(h)).min_by_key(|(_, h)| h.until).map(|(&o, _)| o);
+        debug_assert!(victim.is_some(), "a full group, link or table has a hint to evict");
+        if let Some(o) = victim {
             self.remove(o);
         }
     }
@@ -150,7 +174,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_for_others_skip_links_outside_the_ring_while_a_member_is_linked() {
+    fn frames_for_others_prefer_members_before_the_destination() {
         // Node 100 bootstraps joiners 150 and 160 (links, not in its table); 120 is its
         // successor and 300 a finger. Before this rule, a frame for 200 went to 160, the
         // closest link before it, which has no way on (the stuck joins in Chromium).
@@ -160,12 +184,16 @@ mod tests {
         assert!(table.set_finger(7, did(300)));
         let links: BTreeSet<Did> = [150, 160, 120, 300].into_iter().map(did).collect();
         assert_eq!(next_link(&table, &links, did(200), did(50), &[], None), Some(did(120)));
-        // The origin is never sent its own frame back; a linked destination gets it directly.
+        // The origin is never sent its own frame back (then a member past the
+        // destination beats a non-member link before it); a linked destination gets it.
         assert_eq!(next_link(&table, &links, did(200), did(120), &[], None), Some(did(300)));
         assert_eq!(next_link(&table, &links, did(160), did(150), &[], None), Some(did(160)));
         // A hint leads back to a node the table does not know, never to one it knows.
         assert_eq!(next_link(&table, &links, did(155), did(120), &[], Some(did(150))), Some(did(150)));
         assert_eq!(next_link(&table, &links, did(155), did(150), &[], Some(did(150))), Some(did(120)));
+        // A known (second-hand, unlinked) node is routed to by the table, not by a hint.
+        table.set_successors([did(120), did(250)]);
+        assert_eq!(next_link(&table, &links, did(250), did(50), &[], Some(did(150))), Some(did(120)));
         // With no member usable, the other links are tried after all.
         assert_eq!(next_link(&table, &links, did(200), did(120), &[did(300)], None), Some(did(160)));
         assert_eq!(next_link(&table, &links, did(200), did(120), &[did(300), did(150), did(160)], None), None);
@@ -176,44 +204,87 @@ mod tests {
     }
 
     #[test]
-    fn a_full_link_gives_up_its_own_oldest_and_never_anothers() {
+    fn a_full_link_gives_up_its_least_recently_refreshed_and_never_anothers() {
         let mut h = Hints::default();
         let t = Instant(1_000);
-        h.note(t, did(1), did(900)); // honest origin over an honest link
+        h.note(t, did(1), did(900), did(1)); // honest origin over an honest link
+        // One peer claims many origins of its own (each its own group).
         for i in 0..(PER_LINK as u64 * 4) {
-            h.note(Instant(1_000 + i), did(10_000 + i), did(901)); // one peer claims many
+            h.note(Instant(1_000 + i), did(10_000 + i), did(901), did(10_000 + i));
         }
         assert_eq!(h.get(t, did(1)), Some(did(900)));
         assert_eq!(h.count(did(901)), PER_LINK);
-        // The newest claims of the flooding link are the ones kept.
-        assert!(h.get(t, did(10_000 + PER_LINK as u64 * 4 - 1)).is_some());
+        assert!(h.get(t, did(10_000 + PER_LINK as u64 * 4 - 1)).is_some(), "the newest are kept");
         assert!(h.get(t, did(10_000)).is_none());
-        // Another link cannot take over a live hint; the same link keeps it alive.
-        h.note(Instant(20_000), did(1), did(901));
-        h.note(Instant(20_000), did(1), did(900));
+        // A refreshed hint outlives newer ones that were not refreshed.
+        h.note(Instant(2_000), did(10_000 + PER_LINK as u64 * 3), did(901), did(0)); // the link's oldest, refreshed
+        h.note(Instant(2_001), did(99_999), did(901), did(99_999));
+        assert!(h.get(Instant(2_001), did(10_000 + PER_LINK as u64 * 3)).is_some());
+        assert!(h.get(Instant(2_001), did(10_000 + PER_LINK as u64 * 3 + 1)).is_none());
+        // Another link cannot take over a live hint; the same link keeps it alive, for
+        // at most LIFETIME.
+        h.note(Instant(20_000), did(1), did(901), did(1));
+        h.note(Instant(20_000), did(1), did(900), did(1));
         assert_eq!(h.get(Instant(45_000), did(1)), Some(did(900)));
         assert_eq!(h.get(Instant(50_001), did(1)), None);
+        let mut h = Hints::default();
+        for k in 0..3u64 {
+            h.note(Instant(k * 20_000), did(1), did(900), did(1));
+        }
+        assert_eq!(h.get(Instant(LIFETIME.as_millis() - 1), did(1)), Some(did(900)));
+        assert_eq!(h.get(Instant(LIFETIME.as_millis()), did(1)), None, "refreshing never extends past LIFETIME");
+        // An origin whose hint expired is noted afresh, over whatever link comes first.
+        h.note(Instant(200_000), did(1), did(901), did(1));
+        assert_eq!(h.get(Instant(200_001), did(1)), Some(did(901)));
+        assert_eq!((h.count(did(900)), h.count(did(901)), h.len()), (0, 1, 1));
+        h.drop_link(did(901));
+        assert_eq!((h.len(), h.per_link.len()), (0, 0));
     }
 
     #[test]
-    fn the_global_bound_takes_from_the_fullest_link() {
+    fn a_forger_behind_an_honest_relay_ages_out_only_its_own_group() {
+        // Relay 900 carries its joiners 1..=30 (each frame sent by the joiner itself:
+        // group = the origin) and frames that 777, two hops away, forged under fresh
+        // origins (group 777).
+        let mut h = Hints::default();
+        for j in 1..=30u64 {
+            h.note(Instant(j), did(j), did(900), did(j));
+        }
+        for f in 0..10_000u64 {
+            h.note(Instant(100 + f), did(50_000 + f), did(900), did(777));
+        }
+        assert!((1..=30).all(|j| h.get(Instant(10_100), did(j)) == Some(did(900))), "every joiner keeps its hint");
+        assert_eq!(h.count(did(900)), 30 + PER_GROUP);
+    }
+
+    #[test]
+    fn the_global_bound_takes_expired_hints_first_then_from_the_fullest_link() {
         let mut h = Hints::default();
         let mut n = 0u64;
+        // 16 links with 64 hints each (groups of 8): the table is full.
         for link in 0..(MAX / PER_LINK) as u64 {
-            for _ in 0..PER_LINK {
-                h.note(Instant(n), did(100_000 + n), did(link));
+            for k in 0..PER_LINK as u64 {
+                h.note(Instant(n), did(100_000 + n), did(link), did(1_000 + k / PER_GROUP as u64));
                 n += 1;
             }
         }
         assert_eq!(h.len(), MAX);
-        h.drop_link(did(0));
-        h.note(Instant(n), did(1), did(5_000)); // a small link is admitted
-        for i in 0..PER_LINK as u64 {
-            h.note(Instant(n + i), did(200_000 + i), did(5_001));
-        }
-        assert!(h.len() <= MAX);
+        // A newcomer link, while the table is full: the fullest link (all tie at 64)
+        // gives up one hint; the newcomer is admitted.
+        h.note(Instant(n), did(1), did(5_000), did(1));
+        assert_eq!(h.len(), MAX);
         assert_eq!(h.get(Instant(n), did(1)), Some(did(5_000)));
-        h.expire(Instant(n + 40_000));
+        assert_eq!(h.count(did(5_000)), 1);
+        assert_eq!((0..16u64).map(|l| h.count(did(l))).sum::<usize>(), MAX - 1);
+        assert_eq!((0..16u64).filter(|&l| h.count(did(l)) == PER_LINK - 1).count(), 1);
+        // Expired hints go before any live one: half of them have expired by `later`.
+        let later = Instant(TTL.as_millis() + 500);
+        assert!(h.by_origin.contains_key(&did(100_000)));
+        h.note(later, did(2), did(5_001), did(2));
+        assert!(!h.by_origin.contains_key(&did(100_000)), "the first expired one went");
+        assert_eq!(h.get(later, did(1)), Some(did(5_000)));
+        assert_eq!(h.get(later, did(2)), Some(did(5_001)));
+        h.expire(later + TTL);
         assert_eq!(h.len(), 0);
         assert!(h.per_link.is_empty());
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::Duration;
 
-pub use endpoint::{Delivery, SendError, Undelivered, Wire, WireOutput};
+pub use endpoint::{Delivery, SendError, Undelivered, Wire, WireOutput, MIN_PIECE};
 pub use frame::{Auth, ErrorBody, Frame, FrameError, Header, Kind, Part, SessionProof, ROUTED_TAG};
 
 /// Limits and timings of the wire.
@@ -30,7 +30,8 @@ pub struct WireConfig {
     pub max_message: usize,
     /// Body bytes per frame; a frame stays under 64 KiB with its routing fields.
     pub piece: usize,
-    /// How long a message may take to start arriving.
+    /// How long a message may take to start arriving; headers asking for more are
+    /// refused at every hop (nodes of one network should agree on it).
     pub ttl: Duration,
     /// Clock difference tolerated between nodes.
     pub skew: Duration,
@@ -39,10 +40,15 @@ pub struct WireConfig {
     pub replay_capacity: usize,
     /// Sessions of other nodes held (least recently used is forgotten first).
     pub session_capacity: usize,
-    /// Reassembly memory per origin and in total, in bytes.
+    /// Reassembly memory per origin, per link peer that hands frames over, and in
+    /// total, in bytes.
     pub reassembly_per_origin: usize,
+    pub reassembly_per_link: usize,
     pub reassembly_total: usize,
-    /// A partly received message with no progress for this long is dropped.
+    /// A partly received message with no progress for this long is dropped, and any
+    /// message this long after its expiry (so a message must arrive in full within
+    /// `ttl + reassembly_timeout` of being sent: 80 s by default, about 0.8 MB/s for
+    /// the largest).
     pub reassembly_timeout: Duration,
     /// Bytes handed to the transport for one peer before it reports them sent.
     pub link_window: usize,
@@ -68,6 +74,7 @@ impl Default for WireConfig {
             replay_capacity: 1 << 16,
             session_capacity: 4096,
             reassembly_per_origin: (64 << 20) + (1 << 20),
+            reassembly_per_link: 128 << 20,
             reassembly_total: 256 << 20,
             reassembly_timeout: Duration::from_secs(20),
             link_window: 1 << 20,
@@ -130,10 +137,16 @@ pub enum RejectReason {
     UnexpectedKind,
     /// This node has no session of its own, so it cannot receive messages.
     NoSession,
+    /// The header asks for a lifetime over this node's `WireConfig::ttl`.
+    TtlTooLong,
+    /// The replay cache holds one message of each of as many distinct origins as it
+    /// has room for (a flood of accounts): the message cannot be remembered, so it is
+    /// refused.
+    ReplayFull,
 }
 
 impl RejectReason {
-    pub const COUNT: usize = RejectReason::NoSession as usize + 1;
+    pub const COUNT: usize = RejectReason::ReplayFull as usize + 1;
 }
 
 /// Why a message did not reach its destination, as told to its origin.
@@ -158,6 +171,9 @@ pub enum RouteError {
     SessionTimeout,
     /// The local node left the ring or lost the route before sending.
     NotSent,
+    /// A relay (or the origin) lost its link to the next hop with the message queued
+    /// for it or in flight over it.
+    LinkLost,
 }
 
 /// Counters of one node's wire.

@@ -1,57 +1,131 @@
-//! A bounded memory of recent transaction ids.
+//! A bounded memory of recent transaction ids, with a share per origin.
 //!
 //! An entry lives until its message expires (plus the allowed skew), after which the
-//! expiry check refuses the message anyway. When the cache is full, the entry that
-//! expires first is forgotten and its expiry becomes the *floor*: any message that would
-//! expire at or before the floor is refused, because it might be a replay of a forgotten
-//! one. The cache therefore never lets a replay through, whatever its size.
+//! expiry check refuses the message anyway; message lifetimes are bounded at every hop
+//! (`WireConfig::ttl`), so no entry outlives `ttl + 2·skew`. Only authenticated messages
+//! are entered, so every origin here is an account that proved itself.
+//!
+//! Nothing one origin sends moves what another is judged by:
+//! - each origin holds at most `share` entries; past that its own oldest is forgotten
+//!   and its expiry becomes that origin's *floor*: a message of that origin expiring at
+//!   or before its floor is refused (it might replay a forgotten one). Its later
+//!   messages expire later, so an honest origin sending fast loses nothing;
+//! - when the whole cache is full, the origin holding the most entries gives up its
+//!   oldest (its floor rises), so an origin is touched only once every heavier one has
+//!   come down to its size. If every origin holds a single entry (as many distinct
+//!   accounts as the capacity, within one message lifetime), a new message is refused.
+//!
+//! The cache therefore never lets a replay through, whatever its size, and there is no
+//! global floor that a flood could raise.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::Did;
+
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    count: usize,
+    floor: u64,
+}
 
 #[derive(Debug)]
 pub(super) struct ReplayCache {
     capacity: usize,
+    share: usize,
     seen: HashSet<(Did, u64)>,
     by_expiry: BTreeSet<(u64, Did, u64)>,
-    floor: u64,
+    /// `(origin, expiry, tx)`: each origin's oldest first.
+    by_origin: BTreeSet<(Did, u64, u64)>,
+    origins: HashMap<Did, Origin>,
+    /// `(count, origin, 0)`: the heaviest origin last (the shape of `by_expiry`, so the
+    /// wasm build carries one B-tree for both).
+    by_count: BTreeSet<(u64, Did, u64)>,
 }
 
 impl ReplayCache {
+    /// `capacity` entries in all, `capacity / 16` (at least 1) per origin.
     pub fn new(capacity: usize) -> ReplayCache {
-        ReplayCache { capacity: capacity.max(1), seen: HashSet::new(), by_expiry: BTreeSet::new(), floor: 0 }
+        let capacity = capacity.max(1);
+        ReplayCache {
+            capacity,
+            share: (capacity / 16).max(1),
+            seen: HashSet::new(),
+            by_expiry: BTreeSet::new(),
+            by_origin: BTreeSet::new(),
+            origins: HashMap::new(),
+            by_count: BTreeSet::new(),
+        }
     }
 
     /// Whether `(origin, tx)`, expiring at `expires_at`, may be new.
     pub fn is_fresh(&self, origin: Did, tx: u64, expires_at: u64) -> bool {
-        expires_at > self.floor && !self.seen.contains(&(origin, tx))
+        expires_at > self.origins.get(&origin).map_or(0, |o| o.floor) && !self.seen.contains(&(origin, tx))
     }
 
     pub fn contains(&self, origin: Did, tx: u64) -> bool {
         self.seen.contains(&(origin, tx))
     }
 
-    pub fn insert(&mut self, origin: Did, tx: u64, expires_at: u64) {
-        if self.seen.len() >= self.capacity {
-            if let Some(first) = self.by_expiry.pop_first() {
-                self.seen.remove(&(first.1, first.2));
-                self.floor = self.floor.max(first.0);
+    /// Enters an authenticated message. `false`: the cache is full of single entries of
+    /// distinct origins, so it cannot be remembered and must be refused.
+    pub fn insert(&mut self, origin: Did, tx: u64, expires_at: u64) -> bool {
+        if self.seen.contains(&(origin, tx)) {
+            return true;
+        }
+        let count = self.origins.get(&origin).map_or(0, |o| o.count);
+        if count >= self.share {
+            self.forget_oldest(origin);
+        } else if self.seen.len() >= self.capacity {
+            match self.by_count.last().copied() {
+                Some((heaviest, h, _)) if heaviest >= 2 => self.forget_oldest(h),
+                _ if count >= 1 => self.forget_oldest(origin),
+                _ => return false,
             }
         }
-        if self.seen.insert((origin, tx)) {
-            self.by_expiry.insert((expires_at, origin, tx));
+        self.seen.insert((origin, tx));
+        self.by_expiry.insert((expires_at, origin, tx));
+        self.by_origin.insert((origin, expires_at, tx));
+        let o = self.origins.entry(origin).or_insert(Origin { count: 0, floor: 0 });
+        self.by_count.remove(&(o.count as u64, origin, 0));
+        o.count += 1;
+        self.by_count.insert((o.count as u64, origin, 0));
+        true
+    }
+
+    /// Forgets `origin`'s oldest entry and raises its floor to that entry's expiry.
+    fn forget_oldest(&mut self, origin: Did) {
+        let Some(&(_, exp, tx)) = self.by_origin.range((origin, 0, 0)..=(origin, u64::MAX, u64::MAX)).next() else { return };
+        self.remove(origin, exp, tx);
+        if let Some(o) = self.origins.get_mut(&origin) {
+            o.floor = o.floor.max(exp);
+        }
+    }
+
+    /// Removes one entry; an origin's record goes with its last entry (its floor is then
+    /// below every live message's expiry, which the expiry check enforces).
+    fn remove(&mut self, origin: Did, exp: u64, tx: u64) {
+        self.seen.remove(&(origin, tx));
+        self.by_expiry.remove(&(exp, origin, tx));
+        self.by_origin.remove(&(origin, exp, tx));
+        if let Some(o) = self.origins.get_mut(&origin) {
+            self.by_count.remove(&(o.count as u64, origin, 0));
+            o.count -= 1;
+            if o.count > 0 {
+                self.by_count.insert((o.count as u64, origin, 0));
+            }
         }
     }
 
     /// Forgets entries that expired before `limit` (now minus skew).
     pub fn expire(&mut self, limit: u64) {
-        while let Some(&first) = self.by_expiry.first() {
-            if first.0 >= limit {
+        while let Some(&(exp, origin, tx)) = self.by_expiry.first() {
+            if exp >= limit {
                 break;
             }
-            self.by_expiry.pop_first();
-            self.seen.remove(&(first.1, first.2));
+            self.remove(origin, exp, tx);
+            if self.origins.get(&origin).is_some_and(|o| o.count == 0) {
+                self.origins.remove(&origin);
+            }
         }
     }
 
@@ -66,18 +140,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_full_cache_raises_its_floor_instead_of_forgetting_silently() {
-        let o = Did::from_u64(1);
-        let mut c = ReplayCache::new(2);
-        c.insert(o, 1, 100);
-        c.insert(o, 2, 200);
+    fn an_origin_over_its_share_raises_only_its_own_floor() {
+        let (o, p) = (Did::from_u64(1), Did::from_u64(2));
+        let mut c = ReplayCache::new(32); // share 2
+        assert!(c.insert(o, 1, 100));
+        assert!(c.insert(o, 2, 200));
         assert!(!c.is_fresh(o, 1, 100));
-        c.insert(o, 3, 300); // evicts tx 1, floor = 100
+        assert!(c.insert(o, 3, 300)); // evicts tx 1: o's floor = 100
         assert_eq!(c.len(), 2);
         assert!(!c.is_fresh(o, 1, 100), "the evicted id is still refused through the floor");
         assert!(c.is_fresh(o, 4, 101));
+        assert!(c.is_fresh(p, 9, 50), "another origin is not judged by o's floor");
         c.expire(250);
         assert_eq!(c.len(), 1);
         assert!(!c.is_fresh(o, 3, 300));
+        c.expire(1_000);
+        assert_eq!(c.len(), 0);
+        assert!(c.origins.is_empty() && c.by_count.is_empty() && c.by_origin.is_empty());
+    }
+
+    #[test]
+    fn a_flood_from_many_origins_takes_from_the_heaviest_and_never_lets_a_replay_in() {
+        let mut c = ReplayCache::new(64); // share 4
+        let honest = Did::from_u64(7);
+        assert!(c.insert(honest, 1, 10_000));
+        // 100 Sybils, each sending up to its share with long lifetimes.
+        for s in 0..100u64 {
+            for tx in 0..4 {
+                let _ = c.insert(Did::from_u64(1_000 + s), tx, 50_000 + tx);
+            }
+        }
+        assert!(c.len() <= 64);
+        assert!(!c.is_fresh(honest, 1, 10_000), "the honest entry was never the heaviest's");
+        assert!(c.is_fresh(honest, 2, 10_001), "and the honest origin is judged by nothing the flood did");
+        assert!(c.insert(honest, 2, 10_001));
+        // Every Sybil id that was entered and forgotten is refused through its own floor.
+        let mut c = ReplayCache::new(64);
+        let mut entered = Vec::new();
+        for s in 0..100u64 {
+            for tx in 0..4 {
+                let o = Did::from_u64(1_000 + s);
+                if c.insert(o, tx, 50_000 + s * 4 + tx) {
+                    entered.push((o, tx, 50_000 + s * 4 + tx));
+                }
+            }
+        }
+        assert!(entered.len() > 64, "some were forgotten: {}", entered.len());
+        assert!(entered.iter().all(|&(o, tx, exp)| !c.is_fresh(o, tx, exp)));
+        // As many single-entry origins as the capacity: a newcomer is refused, not let in.
+        let mut c = ReplayCache::new(16);
+        for s in 0..16u64 {
+            assert!(c.insert(Did::from_u64(s), 0, 1_000));
+        }
+        assert!(!c.insert(Did::from_u64(99), 0, 1_000));
+        assert!(!c.contains(Did::from_u64(99), 0));
     }
 }

@@ -1,6 +1,8 @@
 //! Shared by the wire tests.
 #![allow(dead_code)]
 
+pub mod craft;
+
 #[allow(unused_imports)]
 pub use rings_node::sim::pair::{ring_of_two, session, DAY, T0};
 use rings_node::{Instant, Node};
