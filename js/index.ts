@@ -682,8 +682,9 @@ export interface ServiceOptions {
 export class Client {
   private readonly ns: Uint8Array;
   private readonly handlers = new Set<MessageHandler>();
-  private readonly pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: RingsError) => void; timer: ReturnType<typeof setTimeout>; tx: bigint }>();
-  private nextId = 1;
+  /** Requests waiting for their reply, by `peer/id`: a reply counts only from the peer
+   * asked, and ids are random, so no third party can answer for it. */
+  private readonly pending = new Map<string, { resolve: (b: Uint8Array) => void; reject: (e: RingsError) => void; timer: ReturnType<typeof setTimeout>; tx: bigint }>();
 
   /** @internal use `provider.client(namespace)` */
   constructor(
@@ -704,8 +705,13 @@ export class Client {
   request(did: string, data: Payload, options: RequestOptions = {}): Promise<Uint8Array> {
     const timeout = options.timeoutMs ?? 10_000;
     need(Number.isFinite(timeout) && timeout > 0, "timeoutMs must be positive");
-    const id = this.nextId;
-    this.nextId = (this.nextId % 0xffffffff) + 1;
+    need(typeof did === "string", "did must be a string");
+    let id = 0;
+    let key = "";
+    do {
+      id = new DataView(randomBytes(4).buffer).getUint32(0);
+      key = `${did.toLowerCase()}/${id}`;
+    } while (this.pending.has(key));
     return new Promise((resolve, reject) => {
       let tx: bigint;
       try {
@@ -715,10 +721,10 @@ export class Client {
         return;
       }
       const timer = setTimeout(() => {
-        this.pending.delete(id);
+        this.pending.delete(key);
         reject(new RingsError("TIMEOUT", `no reply from ${did} within ${timeout} ms`));
       }, timeout);
-      this.pending.set(id, { resolve, reject, timer, tx });
+      this.pending.set(key, { resolve, reject, timer, tx });
     });
   }
 
@@ -784,9 +790,10 @@ export class Client {
   /** @internal */
   receive(from: string, env: Envelope, hops: number): void {
     if (env.kind === Kind.Reply || env.kind === Kind.ErrorReply) {
-      const p = this.pending.get(env.id);
-      if (!p) return;
-      this.pending.delete(env.id);
+      const key = `${from.toLowerCase()}/${env.id}`;
+      const p = this.pending.get(key);
+      if (!p) return; // not ours, or not from the peer asked
+      this.pending.delete(key);
       clearTimeout(p.timer);
       if (env.kind === Kind.Reply) p.resolve(env.data);
       else p.reject(new RingsError("UNDELIVERED", `remote handler failed: ${new TextDecoder().decode(env.data)}`));

@@ -607,6 +607,8 @@ impl Inner {
         if let Some(p) = c.peer {
             if self.by_did.get(&p) == Some(&id) {
                 self.by_did.remove(&p);
+                // Its signals may have been delivered (never reported undelivered).
+                self.signal_tx.retain(|_, q| *q != p);
                 self.node.handle_peer_down(now(), p);
                 if c.state == State::Open {
                     self.out.push(event("peerDown", &[("did", did_js(p)), ("reason", why.into())]));
@@ -1026,6 +1028,7 @@ impl WasmProvider {
             ("outstandingBytes", (i.conns.values().map(|c| c.outstanding).sum::<usize>() as f64).into()),
             ("candidatesTrickled", (i.trickled_out as f64).into()),
             ("candidatesReceived", (i.trickled_in as f64).into()),
+            ("signalsInFlight", (i.signal_tx.len() as f64).into()),
             (
                 "bufferedBytes",
                 (i.conns.values().filter(|c| c.state == State::Open).map(|c| c.dc.buffered_amount()).sum::<u32>() as f64).into(),
@@ -1255,6 +1258,11 @@ impl Handle {
         let opened = self.wait_open(id)?;
         if let Err(e) = remote(&pc, RtcSdpType::Answer, &signal.sdp).await {
             with(&Rc::downgrade(&self.0), |i| i.drop_conn(id, "bad answer"));
+            // Dropping the connection rejects `opened`: observe it, so the page sees no
+            // unhandled rejection besides the error returned here.
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = JsFuture::from(opened).await;
+            });
             return Err(js_error("BAD_ANSWER", format!("{e:?}")));
         }
         self.drive();

@@ -64,10 +64,17 @@ await test("six providers form a ring in one page; ring-signalled links; routed,
     const inbox = [];
     ps[5].client("chat").onMessage((m) => { inbox.push(m); });
     const echo = ps[5].client("echo");
-    echo.onMessage((m) => "echo:" + m.text());
+    echo.onMessage(async (m) => { await H.sleep(400); return "echo:" + m.text(); });
     await ps[0].client("chat").send(ps[5].did, "hello from the first");
     await H.waitFor("the message", () => inbox.length === 1, 10000);
-    const reply = new TextDecoder().decode(await ps[0].client("echo").request(ps[5].did, "ping", { timeoutMs: 5000 }));
+    // While the request waits, a third provider answers it for the one asked: Reply
+    // envelopes (magic 0xC1, kind 2, u32 id, namespace) for every id up to 200 (all a
+    // sequential counter would have used). Only the asked peer's reply counts.
+    const pendingReply = ps[0].client("echo").request(ps[5].did, "ping", { timeoutMs: 5000 });
+    const ns = new TextEncoder().encode("echo");
+    const forged = (id) => { const b = new Uint8Array(7 + ns.length + 6); b[0] = 0xc1; b[1] = 2; new DataView(b.buffer).setUint32(2, id); b[6] = ns.length; b.set(ns, 7); b.set(new TextEncoder().encode("forged"), 7 + ns.length); return b; };
+    for (let id = 0; id <= 200; id++) ps[3].send(ps[0].did, forged(id));
+    const reply = new TextDecoder().decode(await pendingReply);
     // 16 MiB, intact.
     step = "16 MiB";
     const body = H.pattern(16 << 20, 7);
@@ -292,9 +299,21 @@ await test("a link signalled through the ring opens with every ICE candidate tri
     await z.client("t").send(y.did, "over a trickled link");
     await H.waitFor("the message", () => got.length === 1, 5000);
     const after = [y, z].map((p) => p.info().stats);
+    const linked = z.peers().includes(y.did);
+    // Links dropped while their offer is out (delivered, so never reported undelivered)
+    // leave no signal behind: once nothing is pending, nothing is in flight.
+    for (let i = 0; i < 10; i++) {
+      z.disconnect(y.did);
+      z.connect(y.did).catch(() => undefined);
+      await H.sleep(5);
+      z.disconnect(y.did);
+    }
+    await H.waitFor("no pending connection", () => z.info().pending === 0, 10000);
+    const leaked = z.info().stats.signalsInFlight;
     const out = {
       ms,
-      linked: z.peers().includes(y.did),
+      leaked,
+      linked,
       // Since the start: y and z link only through the ring (their links to x are manual).
       sent: after[0].candidatesTrickled + after[1].candidatesTrickled,
       received: after[0].candidatesReceived + after[1].candidatesReceived,
@@ -305,6 +324,7 @@ await test("a link signalled through the ring opens with every ICE candidate tri
   });
   console.log(`      connect(did) in ${r.ms.toFixed(1)} ms with ${r.sent} candidates trickled, ${r.received} received`);
   assert.ok(r.linked, "z linked to y");
+  assert.equal(r.leaked, 0, "signals of dropped links are forgotten");
   assert.ok(r.sent >= 2 && r.received >= 2, `candidates went through the ring both ways: ${r.sent} sent, ${r.received} received`);
   assert.deepEqual(r.got, ["over a trickled link"]);
   await page.close();
