@@ -752,7 +752,7 @@ export class Client {
   registerService(name: string, options: ServiceOptions = {}): Promise<void> {
     need(typeof name === "string" && name.length > 0, "name must be a non-empty string");
     const ttl = options.ttlMs ?? 60_000;
-    need(Number.isFinite(ttl) && ttl >= 1000, "ttlMs must be at least 1000");
+    need(Number.isFinite(ttl) && ttl >= 1000 && ttl <= 3_600_000, "ttlMs must be from 1000 to 3600000 (a set entry lives at most an hour unless renewed)");
     return this.provider.storePut(this.storeKey("s", name), true, new Uint8Array(), ttl, true);
   }
 

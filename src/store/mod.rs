@@ -44,8 +44,10 @@ pub struct StoreConfig {
     /// must fit one message).
     pub max_set_entries: usize,
     pub max_set_value: usize,
-    /// Longest lifetime a record may ask for.
+    /// Longest lifetime a record may ask for, and a set entry (entries live by renewal:
+    /// one that stops renewing is gone within this).
     pub max_ttl: Duration,
+    pub max_set_ttl: Duration,
     /// How often owners push their records to their replicas, and writers republish.
     pub republish: Duration,
     /// A copy this node does not own, not refreshed for this long, is dropped.
@@ -66,6 +68,7 @@ impl Default for StoreConfig {
             max_set_entries: 64,
             max_set_value: 100,
             max_ttl: Duration::from_secs(7 * 86_400),
+            max_set_ttl: Duration::from_secs(3_600),
             republish: Duration::from_secs(2),
             lease: Duration::from_secs(10),
             request_timeout: Duration::from_secs(8),
@@ -99,10 +102,15 @@ pub enum StoreError {
     Malformed,
     /// This node has no session to sign records with (a ring-only node).
     NoSession,
+    /// A copy pushed by a node that could not hold it in this node's ring view (a key
+    /// outside this node's replica range, or a sender not between the key and this
+    /// node), beyond the sender's share of this node's copies, or a put to a node that
+    /// does not own the key (the writer looks the owner up again).
+    NotReplica,
 }
 
 impl StoreError {
-    pub const COUNT: usize = StoreError::NoSession as usize + 1;
+    pub const COUNT: usize = StoreError::NotReplica as usize + 1;
 }
 
 impl core::fmt::Display for StoreError {
@@ -118,6 +126,7 @@ impl core::fmt::Display for StoreError {
             StoreError::Full => "the store is full",
             StoreError::Malformed => "the store message does not decode",
             StoreError::NoSession => "this node has no session to sign records with",
+            StoreError::NotReplica => "a copy this node does not take from that sender",
         };
         f.write_str(s)
     }
@@ -243,6 +252,12 @@ pub(crate) struct Held {
     /// Whether this node owned the key when it last looked (for handover).
     pub owned: bool,
     pub refreshed: Instant,
+    /// When this node first stored this slot (kept across the writer's renewals): a
+    /// full set gives way from its youngest entries, never its established ones.
+    since: Instant,
+    /// The peer that pushed this copy (`None`: written here, or pushed by a node that
+    /// as its owner).
+    from: Option<Did>,
     bytes: usize,
 }
 
@@ -326,9 +341,11 @@ impl Store {
     }
 
     /// Checks and stores `r`; `owns` says whether this node owns a key now (records it
-    /// does not own go first when room is needed). A refusal is counted.
-    pub fn accept(&mut self, now: Instant, r: Record, owns: &dyn Fn(Did) -> bool) -> Result<bool, StoreError> {
-        let result = self.check_and_insert(now, r, owns);
+    /// does not own go first when room is needed); `from`: the peer that pushed a copy
+    /// (once the store is half full, each sender may hold at most an eighth of its
+    /// records and bytes as copies it does not own). A refusal is counted.
+    pub fn accept(&mut self, now: Instant, r: Record, owns: &dyn Fn(Did) -> bool, from: Option<Did>) -> Result<bool, StoreError> {
+        let result = self.check_and_insert(now, r, owns, from);
         match result {
             Ok(true) => self.stats.accepted += 1,
             Ok(false) => self.stats.refreshed += 1,
@@ -337,14 +354,16 @@ impl Store {
         result
     }
 
-    fn check_and_insert(&mut self, now: Instant, r: Record, owns: &dyn Fn(Did) -> bool) -> Result<bool, StoreError> {
+    fn check_and_insert(&mut self, now: Instant, r: Record, owns: &dyn Fn(Did) -> bool, from: Option<Did>) -> Result<bool, StoreError> {
         let ms = now.as_millis();
         if r.expires_at < ms {
             return Err(StoreError::Expired);
         }
-        if r.expires_at > ms.saturating_add(self.cfg.max_ttl.as_millis() + self.skew.as_millis()) {
+        let max_ttl = if r.kind == RecordKind::Set { self.cfg.max_set_ttl } else { self.cfg.max_ttl };
+        if r.expires_at > ms.saturating_add(max_ttl.as_millis() + self.skew.as_millis()) {
             return Err(StoreError::TooLong);
         }
+        let pushed = from.filter(|_| !owns(r.key));
         if r.value.len() > self.cfg.max_value {
             return Err(StoreError::TooLarge);
         }
@@ -357,6 +376,20 @@ impl Store {
         let slot = r.slot();
         let mut frees = 0;
         let replacing = self.find(slot).ok();
+        // Under pressure (half full), each sender holds at most an eighth of the records
+        // and of the bytes as copies this node does not own.
+        let pressed = self.held.len() * 2 > self.cfg.max_records || self.bytes * 2 > self.cfg.max_bytes;
+        if let Some(f) = pushed.filter(|_| replacing.is_none() && pressed) {
+            let (mut n, mut b) = (0, 0);
+            for h in self.held.iter().filter(|h| h.from == Some(f)) {
+                n += 1;
+                b += h.bytes;
+            }
+            if n >= (self.cfg.max_records / 8).max(1) || b + r.encoded_len() > self.cfg.max_bytes / 8 {
+                return Err(StoreError::NotReplica);
+            }
+        }
+        let mut since = now;
         if let Some(i) = replacing {
             let h = &mut self.held[i];
             let live = h.record.expires_at >= ms;
@@ -370,20 +403,25 @@ impl Store {
             if live && r.version <= h.record.version {
                 return Err(StoreError::Stale);
             }
+            if live {
+                since = h.since;
+            }
             frees = h.bytes;
         }
-        // A full set: the entry expiring first gives way, if it expires before this one
-        // (only once this record has proven genuine).
+        // A full set: an expired entry gives way, else the youngest (stored here last),
+        // so newcomers displace each other and never an entry that keeps renewing (only
+        // once this record has proven genuine).
         let mut gives_way = None;
         if replacing.is_none() && r.kind == RecordKind::Set {
             let entries = self.at_key(r.key);
             if entries.len() >= self.cfg.max_set_entries {
-                match entries.iter().min_by_key(|h| h.record.expires_at) {
-                    Some(h) if h.record.expires_at < r.expires_at => {
+                let expired = entries.iter().find(|h| h.record.expires_at < ms);
+                match expired.or_else(|| entries.iter().max_by_key(|h| h.since)) {
+                    Some(h) => {
                         gives_way = Some(h.record.slot());
                         frees = h.bytes;
                     }
-                    _ => return Err(StoreError::Full),
+                    None => return Err(StoreError::Full),
                 }
             }
         }
@@ -399,7 +437,7 @@ impl Store {
         self.bytes += bytes;
         let owned = owns(r.key);
         let at = self.find(slot).unwrap_or_else(|i| i);
-        self.held.insert(at, Held { record: r, owned, refreshed: now, bytes });
+        self.held.insert(at, Held { record: r, owned, refreshed: now, since, from: pushed, bytes });
         Ok(true)
     }
 

@@ -119,10 +119,16 @@ struct Outgoing {
 struct Pin {
     next: Did,
     dest: Did,
+    /// The link peer that handed the first frame over (charged for the pin).
+    from: Did,
+    /// The sequence number of the message's last frame.
+    last: u32,
     until: Instant,
 }
 
 const MAX_PINS: usize = 4096;
+/// Reports about others' messages a fallen link may cost this node.
+const MAX_LOST_REPORTS: usize = 64;
 /// Fewest body bytes in any piece of a message but its last.
 pub const MIN_PIECE: usize = 1024;
 
@@ -515,10 +521,15 @@ impl Wire {
         }
         self.pins.retain(|_, p| p.next != peer);
         self.hints.drop_link(peer);
+        // Our own messages are all told; others' (whose origins a relay cannot check)
+        // get at most MAX_LOST_REPORTS signed reports per fallen link, so a flood of
+        // forged heads queued behind a link cannot make this node sign thousands.
+        let mut reports = 0;
         for (origin, tx, dest) in lost {
             if origin == self.me {
                 self.undelivered(tx, dest, RouteError::LinkLost, self.me);
-            } else {
+            } else if reports < MAX_LOST_REPORTS {
+                reports += 1;
                 self.report(now, table, origin, tx, dest, RouteError::LinkLost);
             }
         }
@@ -535,7 +546,7 @@ impl Wire {
             self.fail_waiting(dest, RouteError::SessionTimeout, self.me);
         }
         for (origin, tx) in self.reasm.stalled(now, self.cfg.reassembly_timeout) {
-            if let Some(p) = self.reasm.finish(origin, tx) {
+            if let Some(p) = self.give_up(origin, tx) {
                 if p.kind != Kind::Error {
                     self.report(now, table, origin, tx, self.me, RouteError::Incomplete);
                 }
@@ -641,6 +652,10 @@ impl Wire {
         }
         let key = (frame.origin, frame.tx);
         let pinned = self.pins.get(&key).map(|p| p.next);
+        // The last piece unpins its message: nothing of it is in flight here any more.
+        if pinned.is_some() && self.pins.get(&key).is_some_and(|p| frame.seq >= p.last) {
+            self.pins.remove(&key);
+        }
         let next = match pinned {
             Some(n) => n,
             None => match self.next_hop(now, table, frame.dest, frame.origin, &frame.path) {
@@ -654,10 +669,13 @@ impl Wire {
             },
         };
         if let Some(h) = frame.header() {
-            if h.frames > 1 && self.pins.len() < MAX_PINS {
-                // Later pieces follow the first one's path, so they arrive in order.
+            // Later pieces follow the first one's path, so they arrive in order. Pins are
+            // bounded in all and per link peer (a sixteenth each); past that, pieces are
+            // routed one by one (usually the same way).
+            let from = frame.path.last().copied().unwrap_or(frame.origin);
+            if h.frames > 1 && self.pins.len() < MAX_PINS && self.pins.values().filter(|p| p.from == from).count() < MAX_PINS / 16 {
                 let until = now + crate::time::Duration(h.ttl as u64) + self.cfg.reassembly_timeout;
-                self.pins.insert(key, Pin { next, dest: frame.dest, until });
+                self.pins.insert(key, Pin { next, dest: frame.dest, from, last: h.frames - 1, until });
             }
         }
         frame.path.push(self.me);

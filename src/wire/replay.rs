@@ -1,7 +1,7 @@
 //! A bounded memory of recent transaction ids, with a share per origin.
 //!
-//! An entry lives until its message expires (plus the allowed skew), after which the
-//! expiry check refuses the message anyway; message lifetimes are bounded at every hop
+//! Entries and floors are message expiries (issue time + ttl). An entry is forgotten a
+//! skew after its message expires, when the expiry check refuses the message anyway; message lifetimes are bounded at every hop
 //! (`WireConfig::ttl`), so no entry outlives `ttl + 2·skew`. Only authenticated messages
 //! are entered, so every origin here is an account that proved itself.
 //!
@@ -82,6 +82,10 @@ impl ReplayCache {
                 _ => return false,
             }
         }
+        // Kept at least until the origin's floor passes, so the floor is never forgotten
+        // while it still matters.
+        let floor = self.origins.get(&origin).map_or(0, |o| o.floor);
+        let expires_at = expires_at.max(floor);
         self.seen.insert((origin, tx));
         self.by_expiry.insert((expires_at, origin, tx));
         self.by_origin.insert((origin, expires_at, tx));
@@ -157,6 +161,27 @@ mod tests {
         c.expire(1_000);
         assert_eq!(c.len(), 0);
         assert!(c.origins.is_empty() && c.by_count.is_empty() && c.by_origin.is_empty());
+    }
+
+    #[test]
+    fn an_origin_sending_past_its_share_over_time_loses_nothing_and_keeps_its_floor() {
+        let o = Did::from_u64(1);
+        let mut c = ReplayCache::new(64); // share 4
+        // 40 messages, one per 100 ms, each living 60 s: past the share ten times.
+        for i in 0..40u64 {
+            let exp = 1_000 + i * 100 + 60_000;
+            assert!(c.is_fresh(o, i, exp), "message {i} is new");
+            assert!(c.insert(o, i, exp));
+        }
+        assert!((0..40u64).all(|i| !c.is_fresh(o, i, 1_000 + i * 100 + 60_000)), "none can be replayed");
+        // Its only entry forgotten for a newcomer's sake, an earlier-expiring message
+        // does not take the floor with it when it expires.
+        let mut c = ReplayCache::new(2); // share 1
+        assert!(c.insert(o, 1, 500));
+        assert!(c.insert(o, 2, 900)); // o over its share: tx 1 forgotten, floor 500
+        assert!(c.insert(o, 3, 600)); // tx 2 forgotten, floor 900; tx 3 kept until 900
+        c.expire(700);
+        assert!(!c.is_fresh(o, 2, 900), "the floor outlived the entry that expired first");
     }
 
     #[test]

@@ -145,7 +145,7 @@ impl Wire {
         if frame.seq < p.next_seq {
             return Err(RejectReason::DuplicateFrame);
         }
-        let last = frame.seq + 1 == p.frames;
+        let last = frame.seq == p.frames.saturating_sub(1);
         let fault = if frame.seq > p.next_seq || frame.seq >= p.frames {
             Some(RejectReason::OutOfOrder)
         } else if p.body.len() + frame.piece.len() > p.body_len
@@ -159,7 +159,7 @@ impl Wire {
         };
         if let Some(fault) = fault {
             // A gap or a wrong length cannot heal: give the message up now.
-            if let Some(p) = self.reasm.finish(origin, tx) {
+            if let Some(p) = self.give_up(origin, tx) {
                 if p.kind != Kind::Error {
                     self.report(now, table, origin, tx, self.me, RouteError::Incomplete);
                 }
@@ -170,7 +170,7 @@ impl Wire {
             signing.body(&frame.piece);
         }
         if !p.append(&frame.piece) {
-            self.reasm.finish(origin, tx);
+            self.give_up(origin, tx);
             self.report(now, table, origin, tx, self.me, RouteError::Busy);
             return Err(RejectReason::ReassemblyFull);
         }
@@ -207,7 +207,10 @@ impl Wire {
         proven: &Proven,
         body: Vec<u8>,
     ) -> Result<(), RejectReason> {
-        if !self.replay.insert(origin, tx, proven.msg_expires.saturating_add(self.cfg.skew.as_millis())) {
+        // Entries and floors are message expiries (issue time + ttl), the unit
+        // `is_fresh` compares; `expire` forgets them a skew after, when the expiry check
+        // refuses the message anyway.
+        if !self.replay.insert(origin, tx, proven.msg_expires) {
             return Err(RejectReason::ReplayFull);
         }
         self.stats.verified += 1;
@@ -260,6 +263,14 @@ impl Wire {
     }
 
     /// Tells the origin of `tx` why it failed (signed; never about an error message).
+    /// Drops a partly received message and remembers its id until it expires, so the
+    /// frames a relay kept cannot deliver it after its origin heard it failed.
+    pub(super) fn give_up(&mut self, origin: Did, tx: u64) -> Option<Partial> {
+        let p = self.reasm.finish(origin, tx)?;
+        let _ = self.replay.insert(origin, tx, p.msg_expires);
+        Some(p)
+    }
+
     pub(super) fn report(&mut self, now: Instant, table: &RoutingTable, origin: Did, tx: u64, dest: Did, reason: RouteError) {
         if self.session.is_none() || origin == self.me {
             return;

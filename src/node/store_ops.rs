@@ -1,0 +1,374 @@
+//! The store side of a node: puts, gets, replication and republishing.
+
+use super::*;
+
+// ---- the store: puts, gets, replication ----
+impl Node {
+    /// Writes `value` at `key` (see [`Record::key_of`]) as this node's account, for
+    /// `ttl`; ends with [`StoreEvent::Put`]. Refused at once if this node has no session
+    /// or the value is over the limit.
+    pub fn put(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
+        let version = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
+        let record = self.sign_record(now, key, kind, value, ttl, version)?;
+        // A plain put replaces what was kept alive: no renewal writes the old value back.
+        self.published.retain(|p| (p.key, p.kind) != (key, kind));
+        Ok(self.put_record(now, record))
+    }
+
+    /// Like [`Node::put`], and keeps the record alive: it is written again (a new
+    /// version) every third of its lifetime until [`Node::unpublish`].
+    pub fn publish(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
+        let last = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
+        let version = now.as_millis().max(last + 1); // what `put` signs
+        let op = self.put(now, key, kind, value.clone(), ttl)?;
+        self.published.retain(|p| (p.key, p.kind) != (key, kind));
+        self.published.push(Published { key, kind, value, ttl, version, renewed: now });
+        self.pump(now);
+        Ok(op)
+    }
+
+    /// Stops renewing a published record (it expires where it is stored).
+    pub fn unpublish(&mut self, key: Did, kind: RecordKind) {
+        self.published.retain(|p| (p.key, p.kind) != (key, kind));
+    }
+
+    /// Stores a record signed elsewhere (a client's); ends with [`StoreEvent::Put`].
+    pub fn put_record(&mut self, now: Instant, record: Record) -> OpId {
+        let key = record.key;
+        let op = self.start_op(now, key, OpKind::Put(record));
+        self.pump(now);
+        op
+    }
+
+    /// Reads the records at `key` from its owner (or, if the owner holds none, its
+    /// replicas); ends with [`StoreEvent::Get`].
+    pub fn get(&mut self, now: Instant, key: Did) -> OpId {
+        let op = self.start_op(now, key, OpKind::Get);
+        self.pump(now);
+        op
+    }
+
+    fn sign_record(
+        &self,
+        now: Instant,
+        key: Did,
+        kind: RecordKind,
+        value: Vec<u8>,
+        ttl: Duration,
+        last: u64,
+    ) -> Result<Record, StoreError> {
+        let session = self.wire.session().ok_or(StoreError::NoSession)?;
+        let cfg = self.store.config();
+        if value.len() > cfg.max_value {
+            return Err(StoreError::TooLarge);
+        }
+        if ttl > if kind == RecordKind::Set { cfg.max_set_ttl } else { cfg.max_ttl } {
+            return Err(StoreError::TooLong);
+        }
+        // Versions follow the clock, so a restarted writer still overwrites its past.
+        let version = now.as_millis().max(last + 1);
+        // A record cannot outlive the delegation that vouches for it.
+        let expires = (now.as_millis() + ttl.as_millis()).min(session.delegation().expires_at);
+        Ok(Record::sign(session, key, kind, version, expires, value))
+    }
+
+    pub(super) fn take_lookup(&mut self, id: RequestId) -> u64 {
+        let at = self.op_lookups.iter().position(|(l, _)| *l == id);
+        at.map_or(0, |i| self.op_lookups.swap_remove(i).1)
+    }
+
+    fn start_op(&mut self, now: Instant, key: Did, what: OpKind) -> OpId {
+        let mut id = self.op_rng.next_u64();
+        while self.ops.contains_key(&id) {
+            id = self.op_rng.next_u64();
+        }
+        let deadline = now + self.store.config().request_timeout;
+        self.ops.insert(id, Op { key, deadline, what, asked: None, hops: 0, retried: false });
+        // A node still (re)joining would answer for keys the ring gives to others.
+        if !self.ring.is_joined() {
+            self.finish_op(id, Some(Answer::NoRoute));
+        } else if self.ring.table().owns(key) || self.ring.successor().is_none() {
+            self.op_at_owner(now, id, self.did());
+        } else {
+            let lookup = self.ring.lookup(now, key);
+            self.op_lookups.push((lookup, id));
+        }
+        OpId(id)
+    }
+
+    /// The owner of an operation's key is known: ask it (or act, if it is this node).
+    pub(super) fn op_at_owner(&mut self, now: Instant, id: u64, owner: Did) {
+        let Some(op) = self.ops.get(&id) else { return };
+        let me = self.did();
+        match &op.what {
+            OpKind::Put(record) if owner == me => {
+                let record = record.clone();
+                let result = self.store_put(now, record);
+                self.finish_op(id, Some(Answer::Ack(result)));
+            }
+            OpKind::Put(record) => {
+                let msg = StoreMsg::Put { op: id, record: record.clone() };
+                if let Some(o) = self.ops.get_mut(&id) {
+                    o.asked = Some(owner);
+                }
+                self.send_store(owner, &msg);
+            }
+            OpKind::Get => {
+                let key = op.key;
+                let forwards = self.store.config().get_forwards;
+                if owner == me {
+                    self.serve_get(now, id, key, me, forwards);
+                } else {
+                    self.send_store(owner, &StoreMsg::Get { op: id, key, origin: me, forwards });
+                }
+            }
+        }
+    }
+
+    /// Stores a record written to this node as its owner, and copies it to the replicas
+    /// at once (the periodic push keeps them fresh).
+    fn store_put(&mut self, now: Instant, record: Record) -> Result<(), StoreError> {
+        let table = self.ring.table();
+        let accepted = self.store.accept(now, record.clone(), &|k| table.owns(k), None)?;
+        if accepted {
+            let n = self.store.config().replicas.saturating_sub(1);
+            let replicas: Vec<Did> = self.ring.table().successors().iter().copied().filter(|d| *d != self.did()).take(n).collect();
+            for r in replicas {
+                self.send_store(r, &StoreMsg::Replicate { records: vec![record.clone()] });
+            }
+        }
+        Ok(())
+    }
+
+    fn serve_get(&mut self, now: Instant, op: u64, key: Did, origin: Did, forwards: u8) {
+        let mut records = self.store.records_at(key, now);
+        let next = self.ring.successor().filter(|s| *s != origin && *s != self.did());
+        if records.is_empty() && forwards > 0 {
+            if let Some(next) = next {
+                self.send_store(next, &StoreMsg::Get { op, key, origin, forwards: forwards - 1 });
+                return;
+            }
+        }
+        // An answer stays one link message: a huge set is cut.
+        let mut size = 0;
+        records.retain(|r| {
+            size += r.encoded_len();
+            size <= STORE_BATCH
+        });
+        if origin == self.did() {
+            self.finish_op(op, Some(Answer::Records(records)));
+        } else {
+            self.send_store(origin, &StoreMsg::GetReply { op, records });
+        }
+    }
+
+    fn send_store(&mut self, to: Did, msg: &StoreMsg) {
+        self.transmits.push_back(Transmit { to, frame: LinkFrame::Store(msg.encode()) });
+    }
+
+    pub(super) fn handle_store_frame(&mut self, now: Instant, from: Did, bytes: &[u8]) -> Result<(), StoreError> {
+        let msg = match StoreMsg::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.store.count(e);
+                return Err(e);
+            }
+        };
+        match msg {
+            StoreMsg::Put { op, record } => {
+                // Only the key's owner takes a put (with its predecessor just failed, it
+                // may own any key it is asked for); anyone else's would bypass the checks
+                // on pushed copies, and a node still joining owns nothing yet.
+                let table = self.ring.table();
+                let owner = self.ring.is_joined() && (table.predecessor().is_none() || table.owns(record.key));
+                let result = if owner { self.store_put(now, record) } else { Err(StoreError::NotReplica) };
+                if result == Err(StoreError::NotReplica) {
+                    self.store.count(StoreError::NotReplica);
+                }
+                self.send_store(from, &StoreMsg::PutAck { op, result });
+                result
+            }
+            StoreMsg::PutAck { op, result } => {
+                if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_)) && o.asked == Some(from)) {
+                    // Asked a node that no longer owns the key (a join raced the lookup):
+                    // look the owner up once more.
+                    let again = result == Err(StoreError::NotReplica) && self.ops.get_mut(&op).is_some_and(|o| !std::mem::replace(&mut o.retried, true));
+                    if again {
+                        let key = self.ops[&op].key;
+                        let lookup = self.ring.lookup(now, key);
+                        self.op_lookups.push((lookup, op));
+                    } else {
+                        self.finish_op(op, Some(Answer::Ack(result)));
+                    }
+                }
+                Ok(())
+            }
+            StoreMsg::Get { op, key, origin, forwards } => {
+                // Asked by the origin itself, or passed on by our predecessor; never on
+                // behalf of this node (that would answer its own operations).
+                let passed_on = self.ring.table().predecessor() == Some(from);
+                if origin != self.did() && (origin == from || passed_on) {
+                    let forwards = forwards.min(self.store.config().get_forwards);
+                    self.serve_get(now, op, key, origin, forwards);
+                }
+                Ok(())
+            }
+            StoreMsg::GetReply { op, records } => {
+                let Some(o) = self.ops.get(&op).filter(|o| matches!(o.what, OpKind::Get)) else {
+                    return Ok(());
+                };
+                let key = o.key;
+                // Every answer is checked here: a replica cannot forge or alter a record.
+                // Bad records are dropped and counted one by one; the frame itself is taken.
+                let mut good = Vec::with_capacity(records.len());
+                for r in records {
+                    match (r.key == key).then(|| self.store.check(now, &r)) {
+                        Some(Ok(())) => good.push(r),
+                        Some(Err(_)) => {}
+                        None => self.store.count(StoreError::Malformed),
+                    }
+                }
+                self.finish_op(op, Some(Answer::Records(good)));
+                Ok(())
+            }
+            StoreMsg::Replicate { records } => {
+                // Each copy is judged (and a refusal counted) on its own: a bad one (a
+                // writer whose clock runs ahead, a forgery) never stops the rest.
+                let table = self.ring.table();
+                for r in records {
+                    if !may_push(table, from, r.key, self.store.config().replicas) {
+                        self.store.count(StoreError::NotReplica);
+                        continue;
+                    }
+                    let _ = self.store.accept(now, r, &|k| table.owns(k), Some(from));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends an operation with its answer (`None`: timed out) as an event.
+    pub(super) fn finish_op(&mut self, id: u64, answer: Option<Answer>) {
+        let Some(op) = self.ops.remove(&id) else { return };
+        self.op_lookups.retain(|(_, o)| *o != id);
+        let (key, op_id, hops) = (op.key, OpId(id), op.hops);
+        let answer = match answer {
+            Some(Answer::Records(mut rs)) => {
+                rs.retain(|r| r.key == key);
+                Some(Answer::Records(rs))
+            }
+            a => a,
+        };
+        let event = match (op.what, answer) {
+            (OpKind::Put(_), Some(Answer::Ack(r))) => StoreEvent::Put { op: op_id, key, hops, result: r.map_err(PutError::Refused) },
+            (OpKind::Put(_), Some(Answer::NoRoute)) => StoreEvent::Put { op: op_id, key, hops, result: Err(PutError::NoRoute) },
+            (OpKind::Put(_), _) => StoreEvent::Put { op: op_id, key, hops, result: Err(PutError::TimedOut) },
+            (OpKind::Get, Some(Answer::Records(mut rs))) => {
+                // A value: the freshest version wins.
+                if rs.iter().all(|r| r.kind == RecordKind::Value) && rs.len() > 1 {
+                    let best = rs.iter().enumerate().max_by_key(|(_, r)| r.version).map_or(0, |(i, _)| i);
+                    rs.swap(0, best);
+                    rs.truncate(1);
+                }
+                let result = if rs.is_empty() { GetResult::NotFound } else { GetResult::Found(rs) };
+                StoreEvent::Get { op: op_id, key, hops, result }
+            }
+            (OpKind::Get, Some(Answer::NoRoute)) => StoreEvent::Get { op: op_id, key, hops, result: GetResult::NoRoute },
+            (OpKind::Get, _) => StoreEvent::Get { op: op_id, key, hops, result: GetResult::TimedOut },
+        };
+        self.events.push_back(Event::Store(event));
+    }
+
+    /// The periodic work: owners push their records to their replicas; a node that lost
+    /// a key to a newcomer hands it over; copies nobody refreshed go up to the
+    /// predecessor, then expire; writers renew what they publish.
+    pub(super) fn maintain_store(&mut self, now: Instant) {
+        self.store.expire(now.as_millis());
+        let me = self.did();
+        let table = self.ring.table();
+        let n = self.store.config().replicas.saturating_sub(1);
+        let replicas: Vec<Did> = table.successors().iter().copied().filter(|d| *d != me).take(n).collect();
+        let pred = table.predecessor().filter(|p| *p != me);
+        // A copy nobody refreshed for a push and a half may be missing at its owner.
+        let hand_up_after = crate::time::Duration(self.store.config().republish.as_millis() * 3 / 2);
+        // A new predecessor (a newcomer, or the one behind a failed node) may own any key
+        // this node does not: it gets them all, once.
+        let hand_all = std::mem::take(&mut self.pred_changed);
+        let mut batches: Vec<(Did, Vec<Record>)> = Vec::new();
+        let mut add = |to: Did, r: &Record| match batches.iter_mut().find(|(d, _)| *d == to) {
+            Some((_, v)) => v.push(r.clone()),
+            None => batches.push((to, vec![r.clone()])),
+        };
+        // With no predecessor known (it just failed), this node may own any key it holds:
+        // acting as their owner keeps them replicated until the ring says otherwise.
+        let owns_now = |k: Did| table.predecessor().is_none() || table.owns(k);
+        for h in self.store.iter_mut() {
+            let own = owns_now(h.record.key);
+            if own {
+                h.refreshed = now;
+                for r in &replicas {
+                    add(*r, &h.record);
+                }
+            } else if let Some(p) = pred {
+                if h.owned || hand_all || h.refreshed + hand_up_after <= now {
+                    add(p, &h.record);
+                }
+            }
+            h.owned = own;
+        }
+        self.store.drop_stale_copies(now, &owns_now);
+        for (to, records) in batches {
+            let mut batch = Vec::new();
+            let mut size = 0;
+            for r in records {
+                let len = r.encoded_len();
+                if size + len > STORE_BATCH && !batch.is_empty() {
+                    self.send_store(to, &StoreMsg::Replicate { records: std::mem::take(&mut batch) });
+                    size = 0;
+                }
+                size += len;
+                batch.push(r);
+            }
+            if !batch.is_empty() {
+                self.send_store(to, &StoreMsg::Replicate { records: batch });
+            }
+        }
+        // Writers renew a third of the way through a record's life.
+        for i in 0..self.published.len() {
+            let p = &self.published[i];
+            if p.renewed + crate::time::Duration(p.ttl.as_millis() / 3) > now {
+                continue;
+            }
+            let (key, kind, value, ttl, last) = (p.key, p.kind, p.value.clone(), p.ttl, p.version);
+            if let Ok(record) = self.sign_record(now, key, kind, value, ttl, last) {
+                let p = &mut self.published[i];
+                p.version = record.version;
+                p.renewed = now;
+                self.start_op(now, key, OpKind::Put(record));
+            }
+        }
+    }
+}
+
+/// Whether `from` may push a copy of `key` to this node: this node owns the key (the
+/// same as a put); `from` is one of this node's successors (copies go up to the
+/// predecessor: a handover to a newcomer, or a copy whose owner may have lost it); or
+/// `from` lies between the key and this node and not much further from it than its
+/// replica set spans: within 16 × `replicas` mean gaps, the mean gap estimated from
+/// this node's successor list (the owner and the replicas before us lie within
+/// `replicas` gaps; the margin covers uneven gaps, e^-48 to exceed for two exponential
+/// gaps).
+fn may_push(table: &crate::chord::RoutingTable, from: Did, key: Did, replicas: usize) -> bool {
+    let me = table.me();
+    if table.owns(key) || table.successors().contains(&from) {
+        return true;
+    }
+    let between = key.distance_to(from) < key.distance_to(me);
+    let list = table.successors();
+    let Some(&last) = list.last() else { return between };
+    // bits(span / len × replicas × 16), rounded up: a bound on bit lengths, not exact.
+    let log2 = |n: usize| usize::BITS - n.max(1).leading_zeros();
+    let allowed = me.distance_to(last).bit_len() + log2(replicas) + 4 + 1 - log2(list.len()).min(me.distance_to(last).bit_len());
+    // The key itself must be that close (the sender then is too).
+    between && key.distance_to(me).bit_len() <= allowed
+}
