@@ -97,6 +97,8 @@ pub struct Node {
     wire: Wire,
     store: Store,
     ops: HashMap<u64, Op>,
+    /// Puts this node stored as owner, waiting for replicas to confirm.
+    quorums: Vec<store_ops::Quorum>,
     /// Ring lookups started for store operations.
     op_lookups: Vec<(RequestId, u64)>,
     /// Draws operation ids: unpredictable, so only the nodes asked can answer.
@@ -162,6 +164,7 @@ impl Node {
             wire: Wire::new(did, session, cfg.wire, seed),
             store,
             ops: HashMap::new(),
+            quorums: Vec::new(),
             op_lookups: Vec::new(),
             op_rng: {
                 let mut s = seed;
@@ -270,6 +273,7 @@ impl Node {
         for id in late {
             self.finish_op(id, None);
         }
+        self.expire_quorums(now);
         if now >= self.next_republish {
             self.next_republish = now + self.store.config().republish;
             self.maintain_store(now);
@@ -289,7 +293,7 @@ impl Node {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let store = if self.store.is_empty() && self.published.is_empty() { None } else { Some(self.next_republish) };
-        let ops = self.ops.values().map(|o| o.deadline).min();
+        let ops = self.ops.values().map(|o| o.deadline).chain(self.quorums.iter().map(|q| q.deadline)).min();
         [self.ring.poll_timeout(), self.wire.poll_timeout(), store, ops].into_iter().flatten().min()
     }
 

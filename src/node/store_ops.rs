@@ -2,6 +2,37 @@
 
 use super::*;
 
+/// Puts waiting for their write quorum, in all (and a sixteenth of it per writer's node).
+const MAX_QUORUMS: usize = 1024;
+
+/// Whom a put's acknowledgement goes to.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Reply {
+    /// This node's own operation.
+    Local(u64),
+    /// The node that asked, under its operation id.
+    Remote { to: Did, op: u64 },
+}
+
+impl Reply {
+    fn peer(&self) -> Option<Did> {
+        match self {
+            Reply::Remote { to, .. } => Some(*to),
+            Reply::Local(_) => None,
+        }
+    }
+}
+
+/// A put stored here as owner, waiting for `needed` more of the replicas `asked`.
+#[derive(Debug)]
+pub(super) struct Quorum {
+    tag: u64,
+    reply: Reply,
+    asked: Vec<Did>,
+    needed: usize,
+    pub(super) deadline: Instant,
+}
+
 // ---- the store: puts, gets, replication ----
 impl Node {
     /// Writes `value` at `key` (see [`Record::key_of`]) as this node's account, for
@@ -103,8 +134,7 @@ impl Node {
         match &op.what {
             OpKind::Put(record) if owner == me => {
                 let record = record.clone();
-                let result = self.store_put(now, record);
-                self.finish_op(id, Some(Answer::Ack(result)));
+                self.store_put(now, record, Reply::Local(id));
             }
             OpKind::Put(record) => {
                 let msg = StoreMsg::Put { op: id, record: record.clone() };
@@ -125,19 +155,69 @@ impl Node {
         }
     }
 
-    /// Stores a record written to this node as its owner, and copies it to the replicas
-    /// at once (the periodic push keeps them fresh).
-    fn store_put(&mut self, now: Instant, record: Record) -> Result<(), StoreError> {
+    /// Stores a record written to this node as its owner, copies it to the replicas at
+    /// once (the periodic push keeps them fresh), and acknowledges it to `reply` once
+    /// `write_quorum - 1` replicas confirmed holding it (at once if the record was held
+    /// already, the ring has no other node, or the table of waiting puts is full).
+    fn store_put(&mut self, now: Instant, record: Record, reply: Reply) {
         let table = self.ring.table();
-        let accepted = self.store.accept(now, record.clone(), &|k| table.owns(k), None)?;
-        if accepted {
-            let n = self.store.config().replicas.saturating_sub(1);
-            let replicas: Vec<Did> = self.ring.table().successors().iter().copied().filter(|d| *d != self.did()).take(n).collect();
+        let accepted = match self.store.accept(now, record.clone(), &|k| table.owns(k), None) {
+            Ok(a) => a,
+            Err(e) => return self.reply_put(reply, Err(e)),
+        };
+        if !accepted {
+            return self.reply_put(reply, Ok(()));
+        }
+        let n = self.store.config().replicas.saturating_sub(1);
+        let replicas: Vec<Did> = self.ring.table().successors().iter().copied().filter(|d| *d != self.did()).take(n).collect();
+        let needed = self.store.config().write_quorum.saturating_sub(1).min(replicas.len());
+        let from_peer = match reply {
+            Reply::Remote { to, .. } => Some(to),
+            Reply::Local(_) => None,
+        };
+        let per_peer = self.quorums.iter().filter(|q| from_peer.is_some() && q.reply.peer() == from_peer).count();
+        if needed == 0 || self.quorums.len() >= MAX_QUORUMS || per_peer >= MAX_QUORUMS / 16 {
             for r in replicas {
                 self.send_store(r, &StoreMsg::Replicate { records: vec![record.clone()] });
             }
+            return self.reply_put(reply, Ok(()));
         }
-        Ok(())
+        let tag = self.op_rng.next_u64();
+        for &r in &replicas {
+            self.send_store(r, &StoreMsg::Copy { tag, record: record.clone() });
+        }
+        let deadline = now + Duration(self.store.config().request_timeout.as_millis() / 2);
+        self.quorums.push(Quorum { tag, reply, asked: replicas, needed, deadline });
+    }
+
+    fn reply_put(&mut self, reply: Reply, result: Result<(), StoreError>) {
+        match reply {
+            Reply::Local(op) => self.finish_op(op, Some(Answer::Ack(result))),
+            Reply::Remote { to, op } => self.send_store(to, &StoreMsg::PutAck { op, result }),
+        }
+    }
+
+    /// A replica answered copy `tag`.
+    fn copied(&mut self, from: Did, tag: u64, held: bool) {
+        let Some(i) = self.quorums.iter().position(|q| q.tag == tag && q.asked.contains(&from)) else {
+            return;
+        };
+        let q = &mut self.quorums[i];
+        q.asked.retain(|a| *a != from);
+        if held {
+            q.needed -= 1;
+        }
+        if q.needed == 0 || q.asked.len() < q.needed {
+            let q = self.quorums.swap_remove(i);
+            self.reply_put(q.reply, if q.needed == 0 { Ok(()) } else { Err(StoreError::Unreplicated) });
+        }
+    }
+
+    pub(super) fn expire_quorums(&mut self, now: Instant) {
+        while let Some(i) = self.quorums.iter().position(|q| q.deadline <= now) {
+            let q = self.quorums.swap_remove(i);
+            self.reply_put(q.reply, Err(StoreError::Unreplicated));
+        }
     }
 
     fn serve_get(&mut self, now: Instant, op: u64, key: Did, origin: Did, forwards: u8) {
@@ -181,12 +261,28 @@ impl Node {
                 // on pushed copies, and a node still joining owns nothing yet.
                 let table = self.ring.table();
                 let owner = self.ring.is_joined() && (table.predecessor().is_none() || table.owns(record.key));
-                let result = if owner { self.store_put(now, record) } else { Err(StoreError::NotReplica) };
-                if result == Err(StoreError::NotReplica) {
+                if !owner {
                     self.store.count(StoreError::NotReplica);
+                    self.send_store(from, &StoreMsg::PutAck { op, result: Err(StoreError::NotReplica) });
+                    return Err(StoreError::NotReplica);
                 }
-                self.send_store(from, &StoreMsg::PutAck { op, result });
-                result
+                self.store_put(now, record, Reply::Remote { to: from, op });
+                Ok(())
+            }
+            StoreMsg::Copy { tag, record } => {
+                let table = self.ring.table();
+                let held = if may_push(table, from, record.key, self.store.config().replicas) {
+                    self.store.accept(now, record, &|k| table.owns(k), Some(from)).is_ok()
+                } else {
+                    self.store.count(StoreError::NotReplica);
+                    false
+                };
+                self.send_store(from, &StoreMsg::Copied { tag, held });
+                Ok(())
+            }
+            StoreMsg::Copied { tag, held } => {
+                self.copied(from, tag, held);
+                Ok(())
             }
             StoreMsg::PutAck { op, result } => {
                 if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_)) && o.asked == Some(from)) {

@@ -56,6 +56,9 @@ pub struct StoreConfig {
     pub request_timeout: Duration,
     /// Replicas a `get` tries after an owner that holds nothing (a handover in flight).
     pub get_forwards: u8,
+    /// Nodes that must hold a new record before its put is acknowledged: the owner and
+    /// `write_quorum - 1` of its replicas (1: the owner alone).
+    pub write_quorum: usize,
 }
 
 impl Default for StoreConfig {
@@ -73,6 +76,7 @@ impl Default for StoreConfig {
             lease: Duration::from_secs(10),
             request_timeout: Duration::from_secs(8),
             get_forwards: 2,
+            write_quorum: 2,
         }
     }
 }
@@ -107,10 +111,13 @@ pub enum StoreError {
     /// node), beyond the sender's share of this node's copies, or a put to a node that
     /// does not own the key (the writer looks the owner up again).
     NotReplica,
+    /// The owner stored the record, but too few replicas confirmed it in time (the
+    /// owner keeps pushing it; the writer may retry).
+    Unreplicated,
 }
 
 impl StoreError {
-    pub const COUNT: usize = StoreError::NotReplica as usize + 1;
+    pub const COUNT: usize = StoreError::Unreplicated as usize + 1;
 }
 
 impl core::fmt::Display for StoreError {
@@ -127,6 +134,7 @@ impl core::fmt::Display for StoreError {
             StoreError::Malformed => "the store message does not decode",
             StoreError::NoSession => "this node has no session to sign records with",
             StoreError::NotReplica => "a copy this node does not take from that sender",
+            StoreError::Unreplicated => "too few replicas confirmed the record in time",
         };
         f.write_str(s)
     }
@@ -161,6 +169,17 @@ pub enum StoreMsg {
     /// Copies for a replica (or a new owner).
     Replicate {
         records: Vec<Record>,
+    },
+    /// A new record for a replica, from the owner, to confirm before the put is
+    /// acknowledged (the write quorum).
+    Copy {
+        tag: u64,
+        record: Record,
+    },
+    /// The replica holds the copy `tag` (`false`: it refused it).
+    Copied {
+        tag: u64,
+        held: bool,
     },
 }
 

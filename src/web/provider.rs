@@ -753,15 +753,23 @@ impl Inner {
         }
         match signal.kind {
             SignalKind::Offer => {
+                // Who waits for a link to `from` (a `connect`) waits for the one that wins.
+                let mut waiters = Vec::new();
                 if let Some(&id) = self.by_did.get(&from) {
                     let ours = matches!(self.conns.get(&id).map(|c| c.state), Some(State::Offering { .. }));
                     // Glare: both offered. The larger DID's offer wins.
                     if ours && self.node.did() > from {
                         return;
                     }
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        waiters = std::mem::take(&mut c.waiters);
+                    }
                     self.drop_conn(id, "replaced by the peer's offer");
                 }
                 let Ok(id) = self.new_conn(Some(from), State::Answering) else {
+                    for (_, reject) in waiters {
+                        self.settle.push((reject, js_error("CONNECT_FAILED", "no room for the peer's offer")));
+                    }
                     return;
                 };
                 let (pc, me, grace) = (self.conns[&id].pc.clone(), self.me.clone(), self.ring_grace);
@@ -769,6 +777,7 @@ impl Inner {
                 // The offerer's late candidates may come before our answer is made.
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.negotiation = Some(digest);
+                    c.waiters.extend(waiters);
                 }
                 if grace.is_none() {
                     self.forward_candidates(id); // every candidate will trickle
@@ -1159,6 +1168,8 @@ fn store_error(e: StoreError) -> JsValue {
         StoreError::TooLarge => "TOO_LARGE",
         StoreError::Full => "BUSY",
         StoreError::NoSession => "CLOSED",
+        StoreError::Unreplicated => "TIMEOUT",
+        StoreError::NotReplica => "UNDELIVERED",
         _ => "BAD_ARGUMENT",
     };
     js_error(code, e)
