@@ -30,7 +30,7 @@ impl Setup {
     fn new(seed: u64, cfg: NodeConfig) -> Setup {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let (sa, sb) = (session(&mut rng, 1, T0, DAY), session(&mut rng, 1, T0, DAY));
-        let (a, b, now) = ring_of_two_with(sa.clone(), sb.clone(), cfg);
+        let (a, b, now) = ring_of_two_with(sa.clone(), sb.clone(), cfg).expect("the test's configuration is valid");
         let mut s = Setup { a, b, sa: sa.clone(), sb, now, rng, next_tx: 1 << 40 };
         s.hello(&sa);
         s

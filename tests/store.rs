@@ -34,13 +34,7 @@ fn record(w: &Session, now: Instant, name: &str, kind: RecordKind, version: u64,
 }
 
 fn wait(sim: &mut Sim, ix: u32, op: OpId) -> StoreEvent {
-    for _ in 0..200 {
-        if let Some(e) = sim.take_store_event(ix, op) {
-            return e;
-        }
-        sim.run_for(Duration::from_millis(50));
-    }
-    panic!("no answer for {op:?}");
+    common::store_event(sim, ix, op, 50, 200).unwrap_or_else(|| panic!("no answer for {op:?}"))
 }
 
 fn put_result(e: StoreEvent) -> Result<(), PutError> {

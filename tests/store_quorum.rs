@@ -6,10 +6,10 @@ use rand_chacha::ChaCha20Rng;
 use rings_node::sim::scenario::grow_in_waves;
 use rings_node::sim::{Sim, SimConfig};
 use rings_node::store::{GetResult, Record, RecordKind, StoreEvent};
-use rings_node::{Duration, Instant};
+use rings_node::Duration;
 
 mod common;
-use common::session;
+use common::{session, store_event};
 
 /// Before: an owner acknowledged a put as soon as it stored it, with its pushes to the
 /// replicas still queued; crashed at that moment, it took the only copy with it. Now the
@@ -28,14 +28,7 @@ fn an_acknowledged_put_outlives_its_owner_crashing_at_the_acknowledgement() {
         let r = Record::sign(&writer, key, RecordKind::Value, 1, sim.now().as_millis() + 3_600_000, vec![i as u8]);
         // The owner writes it itself, and crashes the moment it reports the put done.
         let op = sim.put_record(owner, r);
-        let mut done = None;
-        for _ in 0..5_000 {
-            if let Some(e) = sim.take_store_event(owner, op) {
-                done = Some(e);
-                break;
-            }
-            sim.run_until(Instant(sim.now().as_millis() + 1));
-        }
+        let done = store_event(&mut sim, owner, op, 1, 5_000);
         let ok = matches!(done, Some(StoreEvent::Put { result: Ok(()), .. }));
         assert!(ok, "put {i}: {done:?}");
         sim.crash(owner);
@@ -45,14 +38,7 @@ fn an_acknowledged_put_outlives_its_owner_crashing_at_the_acknowledgement() {
     for key in acked {
         let ix = sim.random_member().unwrap();
         let op = sim.get(ix, key);
-        let mut got = None;
-        for _ in 0..400 {
-            if let Some(e) = sim.take_store_event(ix, op) {
-                got = Some(e);
-                break;
-            }
-            sim.run_for(Duration::from_millis(50));
-        }
+        let got = store_event(&mut sim, ix, op, 50, 400);
         assert!(matches!(got, Some(StoreEvent::Get { result: GetResult::Found(_), .. })), "{key:?}: {got:?}");
     }
 }

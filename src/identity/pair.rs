@@ -121,13 +121,21 @@ mod tests {
     const N7: [u8; NONCE_LEN] = [7; NONCE_LEN];
     const N8: [u8; NONCE_LEN] = [8; NONCE_LEN];
 
+    /// A's and B's pair (both ends), Eve posing as A to B, and B's pair with Eve.
+    fn pairs(seed: u64) -> (PairKeys, PairKeys, PairKeys, PairKeys) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let (a, b, eve) = (SigningKey::random(&mut rng), SigningKey::random(&mut rng), SigningKey::random(&mut rng));
+        (
+            PairKeys::derive(&a, 1, b.verifying_key(), 2),
+            PairKeys::derive(&b, 2, a.verifying_key(), 1),
+            PairKeys::derive(&eve, 1, b.verifying_key(), 2),
+            PairKeys::derive(&b, 2, eve.verifying_key(), 1),
+        )
+    }
+
     #[test]
     fn headers_are_authenticated_apart_from_bodies() {
-        let mut rng = ChaCha20Rng::seed_from_u64(10);
-        let (a, b, eve) = (SigningKey::random(&mut rng), SigningKey::random(&mut rng), SigningKey::random(&mut rng));
-        let ab = PairKeys::derive(&a, 1, b.verifying_key(), 2);
-        let ba = PairKeys::derive(&b, 2, a.verifying_key(), 1);
-        let eb = PairKeys::derive(&eve, 1, b.verifying_key(), 2);
+        let (ab, ba, eb, _) = pairs(10);
         let tag = ab.head_tag(&N7, b"hdr");
         assert!(ba.check_head(&N7, b"hdr", &tag));
         assert!(!ba.check_head(&N8, b"hdr", &tag), "another nonce");
@@ -142,12 +150,7 @@ mod tests {
 
     #[test]
     fn both_sides_agree_and_every_fault_is_caught() {
-        let mut rng = ChaCha20Rng::seed_from_u64(9);
-        let (a, b, eve) = (SigningKey::random(&mut rng), SigningKey::random(&mut rng), SigningKey::random(&mut rng));
-        let ab = PairKeys::derive(&a, 1, b.verifying_key(), 2);
-        let ba = PairKeys::derive(&b, 2, a.verifying_key(), 1);
-        let eb = PairKeys::derive(&eve, 1, b.verifying_key(), 2);
-        let be = PairKeys::derive(&b, 2, eve.verifying_key(), 1);
+        let (ab, ba, eb, be) = pairs(9);
         for len in [0usize, 1, 100, 70_000] {
             let msg: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let mut sealed = msg.clone();

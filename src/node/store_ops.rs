@@ -171,10 +171,7 @@ impl Node {
         let n = self.store.config().replicas.saturating_sub(1);
         let replicas: Vec<Did> = self.ring.table().successors().iter().copied().filter(|d| *d != self.did()).take(n).collect();
         let needed = self.store.config().write_quorum.saturating_sub(1).min(replicas.len());
-        let from_peer = match reply {
-            Reply::Remote { to, .. } => Some(to),
-            Reply::Local(_) => None,
-        };
+        let from_peer = reply.peer();
         let per_peer = self.quorums.iter().filter(|q| from_peer.is_some() && q.reply.peer() == from_peer).count();
         if needed == 0 || self.quorums.len() >= MAX_QUORUMS || per_peer >= MAX_QUORUMS / 16 {
             for r in replicas {

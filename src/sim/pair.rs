@@ -4,6 +4,7 @@
 use rand_chacha::ChaCha20Rng;
 
 use crate::identity::{AccountKind, LocalAccount, Session};
+use crate::chord::ConfigError;
 use crate::node::{Identity, Node, NodeConfig};
 use crate::time::{Duration, Instant};
 
@@ -45,19 +46,21 @@ pub fn run(a: &mut Node, b: &mut Node, now: &mut Instant, ms: u64, mut log: Opti
 
 /// A ring of two: `b` joins through `a`; returns both and the time they agree.
 pub fn ring_of_two(sa: Session, sb: Session) -> (Node, Node, Instant) {
-    ring_of_two_with(sa, sb, NodeConfig::default())
+    // The default configuration is valid (`Config::validate` unit tests): `expect` cannot fire.
+    ring_of_two_with(sa, sb, NodeConfig::default()).expect("default config")
 }
 
-/// [`ring_of_two`] with both nodes on `cfg`.
-pub fn ring_of_two_with(sa: Session, sb: Session, cfg: NodeConfig) -> (Node, Node, Instant) {
-    let mut a = Node::new(Identity::Session(sa), cfg.clone(), [1; 32], Instant(T0)).expect("a valid config");
-    let mut b = Node::new(Identity::Session(sb), cfg, [2; 32], Instant(T0)).expect("a valid config");
+/// [`ring_of_two`] with both nodes on `cfg`; a configuration `Node::new` refuses is
+/// returned as its error.
+pub fn ring_of_two_with(sa: Session, sb: Session, cfg: NodeConfig) -> Result<(Node, Node, Instant), ConfigError> {
+    let mut a = Node::new(Identity::Session(sa), cfg.clone(), [1; 32], Instant(T0))?;
+    let mut b = Node::new(Identity::Session(sb), cfg, [2; 32], Instant(T0))?;
     b.join(Instant(T0), a.did());
     let mut now = Instant(T0);
     run(&mut a, &mut b, &mut now, 3_000, None);
     assert_eq!(a.ring().successor(), Some(b.did()));
     assert_eq!(b.ring().successor(), Some(a.did()));
-    (a, b, now)
+    Ok((a, b, now))
 }
 
 /// Honest traffic both ways (ring maintenance, hellos, single- and multi-frame data, a

@@ -581,7 +581,7 @@ impl Wire {
     }
 
     fn check_frame(&mut self, now: Instant, table: &RoutingTable, from: Did, frame: Frame) -> Result<(), RejectReason> {
-        if frame.path.last().copied().unwrap_or(frame.origin) != from {
+        if frame.handed_by() != from {
             return Err(RejectReason::PathMismatch);
         }
         if let Some(h) = frame.header() {
@@ -651,11 +651,12 @@ impl Wire {
             return Err(RejectReason::RoutingLoop);
         }
         let key = (frame.origin, frame.tx);
-        let pinned = self.pins.get(&key).map(|p| p.next);
+        let pinned = self.pins.get(&key).map(|p| (p.next, frame.seq >= p.last));
         // The last piece unpins its message: nothing of it is in flight here any more.
-        if pinned.is_some() && self.pins.get(&key).is_some_and(|p| frame.seq >= p.last) {
+        if let Some((_, true)) = pinned {
             self.pins.remove(&key);
         }
+        let pinned = pinned.map(|(next, _)| next);
         let next = match pinned {
             Some(n) => n,
             None => match self.next_hop(now, table, frame.dest, frame.origin, &frame.path) {
@@ -672,7 +673,7 @@ impl Wire {
             // Later pieces follow the first one's path, so they arrive in order. Pins are
             // bounded in all and per link peer (a sixteenth each); past that, pieces are
             // routed one by one (usually the same way).
-            let from = frame.path.last().copied().unwrap_or(frame.origin);
+            let from = frame.handed_by();
             if h.frames > 1 && self.pins.len() < MAX_PINS && self.pins.values().filter(|p| p.from == from).count() < MAX_PINS / 16 {
                 let until = now + crate::time::Duration(h.ttl as u64) + self.cfg.reassembly_timeout;
                 self.pins.insert(key, Pin { next, dest: frame.dest, from, last: h.frames - 1, until });

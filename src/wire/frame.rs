@@ -137,6 +137,12 @@ impl Frame {
         Ok(frame)
     }
 
+    /// The peer that handed this frame over: the last relay on its path, or its origin
+    /// (checked against the link it came in on before anything else).
+    pub fn handed_by(&self) -> Did {
+        self.path.last().copied().unwrap_or(self.origin)
+    }
+
     pub fn header(&self) -> Option<&Header> {
         match &self.part {
             Part::Head(h) => Some(h),

@@ -82,11 +82,11 @@ struct Hint {
     noted: Instant,
 }
 
+/// The hints, by origin. Counts per link and per group are taken from it when a hint is
+/// noted (one pass over at most [`MAX`] entries), so no second table can drift from it.
 #[derive(Default, Debug)]
 pub struct Hints {
     by_origin: BTreeMap<Did, Hint>,
-    /// Hints per link peer (one entry per link holding any: a short list).
-    per_link: Vec<(Did, usize)>,
 }
 
 impl Hints {
@@ -109,44 +109,51 @@ impl Hints {
                 }
                 return;
             }
-            self.remove(origin);
+            self.by_origin.remove(&origin);
         }
-        let in_group = self.by_origin.values().filter(|h| h.via == via && h.second == second).count();
+        let (mut in_link, mut in_group) = (0, 0);
+        for h in self.by_origin.values().filter(|h| h.via == via) {
+            in_link += 1;
+            in_group += usize::from(h.second == second);
+        }
         if in_group >= PER_GROUP {
             self.evict(|h| h.via == via && h.second == second);
-        } else if self.count(via) >= PER_LINK {
+        } else if in_link >= PER_LINK {
             self.evict(|h| h.via == via);
         } else if self.by_origin.len() >= MAX {
             if self.by_origin.values().any(|h| h.until <= now) {
                 self.evict(|h| h.until <= now);
-            } else if let Some(&(fullest, _)) = self.per_link.iter().max_by_key(|(_, n)| *n) {
+            } else if let Some(fullest) = self.fullest_link() {
                 self.evict(|h| h.via == fullest);
             }
         }
         self.by_origin.insert(origin, Hint { via, second, until: now + TTL, noted: now });
-        match self.per_link.iter_mut().find(|(l, _)| *l == via) {
-            Some((_, n)) => *n += 1,
-            None => self.per_link.push((via, 1)),
-        }
     }
 
     /// The link to `via` fell: what pointed over it is gone.
     pub fn drop_link(&mut self, via: Did) {
-        if self.count(via) > 0 {
-            self.per_link.retain(|(l, _)| *l != via);
-            self.by_origin.retain(|_, h| h.via != via);
-        }
+        self.by_origin.retain(|_, h| h.via != via);
     }
 
     pub fn expire(&mut self, now: Instant) {
-        let old: Vec<Did> = self.by_origin.iter().filter(|(_, h)| h.until <= now).map(|(&o, _)| o).collect();
-        for o in old {
-            self.remove(o);
-        }
+        self.by_origin.retain(|_, h| h.until > now);
     }
 
+    #[cfg(test)]
     fn count(&self, via: Did) -> usize {
-        self.per_link.iter().find(|(l, _)| *l == via).map_or(0, |(_, n)| *n)
+        self.by_origin.values().filter(|h| h.via == via).count()
+    }
+
+    /// The link peer holding the most hints.
+    fn fullest_link(&self) -> Option<Did> {
+        let mut per_link: Vec<(Did, usize)> = Vec::new();
+        for h in self.by_origin.values() {
+            match per_link.iter_mut().find(|(l, _)| *l == h.via) {
+                Some((_, n)) => *n += 1,
+                None => per_link.push((h.via, 1)),
+            }
+        }
+        per_link.into_iter().max_by_key(|(_, n)| *n).map(|(l, _)| l)
     }
 
     /// Removes the least recently refreshed hint that `which` selects.
@@ -154,17 +161,7 @@ impl Hints {
         let victim = self.by_origin.iter().filter(|(_, h)| which(h)).min_by_key(|(_, h)| h.until).map(|(&o, _)| o);
         debug_assert!(victim.is_some(), "a full group, link or table has a hint to evict");
         if let Some(o) = victim {
-            self.remove(o);
-        }
-    }
-
-    fn remove(&mut self, origin: Did) {
-        let Some(h) = self.by_origin.remove(&origin) else { return };
-        if let Some(i) = self.per_link.iter().position(|(l, _)| *l == h.via) {
-            self.per_link[i].1 -= 1;
-            if self.per_link[i].1 == 0 {
-                self.per_link.swap_remove(i);
-            }
+            self.by_origin.remove(&o);
         }
     }
 }
@@ -238,7 +235,7 @@ mod tests {
         assert_eq!(h.get(Instant(200_001), did(1)), Some(did(901)));
         assert_eq!((h.count(did(900)), h.count(did(901)), h.len()), (0, 1, 1));
         h.drop_link(did(901));
-        assert_eq!((h.len(), h.per_link.len()), (0, 0));
+        assert_eq!(h.len(), 0);
     }
 
     #[test]
@@ -286,6 +283,5 @@ mod tests {
         assert_eq!(h.get(later, did(2)), Some(did(5_001)));
         h.expire(later + TTL);
         assert_eq!(h.len(), 0);
-        assert!(h.per_link.is_empty());
     }
 }

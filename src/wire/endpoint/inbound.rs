@@ -32,7 +32,7 @@ impl Wire {
     }
 
     pub(super) fn receive(&mut self, now: Instant, table: &RoutingTable, frame: Frame) -> Result<(), RejectReason> {
-        let (origin, tx) = (frame.origin, frame.tx);
+        let (origin, tx, via) = (frame.origin, frame.tx, frame.handed_by());
         let Part::Head(h) = frame.part else {
             return self.receive_more(now, table, frame);
         };
@@ -112,7 +112,7 @@ impl Wire {
             body_len,
             body: Vec::new(),
             last_progress: now,
-            via: frame.path.last().copied().unwrap_or(origin),
+            via,
             deadline: Instant(expires_at) + self.cfg.reassembly_timeout,
         };
         if !partial.append(&frame.piece) {
@@ -139,7 +139,7 @@ impl Wire {
         };
         // Pieces follow the first frame's path; one from another link is somebody
         // else's (it does not cost the message anything).
-        if frame.path.last().copied().unwrap_or(origin) != p.via {
+        if frame.handed_by() != p.via {
             return Err(RejectReason::PathMismatch);
         }
         if frame.seq < p.next_seq {
