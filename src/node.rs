@@ -123,6 +123,9 @@ struct Op {
     hops: u8,
     /// A put sent to a node that did not own the key was looked up again.
     retried: bool,
+    /// Times this node's own record was signed again above a newer version the owner
+    /// showed (another device of the account, or this one before a restart).
+    bumps: u8,
 }
 
 #[derive(Debug)]

@@ -114,7 +114,7 @@ impl Node {
             id = self.op_rng.next_u64();
         }
         let deadline = now + self.store.config().request_timeout;
-        self.ops.insert(id, Op { key, deadline, what, asked: None, hops: 0, retried: false });
+        self.ops.insert(id, Op { key, deadline, what, asked: None, hops: 0, retried: false, bumps: 0 });
         // A node still (re)joining would answer for keys the ring gives to others.
         if !self.ring.is_joined() {
             self.finish_op(id, Some(Answer::NoRoute));
@@ -163,6 +163,15 @@ impl Node {
         let table = self.ring.table();
         let accepted = match self.store.accept(now, record.clone(), &|k| table.owns(k), None) {
             Ok(a) => a,
+            Err(StoreError::Stale) => {
+                // Shown the newer version, the writer can write above it.
+                let held = self.store.held_at(record.slot()).cloned();
+                return match (reply, held) {
+                    (Reply::Local(op), Some(held)) => self.newer_held(now, op, held),
+                    (Reply::Remote { to, op }, Some(record)) => self.send_store(to, &StoreMsg::Newer { op, record }),
+                    (reply, None) => self.reply_put(reply, Err(StoreError::Stale)),
+                };
+            }
             Err(e) => return self.reply_put(reply, Err(e)),
         };
         if !accepted {
@@ -185,6 +194,38 @@ impl Node {
         }
         let deadline = now + Duration(self.store.config().request_timeout.as_millis() / 2);
         self.quorums.push(Quorum { tag, reply, asked: replicas, needed, deadline });
+    }
+
+    /// Put `id` was refused as stale and `held` is the newer version at its slot. If the
+    /// put is this node's own record, it is signed again one version above `held` and
+    /// sent to the owner again: a device whose clock runs behind another's, or one
+    /// restarted with its clock set back, still overwrites the account's earlier writes
+    /// ("later write wins": the version is max(clock, highest seen + 1)). Twice at most;
+    /// `held` must be the same writer's and verify, so nobody else can make a writer
+    /// skip versions.
+    fn newer_held(&mut self, now: Instant, id: u64, held: Record) {
+        let Some(op) = self.ops.get(&id) else { return };
+        let OpKind::Put(mine) = &op.what else { return };
+        let session = self.wire.session().filter(|s| s.did() == mine.writer && *s.delegation() == mine.delegation);
+        let fits = held.slot() == mine.slot() && held.writer == mine.writer && held.version >= mine.version && held.version < u64::MAX;
+        let Some(session) = session.filter(|_| fits && op.bumps < 2) else {
+            return self.finish_op(id, Some(Answer::Ack(Err(StoreError::Stale))));
+        };
+        let (key, kind, version, expires, value) = (mine.key, mine.kind, held.version + 1, mine.expires_at, mine.value.clone());
+        if self.store.check(now, &held).is_err() {
+            return self.finish_op(id, Some(Answer::Ack(Err(StoreError::Stale))));
+        }
+        let record = Record::sign(session, key, kind, version, expires, value);
+        if let Some(p) = self.published.iter_mut().find(|p| (p.key, p.kind) == (key, kind)) {
+            p.version = p.version.max(version);
+        }
+        let Some(op) = self.ops.get_mut(&id) else { return };
+        op.bumps += 1;
+        op.what = OpKind::Put(record.clone());
+        match op.asked {
+            Some(owner) => self.send_store(owner, &StoreMsg::Put { op: id, record }),
+            None => self.store_put(now, record, Reply::Local(id)),
+        }
     }
 
     fn reply_put(&mut self, reply: Reply, result: Result<(), StoreError>) {
@@ -279,6 +320,12 @@ impl Node {
             }
             StoreMsg::Copied { tag, held } => {
                 self.copied(from, tag, held);
+                Ok(())
+            }
+            StoreMsg::Newer { op, record } => {
+                if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_)) && o.asked == Some(from)) {
+                    self.newer_held(now, op, record);
+                }
                 Ok(())
             }
             StoreMsg::PutAck { op, result } => {

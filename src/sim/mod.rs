@@ -11,6 +11,7 @@ mod liars;
 mod oracle;
 pub mod pair;
 pub mod scenario;
+mod store_view;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -174,6 +175,9 @@ struct Slot {
     alive: bool,
     joined: bool,
     wake: Option<Instant>,
+    /// How far this node's clock runs ahead of the simulator's (behind if negative),
+    /// in milliseconds: everything it is given and gives back is on its own clock.
+    clock: i64,
 }
 
 impl Slot {
@@ -322,17 +326,23 @@ impl Sim {
                 Identity::RingOnly(d) => *d,
             };
             if !self.index.contains_key(&did) {
-                return self.spawn_identity(identity, via);
+                return self.spawn_identity(identity, via, 0);
             }
         }
     }
 
-    /// Adds a ring-only node with a chosen DID (see [`Sim::spawn`]).
-    pub fn spawn_with(&mut self, did: Did, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
-        self.spawn_identity(Identity::RingOnly(did), via)
+    /// Adds a node running `session` (a second device of an account, say) whose clock
+    /// runs `clock` ms ahead of the simulator's (see [`Sim::spawn`], [`Sim::set_clock`]).
+    pub fn spawn_session(&mut self, session: Session, via: Option<NodeIx>, clock: i64) -> (NodeIx, Option<RequestId>) {
+        self.spawn_identity(Identity::Session(session), via, clock)
     }
 
-    fn spawn_identity(&mut self, identity: Identity, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
+    /// Adds a ring-only node with a chosen DID (see [`Sim::spawn`]).
+    pub fn spawn_with(&mut self, did: Did, via: Option<NodeIx>) -> (NodeIx, Option<RequestId>) {
+        self.spawn_identity(Identity::RingOnly(did), via, 0)
+    }
+
+    fn spawn_identity(&mut self, identity: Identity, via: Option<NodeIx>, clock: i64) -> (NodeIx, Option<RequestId>) {
         // One draw per node (as before the wire existed, so seeded runs stay comparable),
         // stretched to the node's 32-byte seed.
         let draw = self.rng.next_u64();
@@ -344,10 +354,11 @@ impl Sim {
         }
         let cfg = NodeConfig { ring: self.cfg.node.clone(), wire: self.cfg.wire_config.clone(), store: self.cfg.store.clone() };
         // The configuration was validated in `Sim::new`.
-        let node = Node::new(identity, cfg, seed, self.now).expect("validated config");
+        let now = Instant(self.now.as_millis().saturating_add_signed(clock));
+        let node = Node::new(identity, cfg, seed, now).expect("validated config");
         let did = node.did();
         let ix = self.slots.len() as NodeIx;
-        self.slots.push(Slot { node, alive: true, joined: false, wake: None });
+        self.slots.push(Slot { node, alive: true, joined: false, wake: None, clock });
         self.liars.push(false);
         self.index.insert(did, ix);
         let req = match via {
@@ -358,11 +369,24 @@ impl Sim {
             }
             Some(v) => {
                 let via_did = self.slots[v as usize].node.did();
-                Some(self.slots[ix as usize].node.join(self.now, via_did))
+                Some(self.slots[ix as usize].node.join(now, via_did))
             }
         };
         self.after_input(ix);
         (ix, req)
+    }
+
+    /// Sets node `ix`'s clock `ms` ahead of the simulator's (behind if negative): a
+    /// machine whose clock is off. Its timers still run at the simulator's pace.
+    pub fn set_clock(&mut self, ix: NodeIx, ms: i64) {
+        self.slots[ix as usize].clock = ms;
+        self.slots[ix as usize].wake = None;
+        self.after_input(ix);
+    }
+
+    /// What node `ix`'s clock says now.
+    pub fn clock_of(&self, ix: NodeIx) -> Instant {
+        Instant(self.now.as_millis().saturating_add_signed(self.slots[ix as usize].clock))
     }
 
     /// The node stops at once, without a word (process killed, tab closed).
@@ -380,7 +404,8 @@ impl Sim {
             return;
         }
         self.oracle.remove(self.slots[ix as usize].node.did());
-        self.slots[ix as usize].node.leave(self.now);
+        let now = self.clock_of(ix);
+        self.slots[ix as usize].node.leave(now);
         self.after_input(ix);
         self.slots[ix as usize].alive = false;
     }
@@ -397,8 +422,8 @@ impl Sim {
 
     /// Starts a lookup of `key` at node `ix`; its outcome is recorded under the id.
     pub fn lookup(&mut self, ix: NodeIx, key: Did) -> RequestId {
-        let node = &mut self.slots[ix as usize].node;
-        let id = node.lookup(self.now, key);
+        let now = self.clock_of(ix);
+        let id = self.slots[ix as usize].node.lookup(now, key);
         self.pending_keys.entry(key).or_default().0 += 1;
         self.after_input(ix);
         id
@@ -431,6 +456,7 @@ impl Sim {
     fn dispatch(&mut self, what: What) {
         match what {
             What::Deliver { to, from, payload } => {
+                let now = self.clock_of(to);
                 let slot = &mut self.slots[to as usize];
                 if !slot.alive {
                     self.stats.to_dead += 1;
@@ -438,10 +464,10 @@ impl Sim {
                 }
                 self.stats.delivered += 1;
                 match payload {
-                    Payload::Msg(m) => slot.node.handle_ring_message(self.now, from, m),
+                    Payload::Msg(m) => slot.node.handle_ring_message(now, from, m),
                     Payload::Frame(f) => {
                         // Routed frames that fail are counted by the node's wire stats.
-                        if let Err(crate::node::FrameError::Ring(_)) = slot.node.handle_frame(self.now, from, &f) {
+                        if let Err(crate::node::FrameError::Ring(_)) = slot.node.handle_frame(now, from, &f) {
                             self.stats.decode_errors += 1;
                         }
                     }
@@ -449,17 +475,19 @@ impl Sim {
                 self.after_input(to);
             }
             What::Wake { node } => {
+                let now = self.clock_of(node);
                 let slot = &mut self.slots[node as usize];
                 if !slot.alive || slot.wake.is_none_or(|w| w > self.now) {
                     return; // superseded by an earlier wake-up
                 }
                 slot.wake = None;
-                slot.node.handle_timeout(self.now);
+                slot.node.handle_timeout(now);
                 self.after_input(node);
             }
             What::Sent { node, peer, bytes } => {
                 if self.slots[node as usize].alive {
-                    self.slots[node as usize].node.handle_sent(self.now, peer, bytes);
+                    let now = self.clock_of(node);
+                    self.slots[node as usize].node.handle_sent(now, peer, bytes);
                     self.after_input(node);
                 }
             }
@@ -546,7 +574,8 @@ impl Sim {
         // Keep an earlier wake-up if one is scheduled: waking early is harmless (the
         // node reschedules), and it spares the queue one entry per input.
         let slot = &self.slots[ix as usize];
-        let next = if slot.alive { slot.node.poll_timeout() } else { None };
+        // The node's deadline is on its own clock.
+        let next = if slot.alive { slot.node.poll_timeout().map(|t| Instant(t.as_millis().saturating_add_signed(-slot.clock))) } else { None };
         if let Some(t) = next.map(|t| t.max(self.now)) {
             if slot.wake.is_none_or(|w| t < w) {
                 self.slots[ix as usize].wake = Some(t);
@@ -616,63 +645,10 @@ impl Sim {
 
     /// Node `ix` sends `body` to the node `dest` (needs `SimConfig::identities`).
     pub fn send(&mut self, ix: NodeIx, dest: Did, body: Vec<u8>) -> Result<u64, SendError> {
-        let r = self.slots[ix as usize].node.send(self.now, dest, body);
+        let now = self.clock_of(ix);
+        let r = self.slots[ix as usize].node.send(now, dest, body);
         self.after_input(ix);
         r
-    }
-
-    // ---- the store ----
-
-    /// Node `ix` stores a record signed elsewhere (a client's).
-    pub fn put_record(&mut self, ix: NodeIx, record: crate::store::Record) -> crate::store::OpId {
-        let op = self.slots[ix as usize].node.put_record(self.now, record);
-        self.after_input(ix);
-        op
-    }
-
-    /// Node `ix` reads the records at `key`.
-    pub fn get(&mut self, ix: NodeIx, key: Did) -> crate::store::OpId {
-        let op = self.slots[ix as usize].node.get(self.now, key);
-        self.after_input(ix);
-        op
-    }
-
-    /// How a store operation ended, if it has (taken out).
-    pub fn take_store_event(&mut self, ix: NodeIx, op: crate::store::OpId) -> Option<crate::store::StoreEvent> {
-        self.store_events.remove(&(ix, op))
-    }
-
-    /// Live nodes holding a live copy of a record at `key`.
-    pub fn holders(&self, key: Did) -> usize {
-        let now = self.now;
-        self.slots.iter().filter(|s| s.alive && !s.node.store().records_at(key, now).is_empty()).count()
-    }
-
-    /// Live copies per key over all live nodes (a record counts once per node).
-    pub fn replica_counts(&self) -> HashMap<Did, usize> {
-        let now = self.now.as_millis();
-        let mut counts = HashMap::new();
-        for s in self.slots.iter().filter(|s| s.alive) {
-            let mut last = None;
-            for r in s.node.store().iter().filter(|r| r.expires_at >= now) {
-                if last != Some(r.key) {
-                    *counts.entry(r.key).or_insert(0) += 1;
-                    last = Some(r.key);
-                }
-            }
-        }
-        counts
-    }
-
-    /// Live nodes holding a live copy of a record at `key` (slow: scans every node).
-    pub fn holders_of(&self, key: Did) -> Vec<Did> {
-        let now = self.now;
-        self.slots.iter().filter(|s| s.alive && !s.node.store().records_at(key, now).is_empty()).map(|s| s.node.did()).collect()
-    }
-
-    /// Records held by each live node.
-    pub fn records_per_node(&self) -> Vec<usize> {
-        self.slots.iter().filter(|s| s.alive).map(|s| s.node.store().len()).collect()
     }
 
     /// Messages delivered to `ix` so far (taken out).

@@ -154,6 +154,12 @@ pub enum StoreMsg {
         op: u64,
         result: Result<(), StoreError>,
     },
+    /// The put `op` is refused as stale: this is the newer version held (signed by the
+    /// same writer, so the writer can check it and write above it).
+    Newer {
+        op: u64,
+        record: Record,
+    },
     /// Records at `key`, for `origin`; a node that holds none passes it to its successor
     /// while `forwards` lasts.
     Get {
@@ -334,6 +340,11 @@ impl Store {
 
     fn find(&self, slot: (Did, Did)) -> Result<usize, usize> {
         self.held.binary_search_by(|h| h.record.slot().cmp(&slot))
+    }
+
+    /// The record held in `slot` (live or not).
+    pub fn held_at(&self, slot: (Did, Did)) -> Option<&Record> {
+        self.find(slot).ok().map(|i| &self.held[i].record)
     }
 
     /// Every record held (for replication and tests).
