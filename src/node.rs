@@ -27,6 +27,7 @@ use crate::Did;
 pub use crate::wire::SendError;
 
 mod store_ops;
+mod store_reads;
 
 /// Who a node is.
 #[derive(Clone, Debug)]
@@ -99,6 +100,8 @@ pub struct Node {
     ops: HashMap<u64, Op>,
     /// Puts this node stored as owner, waiting for replicas to confirm.
     quorums: Vec<store_ops::Quorum>,
+    /// Reads this node coordinates as owner, waiting for replicas.
+    reads: Vec<store_reads::Read>,
     /// Ring lookups started for store operations.
     op_lookups: Vec<(RequestId, u64)>,
     /// Draws operation ids: unpredictable, so only the nodes asked can answer.
@@ -168,6 +171,7 @@ impl Node {
             store,
             ops: HashMap::new(),
             quorums: Vec::new(),
+            reads: Vec::new(),
             op_lookups: Vec::new(),
             op_rng: {
                 let mut s = seed;
@@ -277,6 +281,7 @@ impl Node {
             self.finish_op(id, None);
         }
         self.expire_quorums(now);
+        self.expire_reads(now);
         if now >= self.next_republish {
             self.next_republish = now + self.store.config().republish;
             self.maintain_store(now);
@@ -296,7 +301,7 @@ impl Node {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let store = if self.store.is_empty() && self.published.is_empty() { None } else { Some(self.next_republish) };
-        let ops = self.ops.values().map(|o| o.deadline).chain(self.quorums.iter().map(|q| q.deadline)).min();
+        let ops = self.ops.values().map(|o| o.deadline).chain(self.quorums.iter().map(|q| q.deadline)).chain(self.reads.iter().map(|r| r.deadline)).min();
         [self.ring.poll_timeout(), self.wire.poll_timeout(), store, ops].into_iter().flatten().min()
     }
 

@@ -398,8 +398,8 @@ fn records_survive_churn_and_a_lost_replica_set_is_reported() {
 }
 
 /// Answers from nodes that were not asked are ignored: a forged acknowledgement does not
-/// end a put, and a peer cannot make a node answer its own pending get (with records of
-/// another key) by naming it as the origin of a request.
+/// end a put, and a forged (empty) answer does not end a get as `NotFound` (it did
+/// before: answers were matched by id alone).
 #[test]
 fn spoofed_answers_do_not_end_operations() {
     use rings_node::store::StoreMsg;
@@ -421,10 +421,15 @@ fn spoofed_answers_do_not_end_operations() {
     let ack = StoreMsg::PutAck { op: put.0, result: Err(StoreError::NotOwner) };
     sim.inject_frame(victim, liar, ack.encode());
     assert_eq!(put_result(wait(&mut sim, victim, put)), Ok(()), "the owner's answer, not the liar's");
-    // A get in flight; a peer asks the victim, in the victim's own name, for another key.
+    // A get in flight; a peer that is not the owner asked answers it first, with a
+    // genuine record (an empty answer would read as NotFound), and asks the victim to
+    // peek at another key under the get's id (the answer goes to the liar).
     let get = sim.get(victim, key);
-    let trick = StoreMsg::Get { op: get.0, key: other.key, origin: victim_did, forwards: 0 };
-    sim.inject_frame(victim, liar, trick.encode());
+    let forged = StoreMsg::GetReply { op: get.0, records: vec![] };
+    sim.inject_frame(victim, liar, forged.encode());
+    sim.inject_frame(victim, liar, StoreMsg::Peek { op: get.0, key: other.key }.encode());
+    sim.run_for(Duration::from_millis(1));
+    sim.inject_frame(victim, liar, forged.encode());
     match get_result(wait(&mut sim, victim, get)) {
         GetResult::Found(rs) => assert_eq!((rs.len(), rs[0].key, rs[0].value.as_slice()), (1, key, &b"real"[..])),
         other => panic!("{other:?}"),

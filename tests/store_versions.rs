@@ -51,7 +51,7 @@ fn later_writes_win_across_skewed_devices_and_restarts() {
         let account = LocalAccount::generate(&mut rng);
         let network = SimConfig::default().wire_config.network;
         let issued = Instant(sim.now().as_millis() - 1_000);
-        let mut device = |rng: &mut ChaCha20Rng| {
+        let device = |rng: &mut ChaCha20Rng| {
             Session::with_local_account(rng, &account, AccountKind::Eip191, network, issued, Duration::from_secs(86_400))
         };
         let sessions = [device(&mut rng), device(&mut rng)];

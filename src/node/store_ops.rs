@@ -1,5 +1,6 @@
 //! The store side of a node: puts, gets, replication and republishing.
 
+use super::store_reads::Reader;
 use super::*;
 
 /// Puts waiting for their write quorum, in all (and a sixteenth of it per writer's node).
@@ -145,11 +146,13 @@ impl Node {
             }
             OpKind::Get => {
                 let key = op.key;
-                let forwards = self.store.config().get_forwards;
                 if owner == me {
-                    self.serve_get(now, id, key, me, forwards);
+                    self.serve_get(now, Reader::Local(id), key);
                 } else {
-                    self.send_store(owner, &StoreMsg::Get { op: id, key, origin: me, forwards });
+                    if let Some(o) = self.ops.get_mut(&id) {
+                        o.asked = Some(owner);
+                    }
+                    self.send_store(owner, &StoreMsg::Get { op: id, key });
                 }
             }
         }
@@ -258,29 +261,7 @@ impl Node {
         }
     }
 
-    fn serve_get(&mut self, now: Instant, op: u64, key: Did, origin: Did, forwards: u8) {
-        let mut records = self.store.records_at(key, now);
-        let next = self.ring.successor().filter(|s| *s != origin && *s != self.did());
-        if records.is_empty() && forwards > 0 {
-            if let Some(next) = next {
-                self.send_store(next, &StoreMsg::Get { op, key, origin, forwards: forwards - 1 });
-                return;
-            }
-        }
-        // An answer stays one link message: a huge set is cut.
-        let mut size = 0;
-        records.retain(|r| {
-            size += r.encoded_len();
-            size <= STORE_BATCH
-        });
-        if origin == self.did() {
-            self.finish_op(op, Some(Answer::Records(records)));
-        } else {
-            self.send_store(origin, &StoreMsg::GetReply { op, records });
-        }
-    }
-
-    fn send_store(&mut self, to: Did, msg: &StoreMsg) {
+    pub(super) fn send_store(&mut self, to: Did, msg: &StoreMsg) {
         self.transmits.push_back(Transmit { to, frame: LinkFrame::Store(msg.encode()) });
     }
 
@@ -343,18 +324,24 @@ impl Node {
                 }
                 Ok(())
             }
-            StoreMsg::Get { op, key, origin, forwards } => {
-                // Asked by the origin itself, or passed on by our predecessor; never on
-                // behalf of this node (that would answer its own operations).
-                let passed_on = self.ring.table().predecessor() == Some(from);
-                if origin != self.did() && (origin == from || passed_on) {
-                    let forwards = forwards.min(self.store.config().get_forwards);
-                    self.serve_get(now, op, key, origin, forwards);
+            StoreMsg::Get { op, key } => {
+                // A node still joining owns nothing yet (and its answer would be empty).
+                if self.ring.is_joined() {
+                    self.serve_get(now, Reader::Remote { to: from, op }, key);
                 }
                 Ok(())
             }
+            StoreMsg::Peek { op, key } => {
+                self.serve_peek(now, from, op, key);
+                Ok(())
+            }
             StoreMsg::GetReply { op, records } => {
-                let Some(o) = self.ops.get(&op).filter(|o| matches!(o.what, OpKind::Get)) else {
+                if self.reads.iter().any(|r| r.is_asking(op, from)) {
+                    self.peeked(now, from, op, records);
+                    return Ok(());
+                }
+                // Only the owner asked answers (a forged reply is ignored).
+                let Some(o) = self.ops.get(&op).filter(|o| matches!(o.what, OpKind::Get) && o.asked == Some(from)) else {
                     return Ok(());
                 };
                 let key = o.key;

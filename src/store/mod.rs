@@ -54,8 +54,10 @@ pub struct StoreConfig {
     pub lease: Duration,
     /// How long `put` and `get` wait for their answer.
     pub request_timeout: Duration,
-    /// Replicas a `get` tries after an owner that holds nothing (a handover in flight).
-    pub get_forwards: u8,
+    /// Nodes whose copies a `get` is answered from: the owner and `read_quorum - 1` of
+    /// its replicas (at least one replica when the owner holds nothing: a handover in
+    /// flight). Stale or missing copies among them are repaired.
+    pub read_quorum: usize,
     /// Nodes that must hold a new record before its put is acknowledged: the owner and
     /// `write_quorum - 1` of its replicas (1: the owner alone).
     pub write_quorum: usize,
@@ -75,7 +77,7 @@ impl Default for StoreConfig {
             republish: Duration::from_secs(2),
             lease: Duration::from_secs(10),
             request_timeout: Duration::from_secs(8),
-            get_forwards: 2,
+            read_quorum: 2,
             write_quorum: 2,
         }
     }
@@ -160,13 +162,16 @@ pub enum StoreMsg {
         op: u64,
         record: Record,
     },
-    /// Records at `key`, for `origin`; a node that holds none passes it to its successor
-    /// while `forwards` lasts.
+    /// Records at `key` (to its owner, which answers with its replicas' copies too).
     Get {
         op: u64,
         key: Did,
-        origin: Did,
-        forwards: u8,
+    },
+    /// Records at `key` this node holds (from an owner answering a `Get`); answered by
+    /// `GetReply`.
+    Peek {
+        op: u64,
+        key: Did,
     },
     GetReply {
         op: u64,
@@ -260,6 +265,8 @@ pub struct StoreStats {
     pub expired: u64,
     pub lease_dropped: u64,
     pub evicted: u64,
+    /// Copies sent to replicas that a read found stale or missing.
+    pub repaired: u64,
 }
 
 impl StoreStats {
@@ -363,6 +370,11 @@ impl Store {
             self.stats.rejected[e as usize] += 1;
         }
         result
+    }
+
+    /// Counts copies sent to repair replicas.
+    pub(crate) fn note_repaired(&mut self, n: usize) {
+        self.stats.repaired += n as u64;
     }
 
     /// Counts a refusal found outside [`Store::accept`] (a message that does not decode).

@@ -1,0 +1,161 @@
+//! Quorum reads with repair: the owner of a key answers a `get` with what it and its
+//! replicas hold, and brings stale or missing copies up to date on the way.
+//!
+//! The owner asks its `replicas - 1` successors (`StoreMsg::Peek`), takes every answer
+//! into its own store (a newer version or a copy it lacked is stored: checked like any
+//! pushed copy; an identical one only refreshes), answers the reader once
+//! `read_quorum - 1` replicas answered (one, if the owner holds nothing: a handover in
+//! flight), and sends each replica that answered what it lacked. Late answers still
+//! repair, until `request_timeout / 2`. Every answer the reader gets is checked by the
+//! reader again: the owner cannot forge, only withhold.
+
+use super::*;
+
+/// Reads waiting for replicas, in all (a sixteenth of it per asking node: past that a
+/// node's reads are answered from the owner's copy alone).
+const MAX_READS: usize = 1024;
+
+/// Whom a read's answer goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Reader {
+    Local(u64),
+    Remote { to: Did, op: u64 },
+}
+
+impl Read {
+    pub(super) fn is_asking(&self, tag: u64, replica: Did) -> bool {
+        self.tag == tag && self.asked.contains(&replica)
+    }
+}
+
+impl Reader {
+    fn peer(self) -> Option<Did> {
+        match self {
+            Reader::Remote { to, .. } => Some(to),
+            Reader::Local(_) => None,
+        }
+    }
+}
+
+/// A read coordinated here, waiting for replicas.
+#[derive(Debug)]
+pub(super) struct Read {
+    tag: u64,
+    key: Did,
+    /// `None` once answered (the read stays for the repair of late replicas).
+    reader: Option<Reader>,
+    asked: Vec<Did>,
+    /// Replicas that answered, with the slots and versions they hold.
+    answered: Vec<(Did, Vec<((Did, Did), u64)>)>,
+    needed: usize,
+    pub(super) deadline: Instant,
+}
+
+impl Node {
+    /// Answers a read of `key` for `reader` as the key's owner (see the module docs).
+    pub(super) fn serve_get(&mut self, now: Instant, reader: Reader, key: Did) {
+        let mine = self.store.records_at(key, now);
+        let me = self.did();
+        let asker = reader.peer();
+        let n = self.store.config().replicas.saturating_sub(1);
+        let replicas: Vec<Did> = self.ring.table().successors().iter().copied().filter(|d| *d != me && Some(*d) != asker).take(n).collect();
+        let wanted = if mine.is_empty() { 1 } else { self.store.config().read_quorum.saturating_sub(1) };
+        let needed = wanted.min(replicas.len());
+        let per_asker = self.reads.iter().filter(|r| asker.is_some() && r.reader.is_some_and(|x| x.peer() == asker)).count();
+        if needed == 0 || self.reads.len() >= MAX_READS || per_asker >= MAX_READS / 16 {
+            return self.answer_read(reader, mine);
+        }
+        let tag = self.op_rng.next_u64();
+        for &r in &replicas {
+            self.send_store(r, &StoreMsg::Peek { op: tag, key });
+        }
+        let deadline = now + Duration(self.store.config().request_timeout.as_millis() / 2);
+        self.reads.push(Read { tag, key, reader: Some(reader), asked: replicas, answered: Vec::new(), needed, deadline });
+    }
+
+    /// A replica's answer to a `Peek` (ignored unless read `op` asked `from`).
+    pub(super) fn peeked(&mut self, now: Instant, from: Did, op: u64, records: Vec<Record>) {
+        let Some(i) = self.reads.iter().position(|r| r.is_asking(op, from)) else {
+            return;
+        };
+        let key = self.reads[i].key;
+        let table = self.ring.table();
+        let mut held = Vec::with_capacity(records.len());
+        for r in records {
+            if r.key != key {
+                self.store.count(StoreError::Malformed);
+                continue;
+            }
+            held.push((r.slot(), r.version));
+            // A newer version or a missing copy is taken (checked); the same one only
+            // refreshes; an older one is refused as stale and repaired below.
+            let _ = self.store.accept(now, r, &|k| table.owns(k), Some(from));
+        }
+        let read = &mut self.reads[i];
+        read.asked.retain(|a| *a != from);
+        read.answered.push((from, held));
+        if read.reader.is_some() && read.answered.len() >= read.needed {
+            let reader = read.reader.take();
+            if let Some(reader) = reader {
+                let records = self.store.records_at(key, now);
+                self.answer_read(reader, records);
+            }
+        }
+        self.repair(now, i);
+        if self.reads[i].asked.is_empty() {
+            self.reads.swap_remove(i);
+        }
+    }
+
+    /// Sends the replicas of read `i` that answered what they lack of the freshest copies
+    /// (this node's, after taking theirs), and forgets their answers.
+    fn repair(&mut self, now: Instant, i: usize) {
+        let key = self.reads[i].key;
+        let answered = std::mem::take(&mut self.reads[i].answered);
+        if answered.is_empty() {
+            return;
+        }
+        let best = self.store.records_at(key, now);
+        for (replica, held) in answered {
+            let lacking: Vec<Record> = best
+                .iter()
+                .filter(|r| !held.iter().any(|(slot, v)| *slot == r.slot() && *v >= r.version))
+                .cloned()
+                .collect();
+            if !lacking.is_empty() {
+                self.store.note_repaired(lacking.len());
+                self.send_store(replica, &StoreMsg::Replicate { records: lacking });
+            }
+        }
+    }
+
+    /// Answers reads whose replicas did not answer in time with what this node holds.
+    pub(super) fn expire_reads(&mut self, now: Instant) {
+        while let Some(i) = self.reads.iter().position(|r| r.deadline <= now) {
+            let read = self.reads.swap_remove(i);
+            if let Some(reader) = read.reader {
+                let records = self.store.records_at(read.key, now);
+                self.answer_read(reader, records);
+            }
+        }
+    }
+
+    fn answer_read(&mut self, reader: Reader, mut records: Vec<Record>) {
+        // An answer stays one link message: a huge set is cut.
+        let mut size = 0;
+        records.retain(|r| {
+            size += r.encoded_len();
+            size <= STORE_BATCH
+        });
+        match reader {
+            Reader::Local(op) => self.finish_op(op, Some(Answer::Records(records))),
+            Reader::Remote { to, op } => self.send_store(to, &StoreMsg::GetReply { op, records }),
+        }
+    }
+
+    /// Answers a replica's `Peek` with what this node holds at `key`.
+    pub(super) fn serve_peek(&mut self, now: Instant, from: Did, op: u64, key: Did) {
+        let records = self.store.records_at(key, now);
+        self.answer_read(Reader::Remote { to: from, op }, records);
+    }
+}
