@@ -102,6 +102,8 @@ pub struct Node {
     quorums: Vec<store_ops::Quorum>,
     /// Reads this node coordinates as owner, waiting for replicas.
     reads: Vec<store_reads::Read>,
+    /// Stale copies offered to the predecessor before they are dropped.
+    releases: Vec<store_ops::Release>,
     /// Ring lookups started for store operations.
     op_lookups: Vec<(RequestId, u64)>,
     /// Draws operation ids: unpredictable, so only the nodes asked can answer.
@@ -172,6 +174,7 @@ impl Node {
             ops: HashMap::new(),
             quorums: Vec::new(),
             reads: Vec::new(),
+            releases: Vec::new(),
             op_lookups: Vec::new(),
             op_rng: {
                 let mut s = seed;

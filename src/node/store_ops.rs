@@ -6,6 +6,19 @@ use super::*;
 /// Puts waiting for their write quorum, in all (and a sixteenth of it per writer's node).
 const MAX_QUORUMS: usize = 1024;
 
+/// Stale copies waiting for the predecessor to confirm it holds them.
+const MAX_RELEASES: usize = 4096;
+
+/// A stale copy offered to the predecessor, dropped when it confirms.
+#[derive(Debug)]
+pub(super) struct Release {
+    tag: u64,
+    slot: (Did, Did),
+    version: u64,
+    to: Did,
+    pub(super) deadline: Instant,
+}
+
 /// Whom a put's acknowledgement goes to.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Reply {
@@ -238,8 +251,17 @@ impl Node {
         }
     }
 
-    /// A replica answered copy `tag`.
-    fn copied(&mut self, from: Did, tag: u64, held: bool) {
+    /// A replica answered copy `tag`: a put's, or a stale copy's this node releases.
+    fn copied(&mut self, now: Instant, from: Did, tag: u64, held: bool) {
+        if let Some(i) = self.releases.iter().position(|r| r.tag == tag && r.to == from) {
+            let r = self.releases.swap_remove(i);
+            let table = self.ring.table();
+            let owned = table.predecessor().is_none() || table.owns(r.slot.0);
+            if held && !owned {
+                self.store.release(now, r.slot, r.version);
+            }
+            return;
+        }
         let Some(i) = self.quorums.iter().position(|q| q.tag == tag && q.asked.contains(&from)) else {
             return;
         };
@@ -300,7 +322,7 @@ impl Node {
                 Ok(())
             }
             StoreMsg::Copied { tag, held } => {
-                self.copied(from, tag, held);
+                self.copied(now, from, tag, held);
                 Ok(())
             }
             StoreMsg::Newer { op, record } => {
@@ -443,7 +465,25 @@ impl Node {
             }
             h.owned = own;
         }
-        self.store.drop_stale_copies(now, &owns_now);
+        // Copies nobody refreshed are dropped once the predecessor confirms holding them:
+        // a copy on its way out may be the last one if the nodes before it crashed.
+        let stale = if pred.is_some() { self.store.stale_copies(now, &owns_now) } else { Vec::new() };
+        if let Some(p) = pred {
+            self.releases.retain(|r| r.deadline > now);
+            for record in stale {
+                if self.releases.len() >= MAX_RELEASES {
+                    break;
+                }
+                let slot = record.slot();
+                if self.releases.iter().any(|r| r.slot == slot) {
+                    continue;
+                }
+                let tag = self.op_rng.next_u64();
+                let deadline = now + self.store.config().request_timeout;
+                self.releases.push(Release { tag, slot, version: record.version, to: p, deadline });
+                self.send_store(p, &StoreMsg::Copy { tag, record });
+            }
+        }
         for (to, records) in batches {
             let mut batch = Vec::new();
             let mut size = 0;

@@ -554,19 +554,20 @@ impl Store {
         self.stats.expired += (before - self.held.len()) as u64;
     }
 
-    /// Drops copies this node does not own whose lease ran out.
-    pub fn drop_stale_copies(&mut self, now: Instant, owns: &dyn Fn(Did) -> bool) {
+    /// Copies this node does not own whose lease ran out: to be released once a node
+    /// closer to their owner confirms holding them (see `Node`'s maintenance).
+    pub(crate) fn stale_copies(&self, now: Instant, owns: &dyn Fn(Did) -> bool) -> Vec<Record> {
         let lease = self.cfg.lease;
-        let before = self.held.len();
-        let mut freed = 0;
-        self.held.retain(|h| {
-            let keep = owns(h.record.key) || h.refreshed + lease > now;
-            if !keep {
-                freed += h.bytes;
-            }
-            keep
-        });
-        self.bytes -= freed;
-        self.stats.lease_dropped += (before - self.held.len()) as u64;
+        self.held.iter().filter(|h| !owns(h.record.key) && h.refreshed + lease <= now).map(|h| h.record.clone()).collect()
+    }
+
+    /// Drops the copy in `slot` if it is still `version` and its lease still ran out.
+    pub(crate) fn release(&mut self, now: Instant, slot: (Did, Did), version: u64) {
+        let Ok(i) = self.find(slot) else { return };
+        let h = &self.held[i];
+        if h.record.version == version && h.refreshed + self.cfg.lease <= now {
+            self.bytes -= self.held.remove(i).bytes;
+            self.stats.lease_dropped += 1;
+        }
     }
 }

@@ -479,7 +479,8 @@ await test("1,000 connect / disconnect cycles leave no live connection, handler 
     // so closed connections must also be collectable — retained by nothing.
     const pcs = [], dcs = [];
     let listeners = 0;
-    class Tracked extends window.RTCPeerConnection {
+    const Raw = window.RTCPeerConnection;
+    class Tracked extends Raw {
       constructor(...a) { super(...a); pcs.push(new WeakRef(this)); }
       createDataChannel(...a) { const dc = super.createDataChannel(...a); dcs.push(new WeakRef(dc)); return dc; }
       addEventListener(...a) { listeners++; return super.addEventListener(...a); }
@@ -521,21 +522,68 @@ await test("1,000 connect / disconnect cycles leave no live connection, handler 
     }
     await a.close();
     await b.close();
-    return { marks, ms };
+    const oursAt = pcs.map((w, i) => (w.deref() ? i >> 1 : -1)).filter((i) => i >= 0);
+    // The control: bare RTCPeerConnections in the same page — a pair, a data channel,
+    // offer and answer with trickled candidates, open, close, every handler unset, no
+    // reference kept. 200 cycles: a quarter or more of them stay reachable for good,
+    // and Chromium refuses a 501st connection not collected.
+    const raw = [];
+    const t1 = performance.now();
+    const control = Math.min(cycles, 200);
+    for (let i = 0; i < control; i++) {
+      let x = new Raw(), y = new Raw();
+      raw.push(new WeakRef(x), new WeakRef(y));
+      const dc = x.createDataChannel("control");
+      const opened = new Promise((res) => { dc.onopen = res; });
+      const arrived = new Promise((res) => { y.ondatachannel = (e) => { e.channel.onopen = () => res(e.channel); }; });
+      // Candidates trickle straight across, held until the far side has a description.
+      const early = new Map([[x, []], [y, []]]);
+      const trickle = (to) => (e) => { if (e.candidate) (to.remoteDescription ? to.addIceCandidate(e.candidate) : early.get(to).push(e.candidate)); };
+      x.onicecandidate = trickle(y);
+      y.onicecandidate = trickle(x);
+      await x.setLocalDescription();
+      await y.setRemoteDescription(x.localDescription);
+      for (const c of early.get(y).splice(0)) await y.addIceCandidate(c);
+      await y.setLocalDescription();
+      await x.setRemoteDescription(y.localDescription);
+      for (const c of early.get(x).splice(0)) await x.addIceCandidate(c);
+      const ch = await arrived;
+      await opened;
+      ch.onopen = null;
+      dc.onopen = null;
+      x.onicecandidate = y.onicecandidate = y.ondatachannel = null;
+      x.close();
+      y.close();
+      x = y = null;
+      if ((i + 1) % 100 === 0 || i === 9) for (let k = 0; k < 3; k++) { window.gc(); await H.sleep(20); }
+    }
+    const rawMs = performance.now() - t1;
+    for (let k = 0; k < 3; k++) { window.gc(); await H.sleep(20); }
+    const rawAt = raw.map((w, i) => (w.deref() ? i >> 1 : -1)).filter((i) => i >= 0);
+    // Neither kind is released later: what is reachable now stays so.
+    await H.sleep(1000);
+    for (let k = 0; k < 3; k++) { window.gc(); await H.sleep(20); }
+    const settled = [pcs.filter((w) => w.deref()).length, raw.filter((w) => w.deref()).length];
+    return { marks, ms, rawMs, control, oursAt, rawAt, settled };
   }, cycles);
   const early = r.marks[0], last = r.marks[r.marks.length - 1];
   const retained = r.marks.map((m) => m.retained);
   console.log(`      ${cycles} cycles in ${(r.ms / 1000).toFixed(1)} s (${(r.ms / cycles).toFixed(1)} ms each); connections still reachable after GC, every 100 cycles: ${retained.join(" ")}; at the end: ${JSON.stringify(last)}`);
+  const ours = r.oursAt.length / (2 * cycles), bare = r.rawAt.length / (2 * r.control);
+  console.log(`      still reachable after GC: ours ${r.oursAt.length} of ${2 * cycles} (${(100 * ours).toFixed(1)}%), by cycle [${r.oursAt.join(" ")}]; bare RTCPeerConnections (the control, ${r.control} cycles, ${(r.rawMs / r.control).toFixed(1)} ms each) ${r.rawAt.length} of ${2 * r.control} (${(100 * bare).toFixed(1)}%); 1 s later: ${r.settled.join(" and ")}`);
   assert.equal(last.created, 2 * cycles, "two connections per cycle");
   for (const m of r.marks) {
     assert.equal(m.live, 0, `no connection left open (cycle ${m.cycle})`);
     assert.equal(m.handlers, 0, `no handler left on a closed connection or channel (cycle ${m.cycle})`);
     assert.equal(m.open, 0, `the providers hold no connection (cycle ${m.cycle})`);
-    // A few closed connections (1–2.5% so far, their channels collected, no handler
-    // left) stay reachable after GC in Chromium; the bound (5%) catches a real leak,
-    // which keeps every connection.
-    assert.ok(m.retained <= Math.max(20, m.created / 20), `closed connections are collectable (cycle ${m.cycle}: ${m.retained} of ${m.created} still reachable)`);
   }
+  // Some closed connections stay reachable after GC for good, with no handler left and
+  // nothing of ours referring to them: bare RTCPeerConnections in the same page, closed
+  // the same way with nothing else around them, stay reachable in a larger share (27%
+  // against our 1.5% unloaded; 52% against 13% with the machine's other core busy).
+  // Chromium's own, then. The bound: no larger share than the control's; a leak of ours
+  // (every connection kept) would exceed it, and Chromium would refuse the 501st.
+  assert.ok(ours <= bare, `closed connections are collectable: ${r.oursAt.length} of ${2 * cycles} still reachable, a larger share than bare RTCPeerConnections' (${r.rawAt.length} of ${2 * r.control})`);
   assert.equal(last.listeners, early.listeners, "no listener growth");
   await page.close();
 });
