@@ -299,7 +299,8 @@ fn records_survive_churn_and_a_lost_replica_set_is_reported() {
                 }
             }
         }
-        unacked.extend(pending.iter().map(|_| "no answer".to_string()));
+        // A writer that was itself an owner crashed above hears nothing.
+        unacked.extend(pending.iter().map(|(_, ix, _)| if sim.is_alive(*ix) { "no answer" } else { "writer crashed" }.to_string()));
         // Random crashes, sparing nothing.
         let mut victims = Vec::new();
         while crashed < per_round {
