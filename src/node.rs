@@ -304,7 +304,13 @@ impl Node {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let store = if self.store.is_empty() && self.published.is_empty() { None } else { Some(self.next_republish) };
-        let ops = self.ops.values().map(|o| o.deadline).chain(self.quorums.iter().map(|q| q.deadline)).chain(self.reads.iter().map(|r| r.deadline)).min();
+        let ops = self
+            .ops
+            .values()
+            .map(|o| o.deadline)
+            .chain(self.quorums.iter().map(|q| q.deadline))
+            .chain(self.reads.iter().map(|r| r.deadline))
+            .min();
         [self.ring.poll_timeout(), self.wire.poll_timeout(), store, ops].into_iter().flatten().min()
     }
 

@@ -79,7 +79,11 @@ fn mutated_and_random_frames_never_panic_and_every_refusal_is_counted() {
     let (sa, sb) = (session(&mut keys, 1, T0, DAY), session(&mut keys, 1, T0, DAY));
     let (mut a, mut b, mut now) = ring_of_two(sa, sb);
     let corpus = honest_traffic(&mut a, &mut b, &mut now);
-    assert!(corpus.len() >= 20 && corpus.iter().any(|f| f[0] == rings_node::wire::ROUTED_TAG) && corpus.iter().any(|f| f[0] != rings_node::wire::ROUTED_TAG));
+    assert!(
+        corpus.len() >= 20
+            && corpus.iter().any(|f| f[0] == rings_node::wire::ROUTED_TAG)
+            && corpus.iter().any(|f| f[0] != rings_node::wire::ROUTED_TAG)
+    );
     while b.poll_event().is_some() {}
     if let Ok(dir) = std::env::var("FUZZ_CORPUS_DIR") {
         // Seeds for the libFuzzer target: sender byte 0 (the real neighbour), then the frame.

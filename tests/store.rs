@@ -321,10 +321,20 @@ fn records_survive_churn_and_a_lost_replica_set_is_reported() {
             for step in 0..steps {
                 let o = sim.oracle();
                 let owner = o.successor_of(k).unwrap();
-                let hs: Vec<String> = sim.holders_of(k).iter().map(|d| {
-                    let t = sim.node(sim.index_of(*d).unwrap()).ring().table();
-                    format!("{}{} pred {:?} succ {:?}", &format!("{d}")[..8], if *d == owner { "(O)" } else { "" }, t.predecessor().map(|p| format!("{p}")[..8].to_string()), t.successors().iter().take(4).map(|x| format!("{x}")[..8].to_string()).collect::<Vec<_>>())
-                }).collect();
+                let hs: Vec<String> = sim
+                    .holders_of(k)
+                    .iter()
+                    .map(|d| {
+                        let t = sim.node(sim.index_of(*d).unwrap()).ring().table();
+                        format!(
+                            "{}{} pred {:?} succ {:?}",
+                            &format!("{d}")[..8],
+                            if *d == owner { "(O)" } else { "" },
+                            t.predecessor().map(|p| format!("{p}")[..8].to_string()),
+                            t.successors().iter().take(4).map(|x| format!("{x}")[..8].to_string()).collect::<Vec<_>>()
+                        )
+                    })
+                    .collect();
                 println!("round {_round} +{}ms: owner {} holders {hs:?}", step * 100, &format!("{owner}")[..8]);
                 sim.run_for(Duration(100));
             }
@@ -387,7 +397,8 @@ fn records_survive_churn_and_a_lost_replica_set_is_reported() {
             let k = keys[*i];
             let o = sim.oracle();
             let (batch, hs) = fate.last.get(&k).cloned().unwrap_or_default();
-            let desc: Vec<String> = hs.iter().map(|&ix| format!("{}{}", sim.node(ix).did(), if sim.is_alive(ix) { "" } else { "†" })).collect();
+            let desc: Vec<String> =
+                hs.iter().map(|&ix| format!("{}{}", sim.node(ix).did(), if sim.is_alive(ix) { "" } else { "†" })).collect();
             println!("record {i} key {k}: last held at batch {batch} of {} by {desc:?}; owner now {:?}", fate.batch, o.successor_of(k));
         }
     }
@@ -419,7 +430,11 @@ fn records_survive_churn_and_a_lost_replica_set_is_reported() {
         let got = sim.take_store_event(ix, op);
         assert!(matches!(got, Some(StoreEvent::Get { result: GetResult::NotFound, .. })), "record {i}: {got:?}");
     }
-    println!("a crashed replica set (owner + 2 successors): its {} records are reported NotFound; the other {} are intact", doomed.len(), live.len() - lost.len());
+    println!(
+        "a crashed replica set (owner + 2 successors): its {} records are reported NotFound; the other {} are intact",
+        doomed.len(),
+        live.len() - lost.len()
+    );
 }
 
 /// Answers from nodes that were not asked are ignored: a forged acknowledgement does not

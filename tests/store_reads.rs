@@ -96,3 +96,55 @@ fn a_get_returns_the_freshest_copy_and_repairs_the_others() {
         }
     }
 }
+
+/// Before: once 1,024 reads waited for replicas at an owner, every further read was
+/// answered from the owner's copy alone. 100 Sybil members keep the table full (11 reads
+/// each, whose replica answers are lost) and an honest reader's `get` still gets a quorum
+/// read: the newer version its replicas hold. One peer alone cannot fill the table (64
+/// reads at most).
+#[test]
+fn a_crowd_of_readers_cannot_keep_a_lone_reader_from_its_quorum() {
+    for (seed, flooders) in [(0u64, 100usize), (1, 1), (2, 100)] {
+        let mut sim = Sim::new(SimConfig { seed: 70 + seed, wire: true, ..SimConfig::default() }).unwrap();
+        grow_in_waves(&mut sim, 160, 8);
+        sim.run_rounds(3);
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let network = SimConfig::default().wire_config.network;
+        let w = session(&mut rng, network, sim.now().as_millis() - 1_000, Duration::from_secs(86_400));
+        let expires = sim.now().as_millis() + HOUR;
+        let key = Record::key_of(format!("crowded-{seed}").as_bytes());
+        let ix = sim.random_member().unwrap();
+        let op = sim.put_record(ix, Record::sign(&w, key, RecordKind::Value, 1, expires, b"old".to_vec()));
+        assert!(matches!(store_event(&mut sim, ix, op, 5, 2_000), Some(StoreEvent::Put { result: Ok(()), .. })));
+        sim.run_rounds(1);
+        let set = replica_set(&sim, key);
+        let dids = set.map(|i| sim.node(i).did());
+        let v2 = Record::sign(&w, key, RecordKind::Value, 2, expires, b"new".to_vec());
+        for &replica in &set[1..] {
+            sim.inject_frame(replica, dids[0], StoreMsg::Replicate { records: vec![v2.clone()] }.encode());
+        }
+        // The crowd's reads: their peeks are lost for 100 ms, so they wait for their
+        // 2 s deadline, holding their places.
+        let until = rings_node::Instant(sim.now().as_millis() + 100);
+        sim.cut(dids[0], dids[1], until);
+        sim.cut(dids[0], dids[2], until);
+        let reader = sim.members().into_iter().find(|i| !set.contains(i)).unwrap();
+        let crowd: Vec<Did> =
+            sim.members().into_iter().filter(|i| !set.contains(i) && *i != reader).take(flooders).map(|i| sim.node(i).did()).collect();
+        let mut n = 0u64;
+        for _ in 0..(1_100 / flooders).max(11) {
+            for &f in &crowd {
+                n += 1;
+                sim.inject_frame(set[0], f, StoreMsg::Get { op: n, key }.encode());
+            }
+        }
+        sim.run_for(Duration::from_millis(101));
+        let op = sim.get(reader, key);
+        match store_event(&mut sim, reader, op, 5, 2_000) {
+            Some(StoreEvent::Get { result: GetResult::Found(rs), .. }) => {
+                assert_eq!(rs[0].value, b"new".to_vec(), "seed {seed}, {flooders} flooders: the quorum's version")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

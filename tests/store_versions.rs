@@ -96,7 +96,8 @@ fn only_the_owner_and_the_writers_own_records_move_versions() {
     let owner = sim.oracle().successor_of(key).unwrap();
     // Another account's genuine record at a huge version.
     let mut rng = ChaCha20Rng::seed_from_u64(51);
-    let them = common::session(&mut rng, SimConfig::default().wire_config.network, sim.now().as_millis() - 1_000, Duration::from_secs(86_400));
+    let them =
+        common::session(&mut rng, SimConfig::default().wire_config.network, sim.now().as_millis() - 1_000, Duration::from_secs(86_400));
     const HUGE: u64 = 1 << 50;
     let shown = Record::sign(&them, key, RecordKind::Value, HUGE, sim.now().as_millis() + HOUR.as_millis(), b"x".to_vec());
     let op = sim.put(writer, key, RecordKind::Value, b"v1".to_vec(), HOUR).unwrap();

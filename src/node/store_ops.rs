@@ -198,7 +198,7 @@ impl Node {
         let needed = self.store.config().write_quorum.saturating_sub(1).min(replicas.len());
         let from_peer = reply.peer();
         let per_peer = self.quorums.iter().filter(|q| from_peer.is_some() && q.reply.peer() == from_peer).count();
-        if needed == 0 || self.quorums.len() >= MAX_QUORUMS || per_peer >= MAX_QUORUMS / 16 {
+        if needed == 0 || per_peer >= MAX_QUORUMS / 16 || !self.room_for_quorum(per_peer) {
             for r in replicas {
                 self.send_store(r, &StoreMsg::Replicate { records: vec![record.clone()] });
             }
@@ -242,6 +242,25 @@ impl Node {
             Some(owner) => self.send_store(owner, &StoreMsg::Put { op: id, record }),
             None => self.store_put(now, record, Reply::Local(id)),
         }
+    }
+
+    /// Makes room for one more waiting put when the table is full: one of the asker with
+    /// the most goes (acknowledged on this node's copy, as a put past the table is), if
+    /// it has more than one over the `asking` one's.
+    fn room_for_quorum(&mut self, asking: usize) -> bool {
+        if self.quorums.len() < MAX_QUORUMS {
+            return true;
+        }
+        let heaviest = super::store_reads::heaviest(self.quorums.iter().map(|q| q.reply.peer()));
+        let Some((peer, _)) = heaviest.filter(|(_, n)| *n > asking + 1) else {
+            return false;
+        };
+        let Some(i) = self.quorums.iter().position(|q| q.reply.peer() == Some(peer)) else {
+            return false;
+        };
+        let q = self.quorums.remove(i);
+        self.reply_put(q.reply, Ok(()));
+        true
     }
 
     fn reply_put(&mut self, reply: Reply, result: Result<(), StoreError>) {
@@ -335,7 +354,8 @@ impl Node {
                 if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_)) && o.asked == Some(from)) {
                     // Asked a node that no longer owns the key (a join raced the lookup):
                     // look the owner up once more.
-                    let again = result == Err(StoreError::NotReplica) && self.ops.get_mut(&op).is_some_and(|o| !std::mem::replace(&mut o.retried, true));
+                    let again = result == Err(StoreError::NotReplica)
+                        && self.ops.get_mut(&op).is_some_and(|o| !std::mem::replace(&mut o.retried, true));
                     if again {
                         let key = self.ops[&op].key;
                         let lookup = self.ring.lookup(now, key);

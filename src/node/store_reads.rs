@@ -62,7 +62,7 @@ impl Node {
         let wanted = if mine.is_empty() { 1 } else { self.store.config().read_quorum.saturating_sub(1) };
         let needed = wanted.min(replicas.len());
         let per_asker = self.reads.iter().filter(|r| asker.is_some() && r.reader.is_some_and(|x| x.peer() == asker)).count();
-        if needed == 0 || self.reads.len() >= MAX_READS || per_asker >= MAX_READS / 16 {
+        if needed == 0 || per_asker >= MAX_READS / 16 || !self.room_for_read(now, per_asker) {
             return self.answer_read(reader, mine);
         }
         let tag = self.op_rng.next_u64();
@@ -71,6 +71,35 @@ impl Node {
         }
         let deadline = now + Duration(self.store.config().request_timeout.as_millis() / 2);
         self.reads.push(Read { tag, key, reader: Some(reader), asked: replicas, answered: Vec::new(), needed, deadline });
+    }
+
+    /// Makes room for one more read when the table is full: a read already answered
+    /// (kept only to repair late replicas) goes first, else a read of the asker with the
+    /// most, if it has more than one over the `asking` one's (it is answered now from
+    /// this node's copy). So a crowd of askers cannot keep a lone reader out.
+    fn room_for_read(&mut self, now: Instant, asking: usize) -> bool {
+        if self.reads.len() < MAX_READS {
+            return true;
+        }
+        if let Some(i) = self.reads.iter().position(|r| r.reader.is_none()) {
+            self.reads.swap_remove(i);
+            return true;
+        }
+        let Some((peer, n)) = heaviest(self.reads.iter().map(|r| r.reader.and_then(|x| x.peer()))) else {
+            return false;
+        };
+        if n <= asking + 1 {
+            return false;
+        }
+        let Some(i) = self.reads.iter().position(|r| r.reader.and_then(|x| x.peer()) == Some(peer)) else {
+            return false;
+        };
+        let read = self.reads.remove(i);
+        if let Some(reader) = read.reader {
+            let records = self.store.records_at(read.key, now);
+            self.answer_read(reader, records);
+        }
+        true
     }
 
     /// A replica's answer to a `Peek` (ignored unless read `op` asked `from`).
@@ -117,11 +146,8 @@ impl Node {
         }
         let best = self.store.records_at(key, now);
         for (replica, held) in answered {
-            let lacking: Vec<Record> = best
-                .iter()
-                .filter(|r| !held.iter().any(|(slot, v)| *slot == r.slot() && *v >= r.version))
-                .cloned()
-                .collect();
+            let lacking: Vec<Record> =
+                best.iter().filter(|r| !held.iter().any(|(slot, v)| *slot == r.slot() && *v >= r.version)).cloned().collect();
             if !lacking.is_empty() {
                 self.store.note_repaired(lacking.len());
                 self.send_store(replica, &StoreMsg::Replicate { records: lacking });
@@ -158,4 +184,16 @@ impl Node {
         let records = self.store.records_at(key, now);
         self.answer_read(Reader::Remote { to: from, op }, records);
     }
+}
+
+/// The peer named most often, and how often (`None`s are this node's own).
+pub(super) fn heaviest(peers: impl Iterator<Item = Option<Did>>) -> Option<(Did, usize)> {
+    let mut counts: Vec<(Did, usize)> = Vec::new();
+    for p in peers.flatten() {
+        match counts.iter_mut().find(|(d, _)| *d == p) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((p, 1)),
+        }
+    }
+    counts.into_iter().max_by_key(|(_, n)| *n)
 }

@@ -575,7 +575,8 @@ impl Sim {
         // node reschedules), and it spares the queue one entry per input.
         let slot = &self.slots[ix as usize];
         // The node's deadline is on its own clock.
-        let next = if slot.alive { slot.node.poll_timeout().map(|t| Instant(t.as_millis().saturating_add_signed(-slot.clock))) } else { None };
+        let next =
+            if slot.alive { slot.node.poll_timeout().map(|t| Instant(t.as_millis().saturating_add_signed(-slot.clock))) } else { None };
         if let Some(t) = next.map(|t| t.max(self.now)) {
             if slot.wake.is_none_or(|w| t < w) {
                 self.slots[ix as usize].wake = Some(t);

@@ -3,8 +3,8 @@
 
 use rand_chacha::ChaCha20Rng;
 
-use crate::identity::{AccountKind, LocalAccount, Session};
 use crate::chord::ConfigError;
+use crate::identity::{AccountKind, LocalAccount, Session};
 use crate::node::{Identity, Node, NodeConfig};
 use crate::time::{Duration, Instant};
 

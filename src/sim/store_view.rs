@@ -6,7 +6,6 @@ use super::{NodeIx, Sim};
 use crate::Did;
 
 impl Sim {
-
     /// Node `ix` stores a record signed elsewhere (a client's).
     pub fn put_record(&mut self, ix: NodeIx, record: crate::store::Record) -> crate::store::OpId {
         let now = self.clock_of(ix);

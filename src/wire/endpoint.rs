@@ -592,7 +592,8 @@ impl Wire {
             // Used only for nodes the table does not know: only those are kept (ring
             // members' traffic would crowd out joiners'). The hop before `from` is the
             // one `from` checked.
-            if self.reachable.as_ref().is_some_and(|l| !l.contains(&frame.origin)) && frame.origin != self.me && !table.knows(frame.origin) {
+            if self.reachable.as_ref().is_some_and(|l| !l.contains(&frame.origin)) && frame.origin != self.me && !table.knows(frame.origin)
+            {
                 let second = frame.path.len().checked_sub(2).map_or(frame.origin, |i| frame.path[i]);
                 self.hints.note(now, frame.origin, from, second);
             }

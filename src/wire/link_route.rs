@@ -205,7 +205,7 @@ mod tests {
         let mut h = Hints::default();
         let t = Instant(1_000);
         h.note(t, did(1), did(900), did(1)); // honest origin over an honest link
-        // One peer claims many origins of its own (each its own group).
+                                             // One peer claims many origins of its own (each its own group).
         for i in 0..(PER_LINK as u64 * 4) {
             h.note(Instant(1_000 + i), did(10_000 + i), did(901), did(10_000 + i));
         }

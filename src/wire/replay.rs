@@ -167,7 +167,7 @@ mod tests {
     fn an_origin_sending_past_its_share_over_time_loses_nothing_and_keeps_its_floor() {
         let o = Did::from_u64(1);
         let mut c = ReplayCache::new(64); // share 4
-        // 40 messages, one per 100 ms, each living 60 s: past the share ten times.
+                                          // 40 messages, one per 100 ms, each living 60 s: past the share ten times.
         for i in 0..40u64 {
             let exp = 1_000 + i * 100 + 60_000;
             assert!(c.is_fresh(o, i, exp), "message {i} is new");

@@ -579,8 +579,8 @@ await test("1,000 connect / disconnect cycles leave no live connection, handler 
   }
   // Some closed connections stay reachable after GC for good, with no handler left and
   // nothing of ours referring to them: bare RTCPeerConnections in the same page, closed
-  // the same way with nothing else around them, stay reachable in a larger share (27%
-  // against our 1.5% unloaded; 52% against 13% with the machine's other core busy).
+  // the same way with nothing else around them, stay reachable in a larger share (15–27%
+  // against our 0.8–1.5% on an idle machine; with its other core busy, 13% of ours).
   // Chromium's own, then. The bound: no larger share than the control's; a leak of ours
   // (every connection kept) would exceed it, and Chromium would refuse the 501st.
   assert.ok(ours <= bare, `closed connections are collectable: ${r.oursAt.length} of ${2 * cycles} still reachable, a larger share than bare RTCPeerConnections' (${r.rawAt.length} of ${2 * r.control})`);

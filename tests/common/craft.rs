@@ -80,4 +80,3 @@ impl Craft {
             .collect()
     }
 }
-

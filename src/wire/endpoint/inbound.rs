@@ -88,7 +88,10 @@ impl Wire {
             (Auth::Pair { .. }, None) => return Err(RejectReason::UnexpectedKind),
         };
         let body_len = h.body_len as usize;
-        if frame.piece.len() > body_len || (h.frames == 1 && frame.piece.len() != body_len) || (h.frames > 1 && frame.piece.len() < MIN_PIECE) {
+        if frame.piece.len() > body_len
+            || (h.frames == 1 && frame.piece.len() != body_len)
+            || (h.frames > 1 && frame.piece.len() < MIN_PIECE)
+        {
             return Err(RejectReason::Truncated);
         }
         if let Check::Signed { signing, .. } = &mut check {
@@ -118,11 +121,8 @@ impl Wire {
         if !partial.append(&frame.piece) {
             return Err(RejectReason::ReassemblyFull);
         }
-        let budget = Budget {
-            per_origin: self.cfg.reassembly_per_origin,
-            per_link: self.cfg.reassembly_per_link,
-            total: self.cfg.reassembly_total,
-        };
+        let budget =
+            Budget { per_origin: self.cfg.reassembly_per_origin, per_link: self.cfg.reassembly_per_link, total: self.cfg.reassembly_total };
         if !self.reasm.start(origin, tx, partial, budget) {
             if h.kind != Kind::Error {
                 self.report(now, table, origin, tx, self.me, RouteError::Busy);

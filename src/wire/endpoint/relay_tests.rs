@@ -22,7 +22,9 @@ fn head(origin: Did, dest: Did, tx: u64, path: Vec<Did>, frames: u32, now: Insta
 fn reports(w: &mut Wire) -> Vec<(Did, ErrorBody)> {
     std::iter::from_fn(|| w.poll_output())
         .filter_map(|o| match o {
-            WireOutput::Transmit { to, frame } => Frame::decode(&frame).ok().filter(|f| f.header().is_some_and(|h| h.kind == Kind::Error)).map(|f| (to, f)),
+            WireOutput::Transmit { to, frame } => {
+                Frame::decode(&frame).ok().filter(|f| f.header().is_some_and(|h| h.kind == Kind::Error)).map(|f| (to, f))
+            }
             _ => None,
         })
         .filter_map(|(to, f)| postcard::from_bytes::<ErrorBody>(&f.piece).ok().map(|e| (to, e)))
