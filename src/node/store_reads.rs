@@ -37,6 +37,9 @@ impl Reader {
     }
 }
 
+/// The slots a replica answered with, and their versions.
+type SlotVersions = Vec<((Did, Did), u64)>;
+
 /// A read coordinated here, waiting for replicas.
 #[derive(Debug)]
 pub(super) struct Read {
@@ -46,7 +49,7 @@ pub(super) struct Read {
     reader: Option<Reader>,
     asked: Vec<Did>,
     /// Replicas that answered, with the slots and versions they hold.
-    answered: Vec<(Did, Vec<((Did, Did), u64)>)>,
+    answered: Vec<(Did, SlotVersions)>,
     needed: usize,
     pub(super) deadline: Instant,
 }
