@@ -110,6 +110,9 @@ pub struct Node {
     op_rng: ChaCha20Rng,
     /// Records this node writes and keeps alive, by slot.
     published: Vec<Published>,
+    /// Versions this node signed above a newer one the owner showed (another device's),
+    /// by (key, kind): the next put starts above them.
+    seen_versions: Vec<((Did, RecordKind), u64)>,
     next_republish: Instant,
     /// The predecessor changed since the last store maintenance.
     pred_changed: bool,
@@ -175,6 +178,7 @@ impl Node {
             quorums: Vec::new(),
             reads: Vec::new(),
             releases: Vec::new(),
+            seen_versions: Vec::new(),
             op_lookups: Vec::new(),
             op_rng: {
                 let mut s = seed;

@@ -406,6 +406,10 @@ fn records_survive_churn_and_a_lost_replica_set_is_reported() {
     assert_eq!(readable, live.len(), "every record with a surviving holder reads back");
     assert_eq!(not_found + survived, doomed.len());
     assert!(short.is_empty(), "records with a surviving holder back to 3 copies: {} short", short.len());
+    // Repair keeps up: 5 rounds after a round's crashes at most 1% of the records are
+    // short of 3 copies (0.5% measured). Without it, records would sit at one copy and
+    // their losses pass for inevitable ones.
+    assert!(short_after.iter().all(|&k| k * 100 <= keys.len()), "records short of 3 copies after each round: {short_after:?}");
 
     // A whole replica set crashes at once: its records are lost, reported as NotFound.
     let key = keys[live[0]];

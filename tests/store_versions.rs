@@ -112,6 +112,16 @@ fn only_the_owner_and_the_writers_own_records_move_versions() {
     assert_eq!(injecting(&mut sim, writer, op, owner, &shown), Err(PutError::Refused(StoreError::Stale)));
     sim.run_rounds(2);
     assert!(held(&sim) > v1 && held(&sim) < HUGE, "no version above another account's record");
+    // The writer's own record at a huge version with its signature broken: refused as
+    // stale, no version above it (the shown record is checked).
+    let v2 = held(&sim);
+    let mine = sim.node(sim.index_of(owner).unwrap()).store().iter().find(|r| r.key == key).cloned().unwrap();
+    let forged = Record { version: HUGE, ..mine };
+    let op = sim.put(writer, key, RecordKind::Value, b"v3".to_vec(), HOUR).unwrap();
+    let shown = StoreMsg::Newer { op: op.0, record: forged }.encode();
+    assert_eq!(injecting(&mut sim, writer, op, owner, &shown), Err(PutError::Refused(StoreError::Stale)));
+    sim.run_rounds(2);
+    assert!(held(&sim) > v2 && held(&sim) < HUGE, "no version above a forged record of the writer's");
 }
 
 /// Runs until put `op` of `ix` ends, delivering `frame` from `from` every millisecond

@@ -6,6 +6,13 @@ use super::*;
 /// Puts waiting for their write quorum, in all (and a sixteenth of it per writer's node).
 const MAX_QUORUMS: usize = 1024;
 
+/// `Op::bumps` of a renewal: it never writes above a newer version (another device of the
+/// account wrote one: the renewal stops instead).
+const RENEWAL: u8 = u8::MAX;
+
+/// Versions written above a newer one, remembered so the next put starts above it.
+const MAX_SEEN_VERSIONS: usize = 256;
+
 /// Stale copies waiting for the predecessor to confirm it holds them.
 const MAX_RELEASES: usize = 4096;
 
@@ -16,8 +23,14 @@ pub(super) struct Release {
     slot: (Did, Did),
     version: u64,
     to: Did,
+    /// Offers made to `to` so far; after `MAX_OFFERS` unconfirmed ones the copy goes
+    /// anyway (a predecessor that never confirms cannot keep our copies for days).
+    offers: u8,
     pub(super) deadline: Instant,
 }
+
+/// Offers of a stale copy to one predecessor before it is dropped unconfirmed.
+const MAX_OFFERS: u8 = 3;
 
 /// Whom a put's acknowledgement goes to.
 #[derive(Clone, Copy, Debug)]
@@ -53,8 +66,9 @@ impl Node {
     /// `ttl`; ends with [`StoreEvent::Put`]. Refused at once if this node has no session
     /// or the value is over the limit.
     pub fn put(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
-        let version = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
-        let record = self.sign_record(now, key, kind, value, ttl, version)?;
+        let published = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
+        let seen = self.seen_versions.iter().find(|(slot, _)| *slot == (key, kind)).map_or(0, |(_, v)| *v);
+        let record = self.sign_record(now, key, kind, value, ttl, published.max(seen))?;
         // A plain put replaces what was kept alive: no renewal writes the old value back.
         self.published.retain(|p| (p.key, p.kind) != (key, kind));
         Ok(self.put_record(now, record))
@@ -80,7 +94,7 @@ impl Node {
     /// Stores a record signed elsewhere (a client's); ends with [`StoreEvent::Put`].
     pub fn put_record(&mut self, now: Instant, record: Record) -> OpId {
         let key = record.key;
-        let op = self.start_op(now, key, OpKind::Put(record));
+        let op = self.start_op(now, key, OpKind::Put(record), 0);
         self.pump(now);
         op
     }
@@ -88,7 +102,7 @@ impl Node {
     /// Reads the records at `key` from its owner (or, if the owner holds none, its
     /// replicas); ends with [`StoreEvent::Get`].
     pub fn get(&mut self, now: Instant, key: Did) -> OpId {
-        let op = self.start_op(now, key, OpKind::Get);
+        let op = self.start_op(now, key, OpKind::Get, 0);
         self.pump(now);
         op
     }
@@ -122,13 +136,13 @@ impl Node {
         at.map_or(0, |i| self.op_lookups.swap_remove(i).1)
     }
 
-    fn start_op(&mut self, now: Instant, key: Did, what: OpKind) -> OpId {
+    fn start_op(&mut self, now: Instant, key: Did, what: OpKind, bumps: u8) -> OpId {
         let mut id = self.op_rng.next_u64();
         while self.ops.contains_key(&id) {
             id = self.op_rng.next_u64();
         }
         let deadline = now + self.store.config().request_timeout;
-        self.ops.insert(id, Op { key, deadline, what, asked: None, hops: 0, retried: false, bumps: 0 });
+        self.ops.insert(id, Op { key, deadline, what, asked: None, hops: 0, retried: false, bumps });
         // A node still (re)joining would answer for keys the ring gives to others.
         if !self.ring.is_joined() {
             self.finish_op(id, Some(Answer::NoRoute));
@@ -148,6 +162,9 @@ impl Node {
         match &op.what {
             OpKind::Put(record) if owner == me => {
                 let record = record.clone();
+                if let Some(o) = self.ops.get_mut(&id) {
+                    o.asked = None; // a re-lookup found this node: bumps go here now
+                }
                 self.store_put(now, record, Reply::Local(id));
             }
             OpKind::Put(record) => {
@@ -224,17 +241,29 @@ impl Node {
         let OpKind::Put(mine) = &op.what else { return };
         let session = self.wire.session().filter(|s| s.did() == mine.writer && *s.delegation() == mine.delegation);
         let fits = held.slot() == mine.slot() && held.writer == mine.writer && held.version >= mine.version && held.version < u64::MAX;
-        let Some(session) = session.filter(|_| fits && op.bumps < 2) else {
+        let (key, kind, version, expires, value) = (mine.key, mine.kind, held.version + 1, mine.expires_at, mine.value.clone());
+        let renewal = op.bumps == RENEWAL;
+        let Some(session) = session.filter(|_| fits && (op.bumps < 2 || renewal)) else {
             return self.finish_op(id, Some(Answer::Ack(Err(StoreError::Stale))));
         };
-        let (key, kind, version, expires, value) = (mine.key, mine.kind, held.version + 1, mine.expires_at, mine.value.clone());
         if self.store.check(now, &held).is_err() {
+            return self.finish_op(id, Some(Answer::Ack(Err(StoreError::Stale))));
+        }
+        if renewal {
+            // Another device of this account wrote after us: its value stands, and this
+            // node stops keeping the old one alive.
+            self.published.retain(|p| (p.key, p.kind) != (key, kind));
             return self.finish_op(id, Some(Answer::Ack(Err(StoreError::Stale))));
         }
         let record = Record::sign(session, key, kind, version, expires, value);
         if let Some(p) = self.published.iter_mut().find(|p| (p.key, p.kind) == (key, kind)) {
             p.version = p.version.max(version);
         }
+        self.seen_versions.retain(|(slot, _)| *slot != (key, kind));
+        if self.seen_versions.len() >= MAX_SEEN_VERSIONS {
+            self.seen_versions.remove(0);
+        }
+        self.seen_versions.push(((key, kind), version));
         let Some(op) = self.ops.get_mut(&id) else { return };
         op.bumps += 1;
         op.what = OpKind::Put(record.clone());
@@ -245,8 +274,8 @@ impl Node {
     }
 
     /// Makes room for one more waiting put when the table is full: one of the asker with
-    /// the most goes (acknowledged on this node's copy, as a put past the table is), if
-    /// it has more than one over the `asking` one's.
+    /// the most goes, answered `Unreplicated` (its writer may retry; others' puts are never
+    /// acknowledged without their quorum), if it has more than one over the `asking` one's.
     fn room_for_quorum(&mut self, asking: usize) -> bool {
         if self.quorums.len() < MAX_QUORUMS {
             return true;
@@ -259,7 +288,7 @@ impl Node {
             return false;
         };
         let q = self.quorums.remove(i);
-        self.reply_put(q.reply, Ok(()));
+        self.reply_put(q.reply, Err(StoreError::Unreplicated));
         true
     }
 
@@ -270,14 +299,57 @@ impl Node {
         }
     }
 
+    /// Offers the stale copies to the predecessor `p` (once per pass for each that is due:
+    /// new, refused, or unanswered in time); a copy offered `MAX_OFFERS` times to the same
+    /// predecessor without its confirmation is dropped. Offers to a former predecessor
+    /// start again.
+    fn offer_stale(&mut self, now: Instant, p: Did, stale: Vec<Record>) {
+        let mut stale: HashMap<(Did, Did), Record> = stale.into_iter().map(|r| (r.slot(), r)).collect();
+        let timeout = self.store.config().request_timeout;
+        let mut kept = Vec::with_capacity(self.releases.len());
+        for mut r in std::mem::take(&mut self.releases) {
+            let Some(record) = stale.remove(&r.slot) else { continue }; // refreshed or gone
+            if r.to != p {
+                r.to = p;
+                r.offers = 0;
+            } else if r.deadline > now {
+                kept.push(r);
+                continue;
+            }
+            if r.offers >= MAX_OFFERS {
+                self.store.release(now, r.slot, r.version);
+                continue;
+            }
+            r.offers += 1;
+            r.tag = self.op_rng.next_u64();
+            r.version = record.version;
+            r.deadline = now + timeout;
+            self.send_store(p, &StoreMsg::Copy { tag: r.tag, record });
+            kept.push(r);
+        }
+        self.releases = kept;
+        for (slot, record) in stale {
+            if self.releases.len() >= MAX_RELEASES {
+                break;
+            }
+            let tag = self.op_rng.next_u64();
+            self.releases.push(Release { tag, slot, version: record.version, to: p, offers: 1, deadline: now + timeout });
+            self.send_store(p, &StoreMsg::Copy { tag, record });
+        }
+    }
+
     /// A replica answered copy `tag`: a put's, or a stale copy's this node releases.
     fn copied(&mut self, now: Instant, from: Did, tag: u64, held: bool) {
         if let Some(i) = self.releases.iter().position(|r| r.tag == tag && r.to == from) {
-            let r = self.releases.swap_remove(i);
             let table = self.ring.table();
-            let owned = table.predecessor().is_none() || table.owns(r.slot.0);
+            let owned = table.predecessor().is_none() || table.owns(self.releases[i].slot.0);
             if held && !owned {
+                let r = self.releases.swap_remove(i);
                 self.store.release(now, r.slot, r.version);
+            } else if held {
+                self.releases.swap_remove(i);
+            } else {
+                self.releases[i].deadline = now; // refused: offered again next pass
             }
             return;
         }
@@ -332,7 +404,8 @@ impl Node {
             StoreMsg::Copy { tag, record } => {
                 let table = self.ring.table();
                 let held = if may_push(table, from, record.key, self.store.config().replicas) {
-                    self.store.accept(now, record, &|k| table.owns(k), Some(from)).is_ok()
+                    // Holding this version or a newer one is holding it.
+                    matches!(self.store.accept(now, record, &|k| table.owns(k), Some(from)), Ok(_) | Err(StoreError::Stale))
                 } else {
                     self.store.count(StoreError::NotReplica);
                     false
@@ -397,6 +470,11 @@ impl Node {
                         None => self.store.count(StoreError::Malformed),
                     }
                 }
+                // A reader that holds copies itself (a replica) counts them too; per slot
+                // the freshest version stands.
+                good.extend(self.store.records_at(key, now));
+                good.sort_by(|a, b| a.slot().cmp(&b.slot()).then(b.version.cmp(&a.version)));
+                good.dedup_by(|later, first| later.slot() == first.slot());
                 self.finish_op(op, Some(Answer::Records(good)));
                 Ok(())
             }
@@ -489,20 +567,9 @@ impl Node {
         // a copy on its way out may be the last one if the nodes before it crashed.
         let stale = if pred.is_some() { self.store.stale_copies(now, &owns_now) } else { Vec::new() };
         if let Some(p) = pred {
-            self.releases.retain(|r| r.deadline > now);
-            for record in stale {
-                if self.releases.len() >= MAX_RELEASES {
-                    break;
-                }
-                let slot = record.slot();
-                if self.releases.iter().any(|r| r.slot == slot) {
-                    continue;
-                }
-                let tag = self.op_rng.next_u64();
-                let deadline = now + self.store.config().request_timeout;
-                self.releases.push(Release { tag, slot, version: record.version, to: p, deadline });
-                self.send_store(p, &StoreMsg::Copy { tag, record });
-            }
+            self.offer_stale(now, p, stale);
+        } else {
+            self.releases.clear();
         }
         for (to, records) in batches {
             let mut batch = Vec::new();
@@ -531,7 +598,7 @@ impl Node {
                 let p = &mut self.published[i];
                 p.version = record.version;
                 p.renewed = now;
-                self.start_op(now, key, OpKind::Put(record));
+                self.start_op(now, key, OpKind::Put(record), RENEWAL);
             }
         }
     }
@@ -545,7 +612,7 @@ impl Node {
 /// this node's successor list (the owner and the replicas before us lie within
 /// `replicas` gaps; the margin covers uneven gaps, e^-48 to exceed for two exponential
 /// gaps).
-fn may_push(table: &crate::chord::RoutingTable, from: Did, key: Did, replicas: usize) -> bool {
+pub(super) fn may_push(table: &crate::chord::RoutingTable, from: Did, key: Did, replicas: usize) -> bool {
     let me = table.me();
     if table.owns(key) || table.successors().contains(&from) {
         return true;

@@ -48,8 +48,9 @@ pub(super) struct Read {
     /// `None` once answered (the read stays for the repair of late replicas).
     reader: Option<Reader>,
     asked: Vec<Did>,
-    /// Replicas that answered, with the slots and versions they hold.
+    /// Replicas that answered, with the slots and versions they hold (or were sent).
     answered: Vec<(Did, SlotVersions)>,
+    /// Answers still needed before the reader is answered.
     needed: usize,
     pub(super) deadline: Instant,
 }
@@ -60,8 +61,13 @@ impl Node {
         let mine = self.store.records_at(key, now);
         let me = self.did();
         let asker = reader.peer();
-        let n = self.store.config().replicas.saturating_sub(1);
-        let replicas: Vec<Did> = self.ring.table().successors().iter().copied().filter(|d| *d != me && Some(*d) != asker).take(n).collect();
+        // Only the owner gathers its replicas' copies (a node asked by a stale lookup
+        // answers from its own: no one makes it ask others for nothing). A replica that
+        // asks is asked too: its own copy counts.
+        let table = self.ring.table();
+        let owner = table.predecessor().is_none() || table.owns(key);
+        let n = if owner { self.store.config().replicas.saturating_sub(1) } else { 0 };
+        let replicas: Vec<Did> = table.successors().iter().copied().filter(|d| *d != me).take(n).collect();
         let wanted = if mine.is_empty() { 1 } else { self.store.config().read_quorum.saturating_sub(1) };
         let needed = wanted.min(replicas.len());
         let per_asker = self.reads.iter().filter(|r| asker.is_some() && r.reader.is_some_and(|x| x.peer() == asker)).count();
@@ -126,9 +132,10 @@ impl Node {
         let read = &mut self.reads[i];
         read.asked.retain(|a| *a != from);
         read.answered.push((from, held));
-        if read.reader.is_some() && read.answered.len() >= read.needed {
-            let reader = read.reader.take();
-            if let Some(reader) = reader {
+        read.needed = read.needed.saturating_sub(1);
+        // Answered once enough replicas did, or every one asked did.
+        if read.needed == 0 || read.asked.is_empty() {
+            if let Some(reader) = read.reader.take() {
                 let records = self.store.records_at(key, now);
                 self.answer_read(reader, records);
             }
@@ -139,23 +146,23 @@ impl Node {
         }
     }
 
-    /// Sends the replicas of read `i` that answered what they lack of the freshest copies
-    /// (this node's, after taking theirs), and forgets their answers.
+    /// Sends every replica of read `i` that answered what it lacks of the freshest copies
+    /// (this node's, after taking theirs): an earlier answer is repaired too when a later
+    /// one brought something newer.
     fn repair(&mut self, now: Instant, i: usize) {
         let key = self.reads[i].key;
-        let answered = std::mem::take(&mut self.reads[i].answered);
-        if answered.is_empty() {
-            return;
-        }
-        let best = self.store.records_at(key, now);
-        for (replica, held) in answered {
+        let mut answered = std::mem::take(&mut self.reads[i].answered);
+        let best = cut_to_batch(self.store.records_at(key, now));
+        for (replica, held) in &mut answered {
             let lacking: Vec<Record> =
                 best.iter().filter(|r| !held.iter().any(|(slot, v)| *slot == r.slot() && *v >= r.version)).cloned().collect();
             if !lacking.is_empty() {
+                held.extend(lacking.iter().map(|r| (r.slot(), r.version)));
                 self.store.note_repaired(lacking.len());
-                self.send_store(replica, &StoreMsg::Replicate { records: lacking });
+                self.send_store(*replica, &StoreMsg::Replicate { records: lacking });
             }
         }
+        self.reads[i].answered = answered;
     }
 
     /// Answers reads whose replicas did not answer in time with what this node holds.
@@ -169,21 +176,22 @@ impl Node {
         }
     }
 
-    fn answer_read(&mut self, reader: Reader, mut records: Vec<Record>) {
-        // An answer stays one link message: a huge set is cut.
-        let mut size = 0;
-        records.retain(|r| {
-            size += r.encoded_len();
-            size <= STORE_BATCH
-        });
+    fn answer_read(&mut self, reader: Reader, records: Vec<Record>) {
+        let records = cut_to_batch(records);
         match reader {
             Reader::Local(op) => self.finish_op(op, Some(Answer::Records(records))),
             Reader::Remote { to, op } => self.send_store(to, &StoreMsg::GetReply { op, records }),
         }
     }
 
-    /// Answers a replica's `Peek` with what this node holds at `key`.
+    /// Answers an owner's `Peek` with what this node holds at `key` — only to a node that
+    /// could own it or replicate it before us (as for pushed copies): nobody else makes
+    /// this node upload a set.
     pub(super) fn serve_peek(&mut self, now: Instant, from: Did, op: u64, key: Did) {
+        if !super::store_ops::may_push(self.ring.table(), from, key, self.store.config().replicas) {
+            self.store.count(StoreError::NotReplica);
+            return;
+        }
         let records = self.store.records_at(key, now);
         self.answer_read(Reader::Remote { to: from, op }, records);
     }
@@ -191,12 +199,19 @@ impl Node {
 
 /// The peer named most often, and how often (`None`s are this node's own).
 pub(super) fn heaviest(peers: impl Iterator<Item = Option<Did>>) -> Option<(Did, usize)> {
-    let mut counts: Vec<(Did, usize)> = Vec::new();
+    let mut counts: HashMap<Did, usize> = HashMap::new();
     for p in peers.flatten() {
-        match counts.iter_mut().find(|(d, _)| *d == p) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((p, 1)),
-        }
+        *counts.entry(p).or_insert(0) += 1;
     }
-    counts.into_iter().max_by_key(|(_, n)| *n)
+    counts.into_iter().max_by_key(|&(d, n)| (n, d))
+}
+
+/// An answer stays one link message: a huge set is cut.
+fn cut_to_batch(mut records: Vec<Record>) -> Vec<Record> {
+    let mut size = 0;
+    records.retain(|r| {
+        size += r.encoded_len();
+        size <= STORE_BATCH
+    });
+    records
 }

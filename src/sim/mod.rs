@@ -332,7 +332,7 @@ impl Sim {
     }
 
     /// Adds a node running `session` (a second device of an account, say) whose clock
-    /// runs `clock` ms ahead of the simulator's (see [`Sim::spawn`], [`Sim::set_clock`]).
+    /// runs `clock` ms ahead of the simulator's, behind if negative (see [`Sim::spawn`]).
     pub fn spawn_session(&mut self, session: Session, via: Option<NodeIx>, clock: i64) -> (NodeIx, Option<RequestId>) {
         self.spawn_identity(Identity::Session(session), via, clock)
     }
@@ -374,14 +374,6 @@ impl Sim {
         };
         self.after_input(ix);
         (ix, req)
-    }
-
-    /// Sets node `ix`'s clock `ms` ahead of the simulator's (behind if negative): a
-    /// machine whose clock is off. Its timers still run at the simulator's pace.
-    pub fn set_clock(&mut self, ix: NodeIx, ms: i64) {
-        self.slots[ix as usize].clock = ms;
-        self.slots[ix as usize].wake = None;
-        self.after_input(ix);
     }
 
     /// What node `ix`'s clock says now.
