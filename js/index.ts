@@ -20,7 +20,8 @@ export type ErrorCode =
   | "WEBRTC"
   | "WALLET"
   | "STALE"
-  | "NOT_OWNER";
+  | "NOT_OWNER"
+  | "WASM";
 
 /** Every error this package throws or rejects with. `code` is stable across versions. */
 export class RingsError extends Error {
@@ -65,11 +66,38 @@ function need(cond: boolean, message: string): void {
 
 let ready: Promise<void> | undefined;
 
-/** Loads the wasm module (once). Called by `Account` and `Provider` factories; call it
- * yourself to pass a custom URL or `Response` for the `.wasm` file. */
+/**
+ * Loads the wasm module (once). Called by `Account` and `Provider` factories; call it
+ * yourself to pass a custom URL or `Response` for the `.wasm` file. A failure rejects
+ * with a `RingsError` (`WASM`) saying what to do, and is not kept: a later call (with
+ * other bytes, say) tries again.
+ */
 export function initialize(wasm?: URL | string | Response | BufferSource): Promise<void> {
-  ready ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then(() => undefined);
+  ready ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then(
+    () => undefined,
+    (e: unknown) => {
+      ready = undefined;
+      throw wasmError(e);
+    },
+  );
   return ready;
+}
+
+/** A load or compile failure of the wasm module, with a hint at its usual cause. */
+function wasmError(e: unknown): RingsError {
+  const text = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  let hint = "pass the .wasm file's URL, a Response or its bytes to initialize()";
+  if (/3c 21|3c 68|found 3c/i.test(text) || /text\/html/i.test(text)) {
+    hint =
+      "the server answered the .wasm request with HTML: a bundler's dev server rewrote its path (Vite: add " +
+      "optimizeDeps: { exclude: [\"@ringsnetwork/rings-node\"] }, or pass initialize(wasmUrl) with " +
+      "import wasmUrl from \"@ringsnetwork/rings-node/rings_node_bg.wasm?url\")";
+  } else if (/Content Security Policy|unsafe-eval|Refused to compile/i.test(text)) {
+    hint = "the page's Content Security Policy forbids compiling WebAssembly: allow 'wasm-unsafe-eval' in script-src";
+  } else if (/fetch|NetworkError|404|Failed to load/i.test(text)) {
+    hint = "the .wasm file could not be fetched: serve rings_node_bg.wasm next to the package's JS, or pass its URL to initialize()";
+  }
+  return new RingsError("WASM", `could not load the rings-node wasm module (${text}); ${hint}`);
 }
 
 function randomBytes(n: number): Uint8Array {
@@ -299,6 +327,13 @@ export class Provider {
 
   static async create(options: ProviderOptions): Promise<Provider> {
     need(options?.account instanceof Account, "options.account must be an Account");
+    if (typeof globalThis.RTCPeerConnection !== "function") {
+      throw new RingsError(
+        "WEBRTC",
+        "RTCPeerConnection is not available here (a service worker or web worker?): a Provider needs a page; " +
+          "in a Manifest V3 extension run it in an offscreen document (chrome.offscreen.createDocument with reason WEB_RTC)",
+      );
+    }
     need(options.persist === undefined || (typeof options.persist === "string" && options.persist.length > 0), "persist must be a non-empty string");
     await initialize();
     const saved = options.persist === undefined ? null : await Persisted.open(options.persist);

@@ -304,11 +304,15 @@ impl Node {
     /// predecessor without its confirmation is dropped. Offers to a former predecessor
     /// start again.
     fn offer_stale(&mut self, now: Instant, p: Did, stale: Vec<Record>) {
-        let mut stale: HashMap<(Did, Did), Record> = stale.into_iter().map(|r| (r.slot(), r)).collect();
+        // `stale` comes sorted by slot (as the store holds them); `offered` marks those
+        // with an offer already.
+        let mut offered = vec![false; stale.len()];
         let timeout = self.store.config().request_timeout;
         let mut kept = Vec::with_capacity(self.releases.len());
         for mut r in std::mem::take(&mut self.releases) {
-            let Some(record) = stale.remove(&r.slot) else { continue }; // refreshed or gone
+            let Ok(i) = stale.binary_search_by(|x| x.slot().cmp(&r.slot)) else { continue }; // refreshed or gone
+            offered[i] = true;
+            let record = stale[i].clone();
             if r.to != p {
                 r.to = p;
                 r.offers = 0;
@@ -328,10 +332,11 @@ impl Node {
             kept.push(r);
         }
         self.releases = kept;
-        for (slot, record) in stale {
+        for (record, _) in stale.into_iter().zip(offered).filter(|(_, o)| !o) {
             if self.releases.len() >= MAX_RELEASES {
                 break;
             }
+            let slot = record.slot();
             let tag = self.op_rng.next_u64();
             self.releases.push(Release { tag, slot, version: record.version, to: p, offers: 1, deadline: now + timeout });
             self.send_store(p, &StoreMsg::Copy { tag, record });
@@ -472,9 +477,13 @@ impl Node {
                 }
                 // A reader that holds copies itself (a replica) counts them too; per slot
                 // the freshest version stands.
-                good.extend(self.store.records_at(key, now));
-                good.sort_by(|a, b| a.slot().cmp(&b.slot()).then(b.version.cmp(&a.version)));
-                good.dedup_by(|later, first| later.slot() == first.slot());
+                for mine in self.store.records_at(key, now) {
+                    match good.iter_mut().find(|r| r.slot() == mine.slot()) {
+                        Some(r) if r.version < mine.version => *r = mine,
+                        Some(_) => {}
+                        None => good.push(mine),
+                    }
+                }
                 self.finish_op(op, Some(Answer::Records(good)));
                 Ok(())
             }

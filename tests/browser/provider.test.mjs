@@ -660,6 +660,37 @@ await test("wrong arguments reject with typed errors, never a wasm trap", async 
   await page.close();
 });
 
+await test("a failed initialize() is not kept: it rejects with a WASM RingsError and a hint, and a later call loads; no RTCPeerConnection fails Provider.create with WEBRTC", async () => {
+  const page = await openPage(browser, base);
+  const r = await page.evaluate(async () => {
+    const R = await import("/pkg/dist/index.js");
+    const fail = async (f) => { try { await f(); return { ok: true }; } catch (e) { return { rings: e instanceof R.RingsError, code: e.code, message: String(e.message) }; } };
+    const garbage = await fail(() => R.initialize(new Uint8Array([1, 2, 3, 4])));
+    // What a bundler's dev server does when it rewrites the wasm path: HTML.
+    const html = await fail(() => R.initialize(new Response("<!doctype html><html></html>", { headers: { "content-type": "text/html" } })));
+    const missing = await fail(() => R.initialize(new URL("/no-such.wasm", location.href)));
+    const good = await fail(() => R.initialize());
+    const account = await fail(() => R.Account.generate());
+    // A service worker has no RTCPeerConnection; nor has this page for a moment.
+    const saved = globalThis.RTCPeerConnection;
+    delete globalThis.RTCPeerConnection;
+    const noRtc = await fail(async () => R.Provider.create({ account: await R.Account.generate() }));
+    globalThis.RTCPeerConnection = saved;
+    const after = await fail(async () => (await R.Provider.create({ account: await R.Account.generate() })).close());
+    return { garbage, html, missing, good, account, noRtc, after };
+  });
+  for (const k of ["garbage", "html", "missing"]) {
+    assert.equal(r[k].rings, true, `${k}: ${JSON.stringify(r[k])}`);
+    assert.equal(r[k].code, "WASM", `${k}: ${JSON.stringify(r[k])}`);
+  }
+  assert.match(r.html.message, /answered the \.wasm request with HTML.*optimizeDeps/, r.html.message);
+  assert.match(r.missing.message, /could not be fetched|pass its URL/, r.missing.message);
+  assert.deepEqual([r.good, r.account, r.after], [{ ok: true }, { ok: true }, { ok: true }], "a later initialize() loads");
+  assert.equal(r.noRtc.code, "WEBRTC", JSON.stringify(r.noRtc));
+  assert.match(r.noRtc.message, /offscreen document/, r.noRtc.message);
+  await page.close();
+});
+
 await browser.close();
 server.close();
 if (failed) {
