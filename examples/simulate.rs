@@ -8,6 +8,9 @@
 //! Convergence is counted in rounds (one stabilization interval, 1 s of virtual time)
 //! after the last wave: first until every successor and predecessor equals the oracle's,
 //! then until every finger does. Lookups are issued all at once from random members.
+// The simulator is native-only: built for wasm32 (`wasm-pack test`), this example is empty.
+#![cfg_attr(target_arch = "wasm32", no_main)]
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::process::ExitCode;
 use std::time::Instant as WallClock;

@@ -3,6 +3,9 @@
 //! bytes per stored record, and how evenly records spread over the nodes.
 //!
 //! cargo run --release --example store_bench [-- --nodes 10000 --records 10000]
+// The simulator is native-only: built for wasm32 (`wasm-pack test`), this example is empty.
+#![cfg_attr(target_arch = "wasm32", no_main)]
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::process::ExitCode;
 use std::time::Instant as WallClock;

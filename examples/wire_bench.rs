@@ -5,6 +5,9 @@
 //!
 //! `--ms`: how long each crypto operation is repeated; `--mib`: size of the simulated
 //! transfer (over at least 3 hops of a 200-node ring, 100 Mbit/s links, real keys).
+// The simulator is native-only: built for wasm32 (`wasm-pack test`), this example is empty.
+#![cfg_attr(target_arch = "wasm32", no_main)]
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::process::ExitCode;
 use std::time::Instant as WallClock;

@@ -18,8 +18,8 @@ cargo build --lib --release --target wasm32-unknown-unknown
 WASM=target/wasm32-unknown-unknown/release/rings_node.wasm
 echo "wasm32 cdylib: $(stat -c %s "$WASM") bytes raw, $(gzip -9 -c "$WASM" | wc -c) bytes gzip (before wasm-bindgen and wasm-opt)"
 
-echo "== browser tests (wasm-bindgen-test in headless Chromium)"
-cargo test --target wasm32-unknown-unknown --test web
+echo "== browser tests (wasm-bindgen-test in headless Chromium), as users type them"
+wasm-pack test --headless --chrome
 
 echo "== npm package: build, pack, install into a scratch project, tsc --strict"
 bash scripts/build-pkg.sh

@@ -15,6 +15,7 @@
 //! The core never reads a clock, performs IO, takes a lock or draws global randomness.
 //!
 //! ```
+//! # #[cfg(not(target_arch = "wasm32"))] { // the simulator is native-only
 //! use rings_node::sim::{scenario, Outcome, Sim, SimConfig};
 //!
 //! // 200 nodes join a ring in virtual time, then one asks who owns a name.
@@ -32,6 +33,7 @@
 //!     }
 //!     other => panic!("lookup did not finish: {other:?}"),
 //! }
+//! # }
 //! # Ok::<(), rings_node::chord::ConfigError>(())
 //! ```
 

@@ -29,7 +29,7 @@ use crate::time::Instant;
 use crate::Did;
 
 mod inbound;
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))] // uses the simulator
 mod relay_tests;
 
 /// A message delivered to this node.
