@@ -27,3 +27,6 @@ bash scripts/check-pack.sh
 
 echo "== package in headless Chromium (playwright-core): rings of Providers over real WebRTC"
 node tests/browser/provider.test.mjs
+
+echo "== consumers of the packed tarball in headless Chromium: a plain ES-module page, Vite 8 (dev, build), Vite 7 (dev)"
+node tests/browser/consumers.test.mjs
