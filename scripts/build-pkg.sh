@@ -17,5 +17,12 @@ tsc -p "$BUILD/tsconfig.json" --outDir pkg/dist
 cp "$WASM_OUT"/rings_node.js "$WASM_OUT"/rings_node.d.ts "$WASM_OUT"/rings_node_bg.wasm pkg/dist/
 cp pkg-template/package.json pkg/
 cp pkg-template/README.md pkg/ 2>/dev/null || cp README.md pkg/
-W=pkg/dist/rings_node_bg.wasm
-echo "[build-pkg] pkg/: wasm $(stat -c %s "$W") B raw, $(gzip -9 -c "$W" | wc -c) B gzip" >&2
+# Size report: raw, gzip -9 and brotli (quality 11) of the wasm and of all the JS.
+node -e '
+const fs = require("fs"), z = require("zlib");
+const size = (files) => { const b = Buffer.concat(files.map((f) => fs.readFileSync(f)));
+  return [b.length, z.gzipSync(b, { level: 9 }).length, z.brotliCompressSync(b, { params: { [z.constants.BROTLI_PARAM_QUALITY]: 11 } }).length]; };
+const js = fs.readdirSync("pkg/dist").filter((f) => f.endsWith(".js")).map((f) => "pkg/dist/" + f);
+const [w, j] = [size(["pkg/dist/rings_node_bg.wasm"]), size(js)];
+console.error(`[build-pkg] pkg/: wasm ${w[0]} B raw, ${w[1]} B gzip, ${w[2]} B brotli; JS ${j[0]} B raw, ${j[1]} B gzip, ${j[2]} B brotli`);
+' 

@@ -39,4 +39,8 @@ grep -q 'Provider.create' readme.ts || { echo "[check-pack] no TypeScript usage 
 printf '{ "compilerOptions": { "strict": true, "noEmit": true, "target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext", "lib": ["ES2022", "DOM"] } }\n' > tsconfig.json
 tsc -p tsconfig.json
 if grep -nE ':\s*any\b|<any>|any\[\]' node_modules/@ringsnetwork/rings-node/dist/index.d.ts; then echo "[check-pack] 'any' in the public types" >&2; exit 1; fi
-echo "[check-pack] $TGZ installs; a consumer and the README's usage type-check under tsc --strict" >&2
+# The package's manifest and types as tools see them: publint, and "are the types
+# wrong" for an ES-module-only package (the .wasm entry is an asset, not a module).
+(cd "$ROOT/pkg" && publint --strict)
+attw --pack "$ROOT/pkg" --profile esm-only --exclude-entrypoints ./rings_node_bg.wasm
+echo "[check-pack] $TGZ installs; a consumer and the README's usage type-check under tsc --strict; publint and attw (ESM-only) find nothing" >&2

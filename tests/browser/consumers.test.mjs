@@ -70,22 +70,42 @@ async function expectApp(url) {
   assert.match(text, /^ok: hello from 0x[0-9a-fA-F]{40}$/, `${url}: ${text}; page errors: ${errors.join(" | ")}`);
 }
 
-await test("a plain ES-module page with no bundler (an import map) loads the package and links two Providers", async () => {
-  const dir = join(scratch, "plain");
-  mkdirSync(dir);
-  const map = `<script type="importmap">{ "imports": { "@ringsnetwork/rings-node": "/node_modules/@ringsnetwork/rings-node/dist/index.js" } }</script>`;
-  writeFileSync(join(dir, "index.html"), html(map, "/src/main.js"));
+/** Serves `index` at / and other paths from `dir`, on 127.0.0.1; returns its URL and a closer. */
+async function staticServer(dir, index) {
   const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
   const server = httpServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
-    const file = path === "/" ? join(dir, "index.html") : join(scratch, path);
-    const body = await readFile(file).catch(() => null);
+    const file = path === "/" ? index : join(dir, path);
+    const body = file.startsWith(dir) || file === index ? await readFile(file).catch(() => null) : null;
     if (body) res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(body);
     else res.writeHead(404).end();
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => server.close() };
+}
+
+await test("a plain ES-module page with no bundler (an import map) loads the package and links two Providers", async () => {
+  const map = `<script type="importmap">{ "imports": { "@ringsnetwork/rings-node": "/node_modules/@ringsnetwork/rings-node/dist/index.js" } }</script>`;
+  writeFileSync(join(scratch, "plain.html"), html(map, "/src/main.js"));
+  const server = await staticServer(scratch, join(scratch, "plain.html"));
   try {
-    await expectApp(`http://127.0.0.1:${server.address().port}/`);
+    await expectApp(server.url);
+  } finally {
+    server.close();
+  }
+});
+
+await test("a webpack 5 app with the default configuration (production build) links two Providers", async () => {
+  const { default: webpack } = await import("webpack");
+  const out = join(scratch, "webpack-dist");
+  const stats = await new Promise((ok, fail) =>
+    webpack({ mode: "production", context: scratch, entry: "./src/main.js", output: { path: out, filename: "main.js" } }, (e, st) => (e ? fail(e) : ok(st))),
+  );
+  assert.ok(!stats.hasErrors(), stats.toString({ all: false, errors: true }));
+  writeFileSync(join(out, "index.html"), html("", "/main.js"));
+  const server = await staticServer(out, join(out, "index.html"));
+  try {
+    await expectApp(server.url);
   } finally {
     server.close();
   }
