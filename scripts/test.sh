@@ -30,3 +30,6 @@ node tests/browser/provider.test.mjs
 
 echo "== consumers of the packed tarball in headless Chromium: a plain ES-module page, Vite 8 (dev, build), Vite 7 (dev)"
 node tests/browser/consumers.test.mjs
+
+echo "== the Manifest V3 extension example, unpacked, in headless Chromium"
+node tests/browser/extension.test.mjs

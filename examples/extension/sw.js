@@ -1,0 +1,31 @@
+// The service worker: no RTCPeerConnection here, so the Provider lives in an offscreen
+// document (reason WEB_RTC) that this worker opens on demand. It relays requests from
+// the popup, content scripts and pages (externally_connectable) to it. The worker may be
+// stopped at any time; the offscreen document and its Provider stay.
+const OFFSCREEN = "offscreen.html";
+
+let opening = null;
+async function ensureOffscreen() {
+  if (await chrome.offscreen.hasDocument()) return;
+  opening ??= chrome.offscreen
+    .createDocument({ url: OFFSCREEN, reasons: ["WEB_RTC"], justification: "a rings-node Provider: WebRTC data channels to peers" })
+    .catch((e) => { if (!String(e).includes("single offscreen")) throw e; })
+    .finally(() => { opening = null; });
+  await opening;
+}
+
+async function relay(request) {
+  await ensureOffscreen();
+  // The offscreen document answers once its Provider is ready.
+  return chrome.runtime.sendMessage({ to: "offscreen", request });
+}
+
+function answer(request, reply) {
+  relay(request).then(reply, (e) => reply({ error: String(e) }));
+  return true; // the reply comes later
+}
+
+chrome.runtime.onMessage.addListener((m, _sender, reply) => (m && m.to === "offscreen" ? false : answer(m, reply)));
+chrome.runtime.onMessageExternal.addListener((m, _sender, reply) => answer(m, reply));
+chrome.runtime.onStartup.addListener(() => void ensureOffscreen());
+chrome.runtime.onInstalled.addListener(() => void ensureOffscreen());
