@@ -289,7 +289,8 @@ export interface ProviderEventMap {
   undelivered: { tx: bigint; to: string; reason: string };
 }
 
-type Listener<K extends keyof ProviderEventMap> = (detail: ProviderEventMap[K]) => void;
+/** A handler for the Provider event `K`. */
+export type Listener<K extends keyof ProviderEventMap> = (detail: ProviderEventMap[K]) => void;
 
 interface RawEvent {
   type: string;

@@ -43,4 +43,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "installing npm dependencies"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 fi
+# 6. TypeDoc for the API reference (its own TypeScript 6; see scripts/api-docs.sh)
+D=scripts/api-docs
+if [ ! -d $D/node_modules ] || [ $D/package-lock.json -nt $D/node_modules/.package-lock.json ]; then
+  log "installing the API docs tool (TypeDoc)"
+  (cd $D && npm ci --no-audit --no-fund --loglevel=error)
+fi
 log "ready: $(rustc --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(wasm-pack --version 2>/dev/null | tail -1), $(chromium --version 2>/dev/null | tail -1 || echo 'no chromium')"

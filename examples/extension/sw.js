@@ -16,8 +16,16 @@ async function ensureOffscreen() {
 
 async function relay(request) {
   await ensureOffscreen();
-  // The offscreen document answers once its Provider is ready.
-  return chrome.runtime.sendMessage({ to: "offscreen", request });
+  // The offscreen document answers once its Provider is ready. A document still loading
+  // (opened by a request racing this one) has no listener yet: ask again shortly.
+  for (let tries = 0; ; tries++) {
+    try {
+      return await chrome.runtime.sendMessage({ to: "offscreen", request });
+    } catch (e) {
+      if (tries >= 40 || !String(e).includes("Receiving end does not exist")) throw e;
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+  }
 }
 
 function answer(request, reply) {

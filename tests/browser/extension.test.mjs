@@ -1,7 +1,7 @@
 // The Manifest V3 example (examples/extension) loaded unpacked into headless Chromium
 // with the built package: its Provider (in the offscreen document) links with a page's
 // Provider through the service worker (externally_connectable), messages go both ways,
-// the popup shows them, and the Provider still serves after the service worker was
+// a content script and the popup reach it through the worker too, and the Provider still serves after the service worker was
 // stopped. Run by scripts/test.sh after scripts/build-pkg.sh; 127.0.0.1 only.
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -34,6 +34,7 @@ try {
   const id = new URL(worker.url()).host;
   const page = await ctx.newPage();
   page.on("pageerror", (e) => console.error("[page error]", e.message));
+  page.on("console", (m) => m.type() !== "log" && console.error("[console]", m.text()));
   await page.goto(`${base}/tests/browser/blank.html`);
   // The page's Provider, and a way to ask the extension (through its service worker).
   const first = await page.evaluate(async (id) => {
@@ -61,6 +62,9 @@ try {
   assert.deepEqual(first.got, ["hello page"], "the extension's message reached the page");
   assert.deepEqual(first.seen, [{ from: first.page, text: "hello extension" }], "the page's message reached the extension");
   assert.deepEqual(first.peers, [first.page]);
+  // The content script asked through the service worker too, and told the page.
+  await page.waitForFunction(() => document.documentElement.dataset.ringsDid, null, { timeout: 10000 });
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.ringsDid), first.extDid, "the content script's answer");
 
   // The popup shows the Provider and what it received.
   const popup = await ctx.newPage();
@@ -93,7 +97,7 @@ try {
   assert.equal(after.did, first.extDid, "the same Provider after the worker restarted");
   assert.deepEqual(after.peers, [first.page], "still linked");
   assert.deepEqual(after.got, ["hello page", "still here"]);
-  console.log(`ok   the MV3 example: its Provider (offscreen document) links with a page's, messages both ways, the popup shows them, and it serves after the service worker was stopped (${Date.now() - t0} ms)`);
+  console.log(`ok   the MV3 example: its Provider (offscreen document) links with a page's, messages both ways, a content script and the popup reach it, and it serves after the service worker was stopped (${Date.now() - t0} ms)`);
 } catch (e) {
   failed++;
   console.log(`FAIL the MV3 example: ${e.stack ?? e}`);
