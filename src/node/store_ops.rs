@@ -280,14 +280,9 @@ impl Node {
         if self.quorums.len() < MAX_QUORUMS {
             return true;
         }
-        let heaviest = super::store_reads::heaviest(self.quorums.iter().map(|q| q.reply.peer()));
-        let Some((peer, _)) = heaviest.filter(|(_, n)| *n > asking + 1) else {
+        let Some(q) = super::store_reads::take_heaviest(&mut self.quorums, |q| q.reply.peer(), asking) else {
             return false;
         };
-        let Some(i) = self.quorums.iter().position(|q| q.reply.peer() == Some(peer)) else {
-            return false;
-        };
-        let q = self.quorums.remove(i);
         self.reply_put(q.reply, Err(StoreError::Unreplicated));
         true
     }
@@ -456,8 +451,8 @@ impl Node {
                 Ok(())
             }
             StoreMsg::GetReply { op, records } => {
-                if self.reads.iter().any(|r| r.is_asking(op, from)) {
-                    self.peeked(now, from, op, records);
+                if let Some(i) = self.read_asking(op, from) {
+                    self.peeked(now, from, i, records);
                     return Ok(());
                 }
                 // Only the owner asked answers (a forged reply is ignored).

@@ -22,12 +22,6 @@ pub(super) enum Reader {
     Remote { to: Did, op: u64 },
 }
 
-impl Read {
-    pub(super) fn is_asking(&self, tag: u64, replica: Did) -> bool {
-        self.tag == tag && self.asked.contains(&replica)
-    }
-}
-
 impl Reader {
     fn peer(self) -> Option<Did> {
         match self {
@@ -58,7 +52,6 @@ pub(super) struct Read {
 impl Node {
     /// Answers a read of `key` for `reader` as the key's owner (see the module docs).
     pub(super) fn serve_get(&mut self, now: Instant, reader: Reader, key: Did) {
-        let mine = self.store.records_at(key, now);
         let me = self.did();
         let asker = reader.peer();
         // Only the owner gathers its replicas' copies (a node asked by a stale lookup
@@ -68,11 +61,11 @@ impl Node {
         let owner = table.predecessor().is_none() || table.owns(key);
         let n = if owner { self.store.config().replicas.saturating_sub(1) } else { 0 };
         let replicas: Vec<Did> = table.successors().iter().copied().filter(|d| *d != me).take(n).collect();
-        let wanted = if mine.is_empty() { 1 } else { self.store.config().read_quorum.saturating_sub(1) };
+        let wanted = if self.store.holds(key, now) { self.store.config().read_quorum.saturating_sub(1) } else { 1 };
         let needed = wanted.min(replicas.len());
         let per_asker = self.reads.iter().filter(|r| asker.is_some() && r.reader.is_some_and(|x| x.peer() == asker)).count();
         if needed == 0 || per_asker >= MAX_READS / 16 || !self.room_for_read(now, per_asker) {
-            return self.answer_read(reader, mine);
+            return self.answer_read(now, reader, key);
         }
         let tag = self.op_rng.next_u64();
         for &r in &replicas {
@@ -94,28 +87,22 @@ impl Node {
             self.reads.swap_remove(i);
             return true;
         }
-        let Some((peer, n)) = heaviest(self.reads.iter().map(|r| r.reader.and_then(|x| x.peer()))) else {
+        let Some(read) = take_heaviest(&mut self.reads, |r| r.reader.and_then(|x| x.peer()), asking) else {
             return false;
         };
-        if n <= asking + 1 {
-            return false;
-        }
-        let Some(i) = self.reads.iter().position(|r| r.reader.and_then(|x| x.peer()) == Some(peer)) else {
-            return false;
-        };
-        let read = self.reads.remove(i);
         if let Some(reader) = read.reader {
-            let records = self.store.records_at(read.key, now);
-            self.answer_read(reader, records);
+            self.answer_read(now, reader, read.key);
         }
         true
     }
 
-    /// A replica's answer to a `Peek` (ignored unless read `op` asked `from`).
-    pub(super) fn peeked(&mut self, now: Instant, from: Did, op: u64, records: Vec<Record>) {
-        let Some(i) = self.reads.iter().position(|r| r.is_asking(op, from)) else {
-            return;
-        };
+    /// The read whose `Peek` `tag` went to `replica`.
+    pub(super) fn read_asking(&self, tag: u64, replica: Did) -> Option<usize> {
+        self.reads.iter().position(|r| r.tag == tag && r.asked.contains(&replica))
+    }
+
+    /// Replica `from`'s answer to the `Peek` of read `i` (see [`Node::read_asking`]).
+    pub(super) fn peeked(&mut self, now: Instant, from: Did, i: usize, records: Vec<Record>) {
         let key = self.reads[i].key;
         let table = self.ring.table();
         let mut held = Vec::with_capacity(records.len());
@@ -136,8 +123,7 @@ impl Node {
         // Answered once enough replicas did, or every one asked did.
         if read.needed == 0 || read.asked.is_empty() {
             if let Some(reader) = read.reader.take() {
-                let records = self.store.records_at(key, now);
-                self.answer_read(reader, records);
+                self.answer_read(now, reader, key);
             }
         }
         self.repair(now, i);
@@ -170,14 +156,14 @@ impl Node {
         while let Some(i) = self.reads.iter().position(|r| r.deadline <= now) {
             let read = self.reads.swap_remove(i);
             if let Some(reader) = read.reader {
-                let records = self.store.records_at(read.key, now);
-                self.answer_read(reader, records);
+                self.answer_read(now, reader, read.key);
             }
         }
     }
 
-    fn answer_read(&mut self, reader: Reader, records: Vec<Record>) {
-        let records = cut_to_batch(records);
+    /// Answers `reader` with what this node holds at `key` now.
+    fn answer_read(&mut self, now: Instant, reader: Reader, key: Did) {
+        let records = cut_to_batch(self.store.records_at(key, now));
         match reader {
             Reader::Local(op) => self.finish_op(op, Some(Answer::Records(records))),
             Reader::Remote { to, op } => self.send_store(to, &StoreMsg::GetReply { op, records }),
@@ -192,13 +178,24 @@ impl Node {
             self.store.count(StoreError::NotReplica);
             return;
         }
-        let records = self.store.records_at(key, now);
-        self.answer_read(Reader::Remote { to: from, op }, records);
+        self.answer_read(now, Reader::Remote { to: from, op }, key);
     }
 }
 
+/// When a table of waiting requests is full: takes out one entry of the peer with the
+/// most (`peer` names an entry's asker; `None`: this node's own), if it has more than one
+/// over the `asking` peer's count — so a crowd of askers cannot keep a lone one out.
+pub(super) fn take_heaviest<T>(table: &mut Vec<T>, peer: impl Fn(&T) -> Option<Did>, asking: usize) -> Option<T> {
+    let (heavy, n) = heaviest(table.iter().map(&peer))?;
+    if n <= asking + 1 {
+        return None;
+    }
+    let i = table.iter().position(|e| peer(e) == Some(heavy))?;
+    Some(table.remove(i))
+}
+
 /// The peer named most often, and how often (`None`s are this node's own).
-pub(super) fn heaviest(peers: impl Iterator<Item = Option<Did>>) -> Option<(Did, usize)> {
+fn heaviest(peers: impl Iterator<Item = Option<Did>>) -> Option<(Did, usize)> {
     let mut counts: HashMap<Did, usize> = HashMap::new();
     for p in peers.flatten() {
         *counts.entry(p).or_insert(0) += 1;

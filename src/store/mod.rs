@@ -338,6 +338,12 @@ impl Store {
         self.at_key(key).iter().filter(|h| h.record.expires_at >= now).map(|h| h.record.clone()).collect()
     }
 
+    /// Whether a live record is held at `key`.
+    pub fn holds(&self, key: Did, now: Instant) -> bool {
+        let now = now.as_millis();
+        self.at_key(key).iter().any(|h| h.record.expires_at >= now)
+    }
+
     /// The records held at `key`, adjacent in the sorted list.
     fn at_key(&self, key: Did) -> &[Held] {
         let start = self.held.partition_point(|h| h.record.key < key);

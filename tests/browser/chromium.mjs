@@ -19,3 +19,21 @@ export async function openPage(browser, base) {
   await page.evaluate(async () => { window.R = await import("/pkg/dist/index.js"); });
   return page;
 }
+
+/** A test runner: `test(name, f)` runs `f` unless `ONLY` is set and not in `name`, and
+ * prints ok / FAIL with the time; `failures()` counts the failed ones. */
+export function runner() {
+  let failed = 0;
+  async function test(name, f) {
+    if (process.env.ONLY && !name.includes(process.env.ONLY)) return;
+    const t0 = Date.now();
+    try {
+      await f();
+      console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${name}: ${e.stack ?? e}`);
+    }
+  }
+  return { test, failures: () => failed };
+}

@@ -14,23 +14,11 @@ import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, createServer, preview } from "vite";
-import { launch } from "./chromium.mjs";
+import { launch, runner } from "./chromium.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), "rings-consumers-"));
-let failed = 0;
-
-async function test(name, f) {
-  if (process.env.ONLY && !name.includes(process.env.ONLY)) return;
-  const t0 = Date.now();
-  try {
-    await f();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack ?? e}`);
-  }
-}
+const { test, failures } = runner();
 
 // The app every consumer runs: two Providers, one handshake, one message.
 const APP = `import { Account, Provider } from "@ringsnetwork/rings-node";
@@ -163,5 +151,5 @@ await test("a Vite 7 dev server: without config the page gets a WASM error namin
 
 await browser.close();
 rmSync(scratch, { recursive: true, force: true });
-console.log(failed ? `${failed} consumer test(s) failed` : "all consumer tests passed");
-process.exit(failed ? 1 : 0);
+console.log(failures() ? `${failures()} consumer test(s) failed` : "all consumer tests passed");
+process.exit(failures() ? 1 : 0);

@@ -2,25 +2,13 @@
 // RTCPeerConnections on loopback. Run by scripts/test.sh after scripts/build-pkg.sh.
 import assert from "node:assert/strict";
 import { serve } from "./server.mjs";
-import { launch, openPage } from "./chromium.mjs";
+import { launch, openPage, runner } from "./chromium.mjs";
 
 const server = await serve(0);
 const base = `http://127.0.0.1:${server.address().port}`;
 const browser = await launch();
-let failed = 0;
-
 // `ONLY=<text> node tests/browser/provider.test.mjs` runs only the tests whose name has it.
-async function test(name, f) {
-  if (process.env.ONLY && !name.includes(process.env.ONLY)) return;
-  const t0 = Date.now();
-  try {
-    await f();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack ?? e}`);
-  }
-}
+const { test, failures } = runner();
 
 await test("six providers form a ring in one page; ring-signalled links; routed, encrypted messages; 16 MiB; a closed provider is repaired around", async () => {
   const page = await openPage(browser, base);
@@ -576,6 +564,7 @@ await test("1,000 connect / disconnect cycles leave no live connection, handler 
     assert.equal(m.live, 0, `no connection left open (cycle ${m.cycle})`);
     assert.equal(m.handlers, 0, `no handler left on a closed connection or channel (cycle ${m.cycle})`);
     assert.equal(m.open, 0, `the providers hold no connection (cycle ${m.cycle})`);
+    assert.ok(m.retained <= Math.max(20, m.created / 20), `closed connections are collectable (cycle ${m.cycle}: ${m.retained} of ${m.created} still reachable)`);
   }
   // Some closed connections stay reachable after GC for good, with no handler left and
   // nothing of ours referring to them: bare RTCPeerConnections in the same page, closed
@@ -693,8 +682,8 @@ await test("a failed initialize() is not kept: it rejects with a WASM RingsError
 
 await browser.close();
 server.close();
-if (failed) {
-  console.log(`${failed} browser test(s) failed`);
+if (failures()) {
+  console.log(`${failures()} browser test(s) failed`);
   process.exit(1);
 }
 console.log("all browser tests passed");
