@@ -241,13 +241,13 @@ impl fmt::Debug for Did {
 
 impl serde::Serialize for Did {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_bytes().serialize(s)
+        crate::byte_array::serialize(&self.to_bytes(), s)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Did {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Did, D::Error> {
-        <[u8; 20]>::deserialize(d).map(Did::from_bytes)
+        crate::byte_array::deserialize::<D, 20>(d).map(Did::from_bytes)
     }
 }
 

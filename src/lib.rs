@@ -38,6 +38,7 @@
 //! ```
 
 pub mod bench;
+mod byte_array;
 pub mod chord;
 pub mod did;
 pub mod identity;

@@ -23,7 +23,7 @@ pub const MAX_SIGNAL: usize = 32 * 1024;
 pub enum SignalKind {
     Offer,
     /// Answers the offer whose [`Signal::digest`] it names.
-    Answer([u8; 32]),
+    Answer(#[serde(with = "crate::byte_array")] [u8; 32]),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,13 +2,13 @@
 // document (reason WEB_RTC) that this worker opens on demand. It relays requests from
 // the popup, content scripts and pages (externally_connectable) to it. The worker may be
 // stopped at any time; the offscreen document and its Provider stay.
-const OFFSCREEN = "offscreen.html";
+const OFFSCREEN = { url: "offscreen.html", reasons: ["WEB_RTC"], justification: "a rings-node Provider: WebRTC data channels to peers" };
 
 let opening = null;
 async function ensureOffscreen() {
   if (await chrome.offscreen.hasDocument()) return;
-  opening ??= chrome.offscreen
-    .createDocument({ url: OFFSCREEN, reasons: ["WEB_RTC"], justification: "a rings-node Provider: WebRTC data channels to peers" })
+  // Requests may race here: one opens it, and "only a single offscreen document" is no failure.
+  opening ??= chrome.offscreen.createDocument(OFFSCREEN)
     .catch((e) => { if (!String(e).includes("single offscreen")) throw e; })
     .finally(() => { opening = null; });
   await opening;

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 /// (v = 27 or 28 when produced here; 0 or 1 is accepted too).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RecoverableSig {
+    #[serde(with = "crate::byte_array")]
     pub r: [u8; 32],
+    #[serde(with = "crate::byte_array")]
     pub s: [u8; 32],
     pub v: u8,
 }
@@ -69,7 +71,9 @@ impl RecoverableSig {
 /// A plain secp256k1 signature `r ‖ s` (64 bytes), verified against a known key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CompactSig {
+    #[serde(with = "crate::byte_array")]
     pub r: [u8; 32],
+    #[serde(with = "crate::byte_array")]
     pub s: [u8; 32],
 }
 
@@ -91,6 +95,7 @@ impl CompactSig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PublicKeyBytes {
     pub prefix: u8,
+    #[serde(with = "crate::byte_array")]
     pub x: [u8; 32],
 }
 

@@ -133,6 +133,7 @@ impl Rtc {
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Trickle {
     /// The offer whose negotiation it belongs to.
+    #[serde(with = "crate::byte_array")]
     digest: [u8; 32],
     candidate: String,
     mid: Option<String>,
@@ -848,9 +849,8 @@ async fn local_sdp(pc: &Rtc, offer: bool, grace: Option<i32>) -> Result<String, 
     let Some(grace) = grace else {
         // Every candidate trickles: none travels in the description.
         let sdp = pc.local_description().map(|d| d.sdp()).ok_or_else(|| js_error("WEBRTC", "no local description"))?;
-        let lines: Vec<&str> =
-            sdp.split("\r\n").filter(|l| !l.starts_with("a=candidate:") && !l.starts_with("a=end-of-candidates")).collect();
-        return Ok(lines.join("\r\n"));
+        // Line by line, endings kept (a `split("\r\n")` costs a substring searcher in the wasm).
+        return Ok(sdp.split_inclusive('\n').filter(|l| !l.starts_with("a=candidate:") && !l.starts_with("a=end-of-candidates")).collect());
     };
     gathered(pc, grace).await?;
     pc.local_description().map(|d| d.sdp()).ok_or_else(|| js_error("WEBRTC", "no local description"))

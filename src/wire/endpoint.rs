@@ -12,7 +12,7 @@
 //! message, the hop limit and the path, and forward. Only the destination authenticates
 //! a message (once, after reassembly) and opens the body.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -188,7 +188,7 @@ pub struct Wire {
     /// Peers with a live link, when the driver says links matter (the browser): routed
     /// frames then travel only over live links, so no frame waits on a connection that
     /// only the ring itself could signal. `None`: every known node is reachable (simulator).
-    reachable: Option<BTreeSet<Did>>,
+    reachable: Option<Vec<Did>>,
     /// With links required: the link each recent origin's frames came in over (reverse
     /// paths), so that an answer finds a node the ring cannot route to yet (a joiner
     /// linked only to its bootstrap peer); bounds in [`super::link_route::Hints`].
@@ -486,13 +486,13 @@ impl Wire {
 
     /// From now on, route only over links reported by [`Wire::link_up`].
     pub fn require_links(&mut self) {
-        self.reachable.get_or_insert_with(BTreeSet::new);
+        self.reachable.get_or_insert_with(Vec::new);
     }
 
     /// A link to `peer` is open (counts only after [`Wire::require_links`]).
     pub fn link_up(&mut self, peer: Did) {
-        if let Some(r) = &mut self.reachable {
-            r.insert(peer);
+        if let Some(r) = self.reachable.as_mut().filter(|r| !r.contains(&peer)) {
+            r.push(peer);
         }
     }
 
@@ -501,7 +501,7 @@ impl Wire {
     /// `LinkLost` to its origin (this node's own as an `Undelivered` output), once.
     pub fn handle_peer_down(&mut self, now: Instant, table: &RoutingTable, peer: Did) {
         if let Some(r) = &mut self.reachable {
-            r.remove(&peer);
+            r.retain(|l| *l != peer);
         }
         let mut lost: Vec<(Did, u64, Did)> = Vec::new();
         let mut once: std::collections::HashSet<(Did, u64)> = Default::default();

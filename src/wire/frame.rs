@@ -56,7 +56,13 @@ pub enum Auth {
     /// [`crate::identity::pair`]), with the random `nonce`; the body's AEAD tag covers
     /// the [`Signing`] digest of the header as associated data, and the body; `head`
     /// authenticates that digest alone, so the first frame is checked on arrival.
-    Pair { to: u64, nonce: [u8; 24], head: [u8; 16] },
+    Pair {
+        to: u64,
+        #[serde(with = "crate::byte_array")]
+        nonce: [u8; 24],
+        #[serde(with = "crate::byte_array")]
+        head: [u8; 16],
+    },
 }
 
 /// The authenticated part of a message, in its first frame.

@@ -30,17 +30,18 @@
 use crate::chord::RoutingTable;
 use crate::did::Did;
 use crate::time::{Duration, Instant};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 
 /// The link a frame for `dest` goes out on, never its `origin` nor a relay on its
 /// `path`; `hint`: the link `dest`'s own frames came in over lately, used only for a
 /// node the table does not know (a hint is a claim: it never overrides the table).
-pub fn next_link(table: &RoutingTable, links: &BTreeSet<Did>, dest: Did, origin: Did, path: &[Did], hint: Option<Did>) -> Option<Did> {
+/// `links` holds each open link once, in any order (a node has a few dozen).
+pub fn next_link(table: &RoutingTable, links: &[Did], dest: Did, origin: Did, path: &[Did], hint: Option<Did>) -> Option<Did> {
     if links.contains(&dest) {
         return Some(dest);
     }
-    let usable = |n: &Did| *n != origin && !path.contains(n) && links.contains(n);
-    if let Some(via) = hint.filter(|v| usable(v) && !table.knows(dest)) {
+    let usable = |n: &Did| *n != origin && !path.contains(n);
+    if let Some(via) = hint.filter(|v| usable(v) && links.contains(v) && !table.knows(dest)) {
         return Some(via);
     }
     // No "I own it, so it does not exist" shortcut: a node still joining is linked only
@@ -86,7 +87,7 @@ struct Hint {
 /// noted (one pass over at most [`MAX`] entries), so no second table can drift from it.
 #[derive(Default, Debug)]
 pub struct Hints {
-    by_origin: BTreeMap<Did, Hint>,
+    by_origin: HashMap<Did, Hint>,
 }
 
 impl Hints {
@@ -153,12 +154,13 @@ impl Hints {
                 None => per_link.push((h.via, 1)),
             }
         }
-        per_link.into_iter().max_by_key(|(_, n)| *n).map(|(l, _)| l)
+        // Ties go to the greatest DID, whatever order the table iterates in.
+        per_link.into_iter().max_by_key(|&(l, n)| (n, l)).map(|(l, _)| l)
     }
 
     /// Removes the least recently refreshed hint that `which` selects.
     fn evict(&mut self, which: impl Fn(&Hint) -> bool) {
-        let victim = self.by_origin.iter().filter(|(_, h)| which(h)).min_by_key(|(_, h)| h.until).map(|(&o, _)| o);
+        let victim = self.by_origin.iter().filter(|(_, h)| which(h)).min_by_key(|&(&o, h)| (h.until, o)).map(|(&o, _)| o);
         debug_assert!(victim.is_some(), "a full group, link or table has a hint to evict");
         if let Some(o) = victim {
             self.by_origin.remove(&o);
@@ -179,7 +181,7 @@ mod tests {
         let mut table = RoutingTable::new(me, 8);
         table.set_successors([did(120)]);
         assert!(table.set_finger(7, did(300)));
-        let links: BTreeSet<Did> = [150, 160, 120, 300].into_iter().map(did).collect();
+        let links: Vec<Did> = [150, 160, 120, 300].into_iter().map(did).collect();
         assert_eq!(next_link(&table, &links, did(200), did(50), &[], None), Some(did(120)));
         // The origin is never sent its own frame back (then a member past the
         // destination beats a non-member link before it); a linked destination gets it.

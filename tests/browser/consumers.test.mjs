@@ -1,7 +1,8 @@
 // Consumers of the packed tarball, as users build them, each driven in headless Chromium:
-// a plain ES-module page with no bundler (an import map), a Vite 8 app with no special
-// configuration — its dev server and its production build — and a Vite 7 dev server,
-// which needs the one-line config the package's error names. In each, two Providers link
+// a plain ES-module page with no bundler (an import map), a webpack 5 app with defaults,
+// a Vite 8 app with no special configuration — its dev server and its production build —
+// and a Vite 7 dev server, which needs one of the two fixes the package's error names.
+// The apps and their set-up are the README's blocks (readme-snippets.mjs). In each, two Providers link
 // by a manual handshake and a message goes across. Run by scripts/test.sh after
 // scripts/build-pkg.sh; talks only to 127.0.0.1 (Vite comes from the workspace's
 // node_modules, the tarball has no dependencies).
@@ -12,28 +13,17 @@ import { createServer as httpServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { build, createServer, preview } from "vite";
 import { launch, runner } from "./chromium.mjs";
+import { snippet } from "./readme-snippets.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), "rings-consumers-"));
 const { test, failures } = runner();
 
-// The app every consumer runs: two Providers, one handshake, one message.
-const APP = `import { Account, Provider } from "@ringsnetwork/rings-node";
-const out = (s) => { document.getElementById("out").textContent = s; };
-try {
-  const a = await Provider.create({ account: await Account.generate() });
-  const b = await Provider.create({ account: await Account.generate() });
-  const got = new Promise((ok) => b.client("demo").onMessage((m) => ok(m.text())));
-  await a.acceptAnswer(await b.answerOffer(await a.createOffer()));
-  await a.client("demo").send(b.did, "hello from " + a.did);
-  out("ok: " + (await got));
-} catch (e) {
-  out("error: " + (e && e.code) + " " + (e && e.message));
-}
-`;
+// The app every consumer runs, and each consumer's set-up: the README's own blocks.
+const APP = snippet("app");
 const html = (head, src) =>
   `<!doctype html><html><head><meta charset="utf-8">${head}</head><body><pre id="out">loading</pre><script type="module" src="${src}"></script></body></html>`;
 
@@ -73,8 +63,7 @@ async function staticServer(dir, index) {
 }
 
 await test("a plain ES-module page with no bundler (an import map) loads the package and links two Providers", async () => {
-  const map = `<script type="importmap">{ "imports": { "@ringsnetwork/rings-node": "/node_modules/@ringsnetwork/rings-node/dist/index.js" } }</script>`;
-  writeFileSync(join(scratch, "plain.html"), html(map, "/src/main.js"));
+  writeFileSync(join(scratch, "plain.html"), `<!doctype html><html><head><meta charset="utf-8"></head><body><pre id="out">loading</pre>${snippet("plain-page")}</body></html>`);
   const server = await staticServer(scratch, join(scratch, "plain.html"));
   try {
     await expectApp(server.url);
@@ -85,10 +74,12 @@ await test("a plain ES-module page with no bundler (an import map) loads the pac
 
 await test("a webpack 5 app with the default configuration (production build) links two Providers", async () => {
   const { default: webpack } = await import("webpack");
-  const out = join(scratch, "webpack-dist");
-  const stats = await new Promise((ok, fail) =>
-    webpack({ mode: "production", context: scratch, entry: "./src/main.js", output: { path: out, filename: "main.js" } }, (e, st) => (e ? fail(e) : ok(st))),
-  );
+  // The README's webpack.config.js, run from the project's directory as `npx webpack` would.
+  writeFileSync(join(scratch, "webpack.config.js"), snippet("webpack-config"));
+  const config = (await import(pathToFileURL(join(scratch, "webpack.config.js")))).default;
+  const out = config.output.path;
+  assert.equal(out, join(scratch, "webpack-dist"));
+  const stats = await new Promise((ok, fail) => webpack({ context: scratch, ...config }, (e, st) => (e ? fail(e) : ok(st))));
   assert.ok(!stats.hasErrors(), stats.toString({ all: false, errors: true }));
   writeFileSync(join(out, "index.html"), html("", "/main.js"));
   const server = await staticServer(out, join(out, "index.html"));
@@ -123,13 +114,17 @@ await test("a Vite app with no special configuration: the production build (vite
 });
 
 // Vite 7's dependency optimizer moves the package's JS into .vite/deps/ and the wasm URL
-// next to it resolves to the app's HTML. The package says so and what to do; the
-// documented one-line config fixes it.
-await test("a Vite 7 dev server: without config the page gets a WASM error naming the fix; with optimizeDeps.exclude it links two Providers", async () => {
+// next to it resolves to the app's HTML. The package says so and what to do; both fixes
+// the README gives (its vite.config.js, or the app passing the wasm's URL) work.
+await test("a Vite 7 dev server: without config the page gets a WASM error naming both fixes; the README's config and its initialize(wasmUrl) each make it link two Providers", async () => {
   const vite7 = await import("vite7");
-  // The app reports the error's code and message: the hint must name the config.
-  const run = async (optimizeDeps) => {
-    const server = await vite7.createServer({ ...quiet, cacheDir: join(scratch, `.vite7-${optimizeDeps ? "x" : "d"}`), optimizeDeps, server: { host: "127.0.0.1", port: 0, strictPort: false } });
+  writeFileSync(join(scratch, "vite7.config.js"), snippet("vite-exclude"));
+  mkdirSync(join(scratch, "url"));
+  writeFileSync(join(scratch, "url", "main.js"), snippet("vite-wasm-url") + APP);
+  writeFileSync(join(scratch, "url", "index.html"), html("", "/main.js"));
+  // The app reports the error's code and message: the hint must name the fixes.
+  const run = async (name, options) => {
+    const server = await vite7.createServer({ ...quiet, cacheDir: join(scratch, `.vite7-${name}`), server: { host: "127.0.0.1", port: 0, strictPort: false }, ...options });
     await server.listen();
     try {
       const page = await browser.newPage();
@@ -142,11 +137,13 @@ await test("a Vite 7 dev server: without config the page gets a WASM error namin
       await server.close();
     }
   };
-  const plain = await run(undefined);
-  const fixed = await run({ exclude: ["@ringsnetwork/rings-node"] });
+  const plain = await run("plain", {});
   console.log(`      Vite 7 dev, no config: ${plain.slice(0, 160)}…`);
-  assert.match(plain, /^error: WASM could not load .*found 3c 21.*optimizeDeps: \{ exclude: \["@ringsnetwork\/rings-node"\] \}/, plain);
-  assert.match(fixed, /^ok: hello from 0x[0-9a-fA-F]{40}$/, fixed);
+  assert.match(plain, /^error: WASM could not load .*found 3c 21.*optimizeDeps: \{ exclude: \["@ringsnetwork\/rings-node"\] \}.*rings_node_bg\.wasm\?url/, plain);
+  const configured = await run("config", { configFile: join(scratch, "vite7.config.js") });
+  assert.match(configured, /^ok: hello from 0x[0-9a-fA-F]{40}$/, `with the README's vite.config.js: ${configured}`);
+  const passed = await run("url", { root: join(scratch, "url") });
+  assert.match(passed, /^ok: hello from 0x[0-9a-fA-F]{40}$/, `with initialize(wasmUrl): ${passed}`);
 });
 
 await browser.close();

@@ -10,8 +10,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { serve } from "./server.mjs";
+import { checkExcerpts } from "./readme-snippets.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+// The README's excerpts of the example (manifest, service worker, offscreen document) are in it.
+console.log(`README: ${checkExcerpts()} excerpts of examples/ found in their files`);
 const work = mkdtempSync(join(tmpdir(), "rings-extension-"));
 const ext = join(work, "extension");
 // The example as a user would ship it: its files and the package's dist/ under vendor/.
