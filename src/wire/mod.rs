@@ -38,7 +38,9 @@ pub struct WireConfig {
     pub hop_limit: u8,
     /// Transaction ids remembered against replay.
     pub replay_capacity: usize,
-    /// Sessions of other nodes held (least recently used is forgotten first).
+    /// Sessions of other nodes held (least recently used is forgotten first). A new
+    /// session into a full table scans it once for the oldest: at the default 4,096 that
+    /// is far cheaper than the signature checks before it; at a million it is not.
     pub session_capacity: usize,
     /// Reassembly memory per origin, per link peer that hands frames over, and in
     /// total, in bytes.

@@ -14,7 +14,9 @@ import { checkExcerpts } from "./readme-snippets.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 // The README's excerpts of the example (manifest, service worker, offscreen document) are in it.
-console.log(`README: ${checkExcerpts()} excerpts of examples/ found in their files`);
+const excerpts = checkExcerpts();
+assert.ok(excerpts >= 3, `README: ${excerpts} excerpts of examples/extension checked, 3 expected`);
+console.log(`README: ${excerpts} excerpts of examples/ found in their files`);
 const work = mkdtempSync(join(tmpdir(), "rings-extension-"));
 const ext = join(work, "extension");
 // The example as a user would ship it: its files and the package's dist/ under vendor/.
