@@ -42,6 +42,7 @@ mod byte_array;
 pub mod chord;
 pub mod did;
 pub mod identity;
+pub mod link;
 pub mod node;
 pub mod rng;
 pub mod signal;

@@ -1,0 +1,610 @@
+//! The link manager: which peers this node holds a direct link to, and the policy every
+//! driver shares — when a link opens, the bounded queue of bytes waiting for it, the cap
+//! and least-recently-used eviction, glare, the verdict on silent peers, late candidates,
+//! and joining the ring through the first manual link. Sans-IO, like the rest of the
+//! core: the driver owns the connections (an `RTCPeerConnection` and its channel, or a
+//! str0m one, or the simulator's model), performs what [`Links::poll_output`] asks, and
+//! reports back what the connections did.
+//!
+//! Offers, answers and candidates are [`LinkMsg`]s carried through the ring
+//! ([`LinkOutput::Signal`]); the wire has authenticated their origin before they reach
+//! [`Links::handle_signal`].
+//!
+//! Bounds: at most `max_links` connections (opening ones count), of which at most
+//! `max_answering` opened by peers' offers and not yet open; one connection per peer;
+//! `max_queued` bytes waiting per opening link; `max_early` candidates held per
+//! connection before its descriptions are in place.
+
+use std::collections::VecDeque;
+
+use crate::time::{Duration, Instant};
+use crate::Did;
+
+pub mod msg;
+
+pub use msg::{Candidate, LinkMsg, LinkMsgError, Negotiation};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// Connections held at once, open or opening: never more. When every one is kept
+    /// (the ring's successor and predecessor, a link younger than `grace`, one opening),
+    /// no other starts.
+    pub max_links: usize,
+    /// Connections opened by peers' offers and not open yet: what strangers can hold.
+    pub max_answering: usize,
+    /// An opening connection not open by then is closed.
+    pub connect_timeout: Duration,
+    /// A link younger than this is not closed to make room for another.
+    pub grace: Duration,
+    /// An open link silent this long is closed when the ring finds its peer unreachable.
+    pub silence: Duration,
+    /// Bytes waiting for one opening link; more are dropped (the core's timeouts and
+    /// error reports cover them).
+    pub max_queued: usize,
+    /// Candidates held per connection until they can be used or sent.
+    pub max_early: usize,
+    /// Bytes a channel may buffer before routed-frame credit is withheld.
+    pub low_water: usize,
+}
+
+impl Default for LinkConfig {
+    fn default() -> LinkConfig {
+        LinkConfig {
+            max_links: 64,
+            max_answering: 16,
+            connect_timeout: Duration::from_millis(10_000),
+            grace: Duration::from_millis(5_000),
+            silence: Duration::from_millis(3_000),
+            max_queued: 8 << 20,
+            max_early: 32,
+            low_water: 1 << 20,
+        }
+    }
+}
+
+/// A connection, named by this node's link manager.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// It did not open within `connect_timeout`.
+    TimedOut,
+    /// The cap: least recently used.
+    Evicted,
+    /// The peer's offer (glare, or the peer started again) or a new manual link replaced it.
+    Replaced,
+    /// The ring found the peer unreachable and the link had been silent.
+    Silent,
+    /// The offer or answer could not be routed to the peer.
+    SignalUndeliverable,
+    /// The application closed it, or this node left.
+    Closed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkOutput {
+    /// Create connection `conn`: make an offer (`answer_to: None`) or answer the peer's
+    /// offer; report the local description by [`Links::handle_local_description`].
+    Create {
+        conn: ConnId,
+        answer_to: Option<String>,
+    },
+    /// Set the peer's answer as the remote description of `conn`.
+    SetAnswer {
+        conn: ConnId,
+        sdp: String,
+    },
+    AddCandidate {
+        conn: ConnId,
+        candidate: Candidate,
+    },
+    Send {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    /// Close `conn` and forget it (no [`Links::handle_closed`] is expected for it).
+    Close {
+        conn: ConnId,
+        reason: CloseReason,
+    },
+    /// Route `msg` to `to` through the ring.
+    Signal {
+        to: Did,
+        msg: LinkMsg,
+    },
+    /// A link to `peer` is open: route over it.
+    Up {
+        peer: Did,
+    },
+    /// The link to `peer` is gone (it was open, or the connection to it never opened).
+    Down {
+        peer: Did,
+        was_open: bool,
+    },
+    /// Join the ring through `via` (the first manual link of a node alone).
+    Join {
+        via: Did,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Offering,
+    Answering,
+    Open,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: ConnId,
+    /// `None`: a manual offer whose answer has not come (the peer is unknown).
+    peer: Option<Did>,
+    phase: Phase,
+    /// The peer's offer opened it (counts against `max_answering` until open).
+    by_peer: bool,
+    /// The offer this connection negotiates, once known.
+    negotiation: Option<Negotiation>,
+    /// Our description has left: our candidates may follow it.
+    described: bool,
+    /// The remote description is set: the peer's candidates can be added.
+    remote_set: bool,
+    early_remote: Vec<Candidate>,
+    early_local: Vec<Candidate>,
+    deadline: Instant,
+    opened: Instant,
+    last_rx: Instant,
+    last_used: Instant,
+    queue: VecDeque<Vec<u8>>,
+    queued: usize,
+    /// Routed bytes handed to the channel whose credit has not been returned.
+    outstanding: usize,
+    join_via: bool,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Links {
+    cfg: LinkConfig,
+    me: Did,
+    conns: Vec<Conn>,
+    next_conn: u64,
+    next_negotiation: Negotiation,
+    /// Never evicted: the ring's successor and predecessor.
+    protected: [Option<Did>; 2],
+    out: VecDeque<LinkOutput>,
+}
+
+/// The first byte of a routed frame (only those draw on the wire's link credit).
+const ROUTED: u8 = crate::wire::ROUTED_TAG;
+
+impl Links {
+    /// `negotiation_seed`: where this node's negotiation numbers start (random, so a
+    /// restarted node does not reuse its earlier ones).
+    pub fn new(me: Did, cfg: LinkConfig, negotiation_seed: u64) -> Links {
+        Links { cfg, me, conns: Vec::new(), next_conn: 1, next_negotiation: negotiation_seed, protected: [None; 2], out: VecDeque::new() }
+    }
+
+    pub fn config(&self) -> &LinkConfig {
+        &self.cfg
+    }
+
+    /// Peers with an open link.
+    pub fn open_peers(&self) -> impl Iterator<Item = Did> + '_ {
+        self.conns.iter().filter(|c| c.phase == Phase::Open).filter_map(|c| c.peer)
+    }
+
+    /// Connections held, open or opening.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    pub fn is_open(&self, peer: Did) -> bool {
+        self.by_peer(peer).is_some_and(|c| c.phase == Phase::Open)
+    }
+
+    /// The peer of connection `conn`, once known.
+    pub fn peer_of(&self, conn: ConnId) -> Option<Did> {
+        self.get(conn).and_then(|c| c.peer)
+    }
+
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<LinkOutput> {
+        self.out.pop_front()
+    }
+
+    /// When [`Links::handle_timeout`] has work: an opening connection's deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conns.iter().filter(|c| c.phase != Phase::Open).map(|c| c.deadline).min()
+    }
+
+    /// The ring's successor and predecessor: never evicted.
+    pub fn protect(&mut self, successor: Option<Did>, predecessor: Option<Did>) {
+        self.protected = [successor, predecessor];
+    }
+
+    // ---- what the node asks ----
+
+    /// Bytes for the link peer `to`: sent if the link is open, queued if it is opening,
+    /// else a link is opened through the ring (if any link is open to carry the offer).
+    /// Returns false if the bytes were dropped.
+    pub fn transmit(&mut self, now: Instant, to: Did, bytes: Vec<u8>) -> bool {
+        if to == self.me {
+            return false;
+        }
+        if self.by_peer(to).is_none() && self.open(now, to).is_none() {
+            return false;
+        }
+        let max_queued = self.cfg.max_queued;
+        let Some(c) = self.by_peer_mut(to) else { return false };
+        if c.phase != Phase::Open {
+            if c.queued + bytes.len() > max_queued {
+                return false;
+            }
+            c.queued += bytes.len();
+            c.queue.push_back(bytes);
+            return true;
+        }
+        c.last_used = now;
+        if bytes.first() == Some(&ROUTED) {
+            c.outstanding += bytes.len();
+        }
+        let conn = c.id;
+        self.out.push_back(LinkOutput::Send { conn, bytes });
+        true
+    }
+
+    /// Opens a link to `peer` through the ring unless one is held; `None` if it cannot
+    /// start (no open link to carry the offer, or no room).
+    pub fn connect(&mut self, now: Instant, peer: Did) -> Option<ConnId> {
+        match self.by_peer(peer) {
+            Some(c) => Some(c.id),
+            None => self.open(now, peer),
+        }
+    }
+
+    /// Closes the link to `peer`, if any.
+    pub fn close(&mut self, peer: Did) {
+        if let Some(id) = self.by_peer(peer).map(|c| c.id) {
+            self.drop_conn(id, CloseReason::Closed);
+        }
+    }
+
+    /// Closes every connection (the node leaves).
+    pub fn close_all(&mut self) {
+        let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+        for id in ids {
+            self.drop_conn(id, CloseReason::Closed);
+        }
+    }
+
+    /// A manual offer (carried by hand, QR, HTTP): the connection, to be described by
+    /// the driver and answered through [`Links::accept_manual_answer`]; `None`: no room.
+    pub fn manual_offer(&mut self, now: Instant, patience: Duration) -> Option<ConnId> {
+        if !self.make_room(now, self.cfg.max_links.saturating_sub(1)) {
+            return None;
+        }
+        let id = self.insert(now, None, Phase::Offering, false);
+        let n = self.negotiation();
+        if let Some(c) = self.get_mut(id) {
+            c.negotiation = Some(n);
+            c.deadline = now + patience;
+        }
+        self.out.push_back(LinkOutput::Create { conn: id, answer_to: None });
+        Some(id)
+    }
+
+    /// The negotiation a manual offer's text must name (known at once).
+    pub fn negotiation_of(&self, conn: ConnId) -> Option<Negotiation> {
+        self.get(conn).and_then(|c| c.negotiation)
+    }
+
+    /// The answer to our manual offer `id` came from `peer`: this node joins the ring
+    /// through it if alone. Replaces any other connection to `peer`.
+    pub fn accept_manual_answer(&mut self, now: Instant, id: Negotiation, peer: Did, sdp: String) -> Option<ConnId> {
+        let conn = self.conns.iter().find(|c| c.peer.is_none() && c.phase == Phase::Offering && c.negotiation == Some(id))?.id;
+        if let Some(old) = self.by_peer(peer).map(|c| c.id) {
+            self.drop_conn(old, CloseReason::Replaced);
+        }
+        let timeout = self.cfg.connect_timeout;
+        let c = self.get_mut(conn)?;
+        c.peer = Some(peer);
+        c.phase = Phase::Answering;
+        c.join_via = true;
+        c.deadline = now + timeout;
+        self.out.push_back(LinkOutput::SetAnswer { conn, sdp });
+        self.remote_set(conn);
+        Some(conn)
+    }
+
+    /// Answers a manual offer from `peer` (replacing any connection to it); `None`: no room.
+    pub fn answer_manual(&mut self, now: Instant, peer: Did, sdp: String) -> Option<ConnId> {
+        if let Some(old) = self.by_peer(peer).map(|c| c.id) {
+            self.drop_conn(old, CloseReason::Replaced);
+        }
+        if peer == self.me || !self.make_room(now, self.cfg.max_links.saturating_sub(1)) {
+            return None;
+        }
+        let id = self.insert(now, Some(peer), Phase::Answering, false);
+        self.out.push_back(LinkOutput::Create { conn: id, answer_to: Some(sdp) });
+        self.remote_set(id);
+        Some(id)
+    }
+
+    // ---- what the connections did ----
+
+    /// The local description of `conn` is ready: a ring-signalled one leaves now, with
+    /// the candidates gathered so far behind it.
+    pub fn handle_local_description(&mut self, _now: Instant, conn: ConnId, sdp: String) {
+        let fresh = self.negotiation();
+        let Some(c) = self.get_mut(conn) else { return };
+        c.described = true;
+        let Some(peer) = c.peer else { return }; // a manual offer: the driver carries it
+        let msg = match c.phase {
+            Phase::Offering => {
+                let id = *c.negotiation.get_or_insert(fresh);
+                LinkMsg::Offer { id, sdp }
+            }
+            Phase::Answering => match c.negotiation {
+                Some(id) => LinkMsg::Answer { id, sdp },
+                None => return, // a manual answer: the driver carries it
+            },
+            Phase::Open => return,
+        };
+        let (id, early) = (msg.negotiation(), std::mem::take(&mut c.early_local));
+        self.out.push_back(LinkOutput::Signal { to: peer, msg });
+        for candidate in early {
+            self.out.push_back(LinkOutput::Signal { to: peer, msg: LinkMsg::Candidate { id, candidate } });
+        }
+    }
+
+    /// A candidate `conn` gathered: it follows the description through the ring (until
+    /// the link is open; a manual link's candidates travel in its description).
+    pub fn handle_local_candidate(&mut self, _now: Instant, conn: ConnId, candidate: Candidate) {
+        let max_early = self.cfg.max_early;
+        let Some(c) = self.get_mut(conn) else { return };
+        if c.phase == Phase::Open {
+            return;
+        }
+        match (c.peer, c.negotiation, c.described) {
+            (Some(to), Some(id), true) => self.out.push_back(LinkOutput::Signal { to, msg: LinkMsg::Candidate { id, candidate } }),
+            _ if c.early_local.len() < max_early => c.early_local.push(candidate),
+            _ => {}
+        }
+    }
+
+    /// The connection's channel opened.
+    pub fn handle_open(&mut self, now: Instant, conn: ConnId) {
+        let Some(c) = self.get_mut(conn) else { return };
+        let Some(peer) = c.peer else { return };
+        c.phase = Phase::Open;
+        c.opened = now;
+        c.last_rx = now;
+        c.last_used = now;
+        c.early_local.clear();
+        c.early_remote.clear();
+        let join = std::mem::take(&mut c.join_via);
+        let queue = std::mem::take(&mut c.queue);
+        c.queued = 0;
+        self.out.push_back(LinkOutput::Up { peer });
+        for bytes in queue {
+            self.transmit(now, peer, bytes);
+        }
+        if join {
+            self.out.push_back(LinkOutput::Join { via: peer });
+        }
+    }
+
+    /// The connection closed or failed on its own.
+    pub fn handle_closed(&mut self, _now: Instant, conn: ConnId) {
+        if let Some(at) = self.conns.iter().position(|c| c.id == conn) {
+            let c = self.conns.swap_remove(at);
+            if let Some(peer) = c.peer {
+                self.out.push_back(LinkOutput::Down { peer, was_open: c.phase == Phase::Open });
+            }
+        }
+    }
+
+    /// A frame arrived on `conn`: the peer it is from (`None`: not an open link).
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId) -> Option<Did> {
+        let c = self.get_mut(conn).filter(|c| c.phase == Phase::Open)?;
+        c.last_rx = now;
+        c.last_used = now;
+        c.peer
+    }
+
+    /// `conn`'s channel now buffers `buffered` bytes: the routed bytes it has sent on
+    /// beyond `low_water`, to be credited to the wire (peer, bytes).
+    pub fn handle_buffered(&mut self, conn: ConnId, buffered: usize) -> Option<(Did, usize)> {
+        let low = self.cfg.low_water;
+        let c = self.get_mut(conn).filter(|c| c.phase == Phase::Open && c.outstanding > 0)?;
+        let back = c.outstanding.saturating_sub(buffered.saturating_sub(low));
+        if back == 0 {
+            return None;
+        }
+        c.outstanding -= back;
+        Some((c.peer?, back))
+    }
+
+    /// A link message from `from`, its origin vouched for by the wire.
+    pub fn handle_signal(&mut self, now: Instant, from: Did, msg: LinkMsg) {
+        match msg {
+            LinkMsg::Offer { id, sdp } => self.on_offer(now, from, id, sdp),
+            LinkMsg::Answer { id, sdp } => {
+                let Some(c) = self.by_peer_mut(from) else { return };
+                if c.phase != Phase::Offering || c.negotiation != Some(id) {
+                    return;
+                }
+                c.phase = Phase::Answering;
+                let conn = c.id;
+                self.out.push_back(LinkOutput::SetAnswer { conn, sdp });
+                self.remote_set(conn);
+            }
+            LinkMsg::Candidate { id, candidate } => {
+                let max_early = self.cfg.max_early;
+                let Some(c) = self.by_peer_mut(from) else { return };
+                if c.phase == Phase::Open || c.negotiation != Some(id) {
+                    return;
+                }
+                if c.remote_set {
+                    let conn = c.id;
+                    self.out.push_back(LinkOutput::AddCandidate { conn, candidate });
+                } else if c.early_remote.len() < max_early {
+                    c.early_remote.push(candidate);
+                }
+            }
+        }
+    }
+
+    /// A link message to `to` could not be delivered: its opening connection goes.
+    pub fn handle_signal_undeliverable(&mut self, to: Did) {
+        if let Some(id) = self.by_peer(to).filter(|c| c.phase != Phase::Open).map(|c| c.id) {
+            self.drop_conn(id, CloseReason::SignalUndeliverable);
+        }
+    }
+
+    /// The ring found `peer` unreachable: an open link silent for `silence` goes (one
+    /// that delivered frames lately is congested, not dead; an opening one has its own
+    /// deadline).
+    pub fn handle_unreachable(&mut self, now: Instant, peer: Did) {
+        let silence = self.cfg.silence;
+        if let Some(id) = self.by_peer(peer).filter(|c| c.phase == Phase::Open && c.last_rx + silence <= now).map(|c| c.id) {
+            self.drop_conn(id, CloseReason::Silent);
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let late: Vec<ConnId> = self.conns.iter().filter(|c| c.phase != Phase::Open && c.deadline <= now).map(|c| c.id).collect();
+        for id in late {
+            self.drop_conn(id, CloseReason::TimedOut);
+        }
+    }
+
+    // ---- inside ----
+
+    fn on_offer(&mut self, now: Instant, from: Did, id: Negotiation, sdp: String) {
+        if let Some(c) = self.by_peer(from) {
+            // Glare: both offered; the larger DID's offer wins.
+            if c.phase == Phase::Offering && self.me > from {
+                return;
+            }
+            // A renegotiation of the same offer is a replay.
+            if c.negotiation == Some(id) && c.by_peer {
+                return;
+            }
+            let old = c.id;
+            self.drop_conn(old, CloseReason::Replaced);
+        }
+        let answering = self.conns.iter().filter(|c| c.by_peer && c.phase != Phase::Open).count();
+        if answering >= self.cfg.max_answering {
+            return;
+        }
+        if !self.make_room(now, self.cfg.max_links.saturating_sub(1)) {
+            return;
+        }
+        let conn = self.insert(now, Some(from), Phase::Answering, true);
+        if let Some(c) = self.get_mut(conn) {
+            c.negotiation = Some(id);
+        }
+        self.out.push_back(LinkOutput::Create { conn, answer_to: Some(sdp) });
+        self.remote_set(conn);
+    }
+
+    /// A connection to `peer` as offerer through the ring, if one can start.
+    fn open(&mut self, now: Instant, peer: Did) -> Option<ConnId> {
+        if peer == self.me || !self.conns.iter().any(|c| c.phase == Phase::Open) {
+            return None;
+        }
+        if !self.make_room(now, self.cfg.max_links.saturating_sub(1)) {
+            return None;
+        }
+        let id = self.insert(now, Some(peer), Phase::Offering, false);
+        self.out.push_back(LinkOutput::Create { conn: id, answer_to: None });
+        Some(id)
+    }
+
+    /// The remote description of `conn` is (being) set: held candidates can be added.
+    fn remote_set(&mut self, conn: ConnId) {
+        let Some(c) = self.get_mut(conn) else { return };
+        c.remote_set = true;
+        for candidate in std::mem::take(&mut c.early_remote) {
+            self.out.push_back(LinkOutput::AddCandidate { conn, candidate });
+        }
+    }
+
+    /// Closes least recently used links until at most `limit` remain; never a protected
+    /// peer's, an opening one, or one younger than `grace`. False if still over.
+    fn make_room(&mut self, now: Instant, limit: usize) -> bool {
+        while self.conns.len() > limit {
+            let grace = self.cfg.grace;
+            let victim = self
+                .conns
+                .iter()
+                .filter(|c| c.phase == Phase::Open && !self.protected.contains(&c.peer) && c.opened + grace <= now)
+                .min_by_key(|c| (c.last_used, c.id))
+                .map(|c| c.id);
+            let Some(id) = victim else { return false };
+            self.drop_conn(id, CloseReason::Evicted);
+        }
+        true
+    }
+
+    fn drop_conn(&mut self, id: ConnId, reason: CloseReason) {
+        let Some(at) = self.conns.iter().position(|c| c.id == id) else { return };
+        let c = self.conns.swap_remove(at);
+        self.out.push_back(LinkOutput::Close { conn: id, reason });
+        if let Some(peer) = c.peer {
+            self.out.push_back(LinkOutput::Down { peer, was_open: c.phase == Phase::Open });
+        }
+    }
+
+    fn insert(&mut self, now: Instant, peer: Option<Did>, phase: Phase, by_peer: bool) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.conns.push(Conn {
+            id,
+            peer,
+            phase,
+            by_peer,
+            negotiation: None,
+            described: false,
+            remote_set: false,
+            early_remote: Vec::new(),
+            early_local: Vec::new(),
+            deadline: now + self.cfg.connect_timeout,
+            opened: now,
+            last_rx: now,
+            last_used: now,
+            queue: VecDeque::new(),
+            queued: 0,
+            outstanding: 0,
+            join_via: false,
+        });
+        id
+    }
+
+    fn negotiation(&mut self) -> Negotiation {
+        self.next_negotiation = self.next_negotiation.wrapping_add(1);
+        self.next_negotiation
+    }
+
+    fn get(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.iter().find(|c| c.id == id)
+    }
+    fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.iter_mut().find(|c| c.id == id)
+    }
+    fn by_peer(&self, peer: Did) -> Option<&Conn> {
+        self.conns.iter().find(|c| c.peer == Some(peer))
+    }
+    fn by_peer_mut(&mut self, peer: Did) -> Option<&mut Conn> {
+        self.conns.iter_mut().find(|c| c.peer == Some(peer))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,286 @@
+use super::*;
+
+fn did(n: u64) -> Did {
+    let mut b = [0u8; 20];
+    b[12..].copy_from_slice(&n.to_be_bytes());
+    Did::from_bytes(b)
+}
+
+fn ms(n: u64) -> Instant {
+    Instant(n)
+}
+
+fn drain(l: &mut Links) -> Vec<LinkOutput> {
+    std::iter::from_fn(|| l.poll_output()).collect()
+}
+
+fn cand(n: u32) -> Candidate {
+    Candidate { candidate: format!("candidate:{n} 1 udp 1 127.0.0.1 {n} typ host"), mid: Some("0".into()), mline: Some(0) }
+}
+
+/// A node with a manual link open to `via` (as after a copy-paste handshake).
+fn linked(me: u64, via: u64, cfg: LinkConfig) -> Links {
+    let mut l = Links::new(did(me), cfg, me * 1000);
+    let conn = l.answer_manual(ms(0), did(via), "offer".into()).unwrap();
+    l.handle_open(ms(0), conn);
+    drain(&mut l);
+    l
+}
+
+/// Opens a ring-signalled link from `a` to `b` by passing every signal across; returns
+/// what each side output on the way.
+fn handshake(a: &mut Links, b: &mut Links, now: Instant, first: Vec<u8>) -> (Vec<LinkOutput>, Vec<LinkOutput>) {
+    let (ad, bd) = (a.me, b.me);
+    assert!(a.transmit(now, bd, first));
+    let mut seen_a = drain(a);
+    let Some(&LinkOutput::Create { conn: ac, answer_to: None }) = seen_a.first() else { panic!("{seen_a:?}") };
+    a.handle_local_candidate(now, ac, cand(1)); // gathered before the offer left
+    a.handle_local_description(now, ac, "offer-sdp".into());
+    let out = drain(a);
+    let signals: Vec<LinkMsg> =
+        out.iter().filter_map(|o| if let LinkOutput::Signal { msg, .. } = o { Some(msg.clone()) } else { None }).collect();
+    assert!(matches!(signals[0], LinkMsg::Offer { .. }) && matches!(signals[1], LinkMsg::Candidate { .. }), "{signals:?}");
+    seen_a.extend(out);
+    // A candidate before its offer has no connection to go to (none is held for a
+    // stranger's negotiation): dropped. After it, it is added.
+    b.handle_signal(now, ad, signals[1].clone());
+    assert!(drain(b).is_empty());
+    b.handle_signal(now, ad, signals[0].clone());
+    b.handle_signal(now, ad, signals[1].clone());
+    let mut seen_b = drain(b);
+    let Some(&LinkOutput::Create { conn: bc, answer_to: Some(_) }) = seen_b.first() else { panic!("{seen_b:?}") };
+    assert!(seen_b.iter().any(|o| matches!(o, LinkOutput::AddCandidate { conn, .. } if *conn == bc)), "{seen_b:?}");
+    b.handle_local_description(now, bc, "answer-sdp".into());
+    let out = drain(b);
+    let Some(LinkOutput::Signal { to, msg: answer }) = out.first().cloned() else { panic!("{out:?}") };
+    assert_eq!(to, ad);
+    seen_b.extend(out);
+    a.handle_signal(now, bd, answer);
+    let out = drain(a);
+    assert!(matches!(out.first(), Some(LinkOutput::SetAnswer { conn, .. }) if *conn == ac), "{out:?}");
+    seen_a.extend(out);
+    a.handle_open(now, ac);
+    b.handle_open(now, bc);
+    seen_a.extend(drain(a));
+    seen_b.extend(drain(b));
+    (seen_a, seen_b)
+}
+
+#[test]
+fn a_transmit_opens_a_link_through_the_ring_and_what_waited_goes_first_in_order() {
+    let (mut a, mut b) = (linked(1, 99, LinkConfig::default()), linked(2, 99, LinkConfig::default()));
+    let routed = |n: u8| vec![crate::wire::ROUTED_TAG, n];
+    let (out_a, out_b) = {
+        let r = handshake(&mut a, &mut b, ms(10), routed(1));
+        assert!(a.transmit(ms(10), did(2), routed(3)));
+        r
+    };
+    // Queued while opening, then sent in order once open; Up before the sends.
+    let after_open: Vec<_> = out_a.iter().skip_while(|o| !matches!(o, LinkOutput::Up { .. })).cloned().collect();
+    assert!(
+        matches!(&after_open[..], [LinkOutput::Up { peer }, LinkOutput::Send { bytes, .. }] if *peer == did(2) && *bytes == routed(1)),
+        "{after_open:?}"
+    );
+    assert!(matches!(drain(&mut a)[..], [LinkOutput::Send { ref bytes, .. }] if *bytes == routed(3)));
+    assert!(out_b.iter().any(|o| *o == LinkOutput::Up { peer: did(1) }));
+    assert!(a.is_open(did(2)) && b.is_open(did(1)));
+    // Late candidates no longer travel once open.
+    let conn = a.conns.iter().find(|c| c.peer == Some(did(2))).map(|c| c.id).unwrap();
+    a.handle_local_candidate(ms(11), conn, cand(9));
+    assert!(drain(&mut a).is_empty());
+    // Credit: what the channel sent on beyond low water goes back to the wire.
+    let low = a.config().low_water;
+    assert_eq!(a.handle_buffered(conn, low + 10), None, "4 bytes out, all still buffered");
+    assert_eq!(a.handle_buffered(conn, 0), Some((did(2), 4)));
+    assert_eq!(a.handle_buffered(conn, 0), None);
+}
+
+#[test]
+fn nothing_opens_without_an_open_link_to_carry_the_offer() {
+    let mut l = Links::new(did(1), LinkConfig::default(), 0);
+    assert!(!l.transmit(ms(0), did(2), vec![1]));
+    assert_eq!(l.connect(ms(0), did(2)), None);
+    assert!(drain(&mut l).is_empty() && l.is_empty());
+    assert!(!l.transmit(ms(0), did(1), vec![1]), "never to itself");
+}
+
+#[test]
+fn the_queue_for_an_opening_link_is_bounded() {
+    let cfg = LinkConfig { max_queued: 100, ..LinkConfig::default() };
+    let mut a = linked(1, 99, cfg);
+    assert!(a.transmit(ms(0), did(2), vec![0; 60]));
+    assert!(!a.transmit(ms(0), did(2), vec![0; 60]), "over 100 bytes waiting");
+    assert!(a.transmit(ms(0), did(2), vec![0; 40]));
+}
+
+#[test]
+fn an_opening_link_times_out_and_is_reported_down() {
+    let mut a = linked(1, 99, LinkConfig::default());
+    a.transmit(ms(0), did(2), vec![1]);
+    drain(&mut a);
+    let deadline = a.poll_timeout().unwrap();
+    assert_eq!(deadline, ms(10_000));
+    a.handle_timeout(ms(9_999));
+    assert!(drain(&mut a).is_empty());
+    a.handle_timeout(deadline);
+    let out = drain(&mut a);
+    assert!(
+        matches!(&out[..], [LinkOutput::Close { reason: CloseReason::TimedOut, .. }, LinkOutput::Down { peer, was_open: false }] if *peer == did(2)),
+        "{out:?}"
+    );
+    assert_eq!(a.poll_timeout(), None);
+}
+
+#[test]
+fn the_cap_closes_the_least_recently_used_never_a_neighbour_a_young_or_an_opening_link() {
+    let cfg = LinkConfig { max_links: 4, ..LinkConfig::default() };
+    let mut a = linked(1, 99, cfg);
+    // Links to 2..=4 open at t = 0.
+    for p in 2..=4 {
+        let conn = a.answer_manual(ms(0), did(p), "o".into()).unwrap();
+        a.handle_open(ms(0), conn);
+    }
+    a.protect(Some(did(99)), Some(did(2)));
+    for p in [3, 4] {
+        a.transmit(ms(100 + p), did(p), vec![1]);
+    }
+    drain(&mut a);
+    // All young (< 5 s): a fifth connection does not start, nothing is closed.
+    assert!(!a.transmit(ms(1_000), did(5), vec![1]));
+    assert_eq!(a.len(), 4);
+    assert!(drain(&mut a).is_empty());
+    // Once old, the least recently used unprotected one goes (3: used at 103).
+    assert!(a.transmit(ms(5_000), did(5), vec![1]));
+    let out = drain(&mut a);
+    assert!(out.contains(&LinkOutput::Down { peer: did(3), was_open: true }), "{out:?}");
+    assert_eq!(a.len(), 4);
+    // The next one evicts 4; 99 and 2 (protected) and 5 (opening) stay.
+    assert!(a.transmit(ms(6_000), did(6), vec![1]));
+    let out = drain(&mut a);
+    assert!(out.contains(&LinkOutput::Down { peer: did(4), was_open: true }), "{out:?}");
+    assert!(a.by_peer(did(99)).is_some() && a.by_peer(did(2)).is_some() && a.by_peer(did(5)).is_some());
+    // Nothing left to evict: another does not start.
+    assert!(!a.transmit(ms(6_000), did(7), vec![1]));
+    assert_eq!(a.len(), 4);
+}
+
+#[test]
+fn glare_the_larger_did_s_offer_wins() {
+    let (mut small, mut large) = (linked(1, 99, LinkConfig::default()), linked(2, 99, LinkConfig::default()));
+    let offer = |l: &mut Links, to: Did| {
+        l.transmit(ms(0), to, vec![1]);
+        let conn = match drain(l)[..] {
+            [LinkOutput::Create { conn, .. }] => conn,
+            ref o => panic!("{o:?}"),
+        };
+        l.handle_local_description(ms(0), conn, "sdp".into());
+        match drain(l).pop() {
+            Some(LinkOutput::Signal { msg, .. }) => msg,
+            o => panic!("{o:?}"),
+        }
+    };
+    let (from_small, from_large) = (offer(&mut small, did(2)), offer(&mut large, did(1)));
+    large.handle_signal(ms(1), did(1), from_small);
+    assert!(drain(&mut large).is_empty(), "the larger DID keeps its own offer");
+    small.handle_signal(ms(1), did(2), from_large.clone());
+    let out = drain(&mut small);
+    assert!(matches!(out[0], LinkOutput::Close { reason: CloseReason::Replaced, .. }), "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, LinkOutput::Create { answer_to: Some(_), .. })), "{out:?}");
+    // The same offer again is a replay: ignored.
+    small.handle_signal(ms(2), did(2), from_large);
+    assert!(drain(&mut small).is_empty());
+}
+
+#[test]
+fn strangers_offers_hold_at_most_max_answering_connections_and_ours_still_open() {
+    let cfg = LinkConfig { max_links: 64, max_answering: 16, ..LinkConfig::default() };
+    let mut a = linked(1, 99, cfg);
+    for s in 1000..1100 {
+        a.handle_signal(ms(0), did(s), LinkMsg::Offer { id: s, sdp: "x".into() });
+    }
+    let created = drain(&mut a).iter().filter(|o| matches!(o, LinkOutput::Create { .. })).count();
+    assert_eq!(created, 16);
+    assert_eq!(a.len(), 17);
+    assert!(a.transmit(ms(0), did(2), vec![1]), "our own link still starts");
+    // They time out like any opening link; then 16 more may come.
+    a.handle_timeout(ms(10_000));
+    assert_eq!(a.len(), 1);
+}
+
+#[test]
+fn answers_and_candidates_must_name_the_negotiation_and_come_from_the_peer() {
+    let cfg = LinkConfig { max_early: 3, ..LinkConfig::default() };
+    let mut a = linked(1, 99, cfg);
+    a.transmit(ms(0), did(2), vec![1]);
+    let conn = match drain(&mut a)[..] {
+        [LinkOutput::Create { conn, .. }] => conn,
+        ref o => panic!("{o:?}"),
+    };
+    a.handle_local_description(ms(0), conn, "sdp".into());
+    let id = match drain(&mut a).pop() {
+        Some(LinkOutput::Signal { msg, .. }) => msg.negotiation(),
+        o => panic!("{o:?}"),
+    };
+    a.handle_signal(ms(1), did(3), LinkMsg::Answer { id, sdp: "forged".into() });
+    a.handle_signal(ms(1), did(2), LinkMsg::Answer { id: id + 1, sdp: "stale".into() });
+    a.handle_signal(ms(1), did(3), LinkMsg::Candidate { id, candidate: cand(1) });
+    assert!(drain(&mut a).is_empty(), "from another node, or another negotiation");
+    // Early candidates are held up to max_early, then added once the answer is set.
+    for n in 0..10 {
+        a.handle_signal(ms(1), did(2), LinkMsg::Candidate { id, candidate: cand(n) });
+    }
+    assert!(drain(&mut a).is_empty());
+    a.handle_signal(ms(2), did(2), LinkMsg::Answer { id, sdp: "answer".into() });
+    let out = drain(&mut a);
+    assert!(matches!(out[0], LinkOutput::SetAnswer { .. }));
+    assert_eq!(out.iter().filter(|o| matches!(o, LinkOutput::AddCandidate { .. })).count(), 3, "{out:?}");
+    a.handle_signal(ms(3), did(2), LinkMsg::Answer { id, sdp: "again".into() });
+    assert!(drain(&mut a).is_empty(), "one answer per offer");
+}
+
+#[test]
+fn an_unreachable_peer_s_link_closes_only_if_silent_and_an_undeliverable_offer_ends_its_link() {
+    let mut a = linked(1, 99, LinkConfig::default());
+    let conn = a.by_peer(did(99)).unwrap().id;
+    assert_eq!(a.handle_frame(ms(1_000), conn), Some(did(99)));
+    a.handle_unreachable(ms(3_999), did(99));
+    assert!(drain(&mut a).is_empty(), "a frame 2,999 ms ago: congested, not dead");
+    a.handle_unreachable(ms(4_000), did(99));
+    let out = drain(&mut a);
+    assert!(
+        matches!(&out[..], [LinkOutput::Close { reason: CloseReason::Silent, .. }, LinkOutput::Down { was_open: true, .. }]),
+        "{out:?}"
+    );
+
+    let mut a = linked(1, 99, LinkConfig::default());
+    a.transmit(ms(0), did(2), vec![1]);
+    drain(&mut a);
+    a.handle_unreachable(ms(9_000), did(2));
+    assert!(drain(&mut a).is_empty(), "an opening link waits for its own deadline");
+    a.handle_signal_undeliverable(did(2));
+    assert!(matches!(
+        drain(&mut a)[..],
+        [LinkOutput::Close { reason: CloseReason::SignalUndeliverable, .. }, LinkOutput::Down { was_open: false, .. }]
+    ));
+    a.handle_signal_undeliverable(did(99));
+    assert!(drain(&mut a).is_empty(), "an open link is not closed by a lost signal");
+}
+
+#[test]
+fn a_manual_offer_is_answered_by_hand_and_the_first_link_joins() {
+    let mut a = Links::new(did(1), LinkConfig::default(), 0);
+    let conn = a.manual_offer(ms(0), Duration::from_millis(600_000)).unwrap();
+    assert!(matches!(drain(&mut a)[..], [LinkOutput::Create { answer_to: None, .. }]));
+    a.handle_local_description(ms(0), conn, "sdp with candidates".into());
+    assert!(drain(&mut a).is_empty(), "the driver carries a manual offer");
+    let id = a.negotiation_of(conn).unwrap();
+    assert_eq!(a.accept_manual_answer(ms(1), id + 1, did(2), "answer".into()), None, "answer to an offer not held");
+    assert_eq!(a.accept_manual_answer(ms(1), id, did(2), "answer".into()), Some(conn));
+    assert!(matches!(drain(&mut a)[..], [LinkOutput::SetAnswer { .. }]));
+    assert_eq!(a.accept_manual_answer(ms(1), id, did(3), "again".into()), None, "taken once");
+    a.handle_open(ms(5), conn);
+    assert_eq!(drain(&mut a), vec![LinkOutput::Up { peer: did(2) }, LinkOutput::Join { via: did(2) }]);
+    a.handle_closed(ms(9), conn);
+    assert_eq!(drain(&mut a), vec![LinkOutput::Down { peer: did(2), was_open: true }]);
+    assert!(a.is_empty());
+}
