@@ -30,8 +30,14 @@ pub struct LinkConfig {
     /// (the ring's successor and predecessor, a link younger than `grace`, one opening),
     /// no other starts.
     pub max_links: usize,
-    /// Connections opened by peers' offers and not open yet: what strangers can hold.
+    /// Connections opened by peers' offers, open or not: what strangers can hold. An offer
+    /// never closes a link this node opened, so at least `max_links - max_by_peers` slots
+    /// stay for its own.
+    pub max_by_peers: usize,
+    /// Of those, not open yet. When full, an offer replaces the oldest one that has had
+    /// `answer_hold` to finish (a real handshake takes well under a second).
     pub max_answering: usize,
+    pub answer_hold: Duration,
     /// An opening connection not open by then is closed.
     pub connect_timeout: Duration,
     /// A link younger than this is not closed to make room for another.
@@ -45,19 +51,24 @@ pub struct LinkConfig {
     pub max_early: usize,
     /// Bytes a channel may buffer before routed-frame credit is withheld.
     pub low_water: usize,
+    /// Candidates added per connection in all (each makes ICE try an address).
+    pub max_candidates: usize,
 }
 
 impl Default for LinkConfig {
     fn default() -> LinkConfig {
         LinkConfig {
             max_links: 64,
+            max_by_peers: 32,
             max_answering: 16,
+            answer_hold: Duration::from_millis(2_000),
             connect_timeout: Duration::from_millis(10_000),
             grace: Duration::from_millis(5_000),
             silence: Duration::from_millis(3_000),
             max_queued: 8 << 20,
             max_early: 32,
             low_water: 1 << 20,
+            max_candidates: 64,
         }
     }
 }
@@ -126,6 +137,11 @@ pub enum LinkOutput {
     Join {
         via: Did,
     },
+    /// Routed bytes for `peer` that were dropped: return their credit to the wire.
+    Credit {
+        peer: Did,
+        bytes: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +159,12 @@ struct Conn {
     phase: Phase,
     /// The peer's offer opened it (counts against `max_answering` until open).
     by_peer: bool,
+    /// A manual handshake: its descriptions and candidates travel by hand, never the ring.
+    manual: bool,
+    /// The peer's offer this connection refused in glare (a late copy is ignored too).
+    refused: Option<Negotiation>,
+    /// Remote candidates added so far.
+    added: usize,
     /// The offer this connection negotiates, once known.
     negotiation: Option<Negotiation>,
     /// Our description has left: our candidates may follow it.
@@ -233,17 +255,14 @@ impl Links {
     /// else a link is opened through the ring (if any link is open to carry the offer).
     /// Returns false if the bytes were dropped.
     pub fn transmit(&mut self, now: Instant, to: Did, bytes: Vec<u8>) -> bool {
-        if to == self.me {
-            return false;
-        }
-        if self.by_peer(to).is_none() && self.open(now, to).is_none() {
-            return false;
+        if to == self.me || (self.by_peer(to).is_none() && self.open(now, to).is_none()) {
+            return self.dropped(to, &bytes);
         }
         let max_queued = self.cfg.max_queued;
         let Some(c) = self.by_peer_mut(to) else { return false };
         if c.phase != Phase::Open {
             if c.queued + bytes.len() > max_queued {
-                return false;
+                return self.dropped(to, &bytes);
             }
             c.queued += bytes.len();
             c.queue.push_back(bytes);
@@ -256,6 +275,14 @@ impl Links {
         let conn = c.id;
         self.out.push_back(LinkOutput::Send { conn, bytes });
         true
+    }
+
+    /// Routed bytes the wire counted against its credit for `to` that will not be sent.
+    fn dropped(&mut self, to: Did, bytes: &[u8]) -> bool {
+        if bytes.first() == Some(&ROUTED) && to != self.me {
+            self.out.push_back(LinkOutput::Credit { peer: to, bytes: bytes.len() });
+        }
+        false
     }
 
     /// Opens a link to `peer` through the ring unless one is held; `None` if it cannot
@@ -285,7 +312,7 @@ impl Links {
     /// A manual offer (carried by hand, QR, HTTP): the connection, to be described by
     /// the driver and answered through [`Links::accept_manual_answer`]; `None`: no room.
     pub fn manual_offer(&mut self, now: Instant, patience: Duration) -> Option<ConnId> {
-        if !self.make_room(now, self.cfg.max_links.saturating_sub(1)) {
+        if !self.make_room(now, self.cfg.max_links.saturating_sub(1), false) {
             return None;
         }
         let id = self.insert(now, None, Phase::Offering, false);
@@ -293,6 +320,7 @@ impl Links {
         if let Some(c) = self.get_mut(id) {
             c.negotiation = Some(n);
             c.deadline = now + patience;
+            c.manual = true;
         }
         self.out.push_back(LinkOutput::Create { conn: id, answer_to: None });
         Some(id)
@@ -306,6 +334,9 @@ impl Links {
     /// The answer to our manual offer `id` came from `peer`: this node joins the ring
     /// through it if alone. Replaces any other connection to `peer`.
     pub fn accept_manual_answer(&mut self, now: Instant, id: Negotiation, peer: Did, sdp: String) -> Option<ConnId> {
+        if peer == self.me {
+            return None;
+        }
         let conn = self.conns.iter().find(|c| c.peer.is_none() && c.phase == Phase::Offering && c.negotiation == Some(id))?.id;
         if let Some(old) = self.by_peer(peer).map(|c| c.id) {
             self.drop_conn(old, CloseReason::Replaced);
@@ -323,13 +354,22 @@ impl Links {
 
     /// Answers a manual offer from `peer` (replacing any connection to it); `None`: no room.
     pub fn answer_manual(&mut self, now: Instant, peer: Did, sdp: String) -> Option<ConnId> {
-        if let Some(old) = self.by_peer(peer).map(|c| c.id) {
-            self.drop_conn(old, CloseReason::Replaced);
-        }
-        if peer == self.me || !self.make_room(now, self.cfg.max_links.saturating_sub(1)) {
+        if peer == self.me {
             return None;
         }
+        let old = self.by_peer(peer).map(|c| c.id);
+        // The old connection's slot counts as free.
+        let held = usize::from(old.is_some());
+        if !self.make_room(now, (self.cfg.max_links + held).saturating_sub(1), false) {
+            return None;
+        }
+        if let Some(old) = old {
+            self.drop_conn(old, CloseReason::Replaced);
+        }
         let id = self.insert(now, Some(peer), Phase::Answering, false);
+        if let Some(c) = self.get_mut(id) {
+            c.manual = true;
+        }
         self.out.push_back(LinkOutput::Create { conn: id, answer_to: Some(sdp) });
         self.remote_set(id);
         Some(id)
@@ -343,7 +383,7 @@ impl Links {
         let fresh = self.negotiation();
         let Some(c) = self.get_mut(conn) else { return };
         c.described = true;
-        let Some(peer) = c.peer else { return }; // a manual offer: the driver carries it
+        let Some(peer) = c.peer.filter(|_| !c.manual) else { return }; // the driver carries it
         let msg = match c.phase {
             Phase::Offering => {
                 let id = *c.negotiation.get_or_insert(fresh);
@@ -367,7 +407,7 @@ impl Links {
     pub fn handle_local_candidate(&mut self, _now: Instant, conn: ConnId, candidate: Candidate) {
         let max_early = self.cfg.max_early;
         let Some(c) = self.get_mut(conn) else { return };
-        if c.phase == Phase::Open {
+        if c.phase == Phase::Open || c.manual {
             return;
         }
         match (c.peer, c.negotiation, c.described) {
@@ -379,7 +419,7 @@ impl Links {
 
     /// The connection's channel opened.
     pub fn handle_open(&mut self, now: Instant, conn: ConnId) {
-        let Some(c) = self.get_mut(conn) else { return };
+        let Some(c) = self.get_mut(conn).filter(|c| c.phase != Phase::Open) else { return };
         let Some(peer) = c.peer else { return };
         c.phase = Phase::Open;
         c.opened = now;
@@ -394,7 +434,8 @@ impl Links {
         for bytes in queue {
             self.transmit(now, peer, bytes);
         }
-        if join {
+        // Only a node that has no ring yet joins through it.
+        if join && self.protected[0].is_none() {
             self.out.push_back(LinkOutput::Join { via: peer });
         }
     }
@@ -445,14 +486,17 @@ impl Links {
                 self.remote_set(conn);
             }
             LinkMsg::Candidate { id, candidate } => {
-                let max_early = self.cfg.max_early;
+                let (max_early, max_candidates) = (self.cfg.max_early, self.cfg.max_candidates);
                 let Some(c) = self.by_peer_mut(from) else { return };
                 if c.phase == Phase::Open || c.negotiation != Some(id) {
                     return;
                 }
                 if c.remote_set {
-                    let conn = c.id;
-                    self.out.push_back(LinkOutput::AddCandidate { conn, candidate });
+                    if c.added < max_candidates {
+                        c.added += 1;
+                        let conn = c.id;
+                        self.out.push_back(LinkOutput::AddCandidate { conn, candidate });
+                    }
                 } else if c.early_remote.len() < max_early {
                     c.early_remote.push(candidate);
                 }
@@ -460,9 +504,10 @@ impl Links {
         }
     }
 
-    /// A link message to `to` could not be delivered: its opening connection goes.
-    pub fn handle_signal_undeliverable(&mut self, to: Did) {
-        if let Some(id) = self.by_peer(to).filter(|c| c.phase != Phase::Open).map(|c| c.id) {
+    /// A link message of negotiation `id` to `to` could not be delivered: that
+    /// negotiation's connection goes, if it is still opening.
+    pub fn handle_signal_undeliverable(&mut self, to: Did, id: Negotiation) {
+        if let Some(id) = self.by_peer(to).filter(|c| c.phase != Phase::Open && c.negotiation == Some(id)).map(|c| c.id) {
             self.drop_conn(id, CloseReason::SignalUndeliverable);
         }
     }
@@ -487,28 +532,64 @@ impl Links {
     // ---- inside ----
 
     fn on_offer(&mut self, now: Instant, from: Did, id: Negotiation, sdp: String) {
-        if let Some(c) = self.by_peer(from) {
+        let old = self.by_peer(from).map(|c| (c.id, c.phase, c.by_peer, c.negotiation, c.refused, c.opened));
+        if let Some((old, phase, by_peer, negotiation, refused, opened)) = old {
+            // The same offer again, or a late copy of one refused in glare: a replay.
+            if (by_peer && negotiation == Some(id)) || refused == Some(id) {
+                return;
+            }
             // Glare: both offered; the larger DID's offer wins.
-            if c.phase == Phase::Offering && self.me > from {
+            if phase == Phase::Offering && self.me > from {
+                if let Some(c) = self.get_mut(old) {
+                    c.refused = Some(id);
+                }
                 return;
             }
-            // A renegotiation of the same offer is a replay.
-            if c.negotiation == Some(id) && c.by_peer {
+            // A peer may start again (a new offer over an old link), but not churn: a
+            // link open for less than `grace`, or its own offer younger than
+            // `answer_hold`, stays.
+            let young = match phase {
+                Phase::Open => opened + self.cfg.grace > now,
+                _ => by_peer && opened + self.cfg.answer_hold > now,
+            };
+            if young {
                 return;
             }
-            let old = c.id;
-            self.drop_conn(old, CloseReason::Replaced);
         }
-        let answering = self.conns.iter().filter(|c| c.by_peer && c.phase != Phase::Open).count();
+        let others = |c: &&Conn| c.peer != Some(from);
+        let by_peers = self.conns.iter().filter(others).filter(|c| c.by_peer).count();
+        let answering = self.conns.iter().filter(others).filter(|c| c.by_peer && c.phase != Phase::Open).count();
         if answering >= self.cfg.max_answering {
+            // The oldest unfinished handshake of a stranger that had its time makes room.
+            let hold = self.cfg.answer_hold;
+            let stale = self
+                .conns
+                .iter()
+                .filter(others)
+                .filter(|c| c.by_peer && c.phase != Phase::Open && c.opened + hold <= now)
+                .min_by_key(|c| (c.opened, c.id))
+                .map(|c| c.id);
+            let Some(stale) = stale else { return };
+            self.drop_conn(stale, CloseReason::Evicted);
+        } else if by_peers >= self.cfg.max_by_peers && !self.evict(now, true) {
             return;
         }
-        if !self.make_room(now, self.cfg.max_links.saturating_sub(1)) {
+        let held = usize::from(old.is_some());
+        if !self.make_room(now, (self.cfg.max_links + held).saturating_sub(1), true) {
             return;
+        }
+        let mut queue = (VecDeque::new(), 0);
+        if let Some((old, ..)) = old {
+            // What waited for our own (losing) offer goes over the link that wins.
+            if let Some(c) = self.get_mut(old) {
+                queue = (std::mem::take(&mut c.queue), std::mem::take(&mut c.queued));
+            }
+            self.drop_conn(old, CloseReason::Replaced);
         }
         let conn = self.insert(now, Some(from), Phase::Answering, true);
         if let Some(c) = self.get_mut(conn) {
             c.negotiation = Some(id);
+            (c.queue, c.queued) = queue;
         }
         self.out.push_back(LinkOutput::Create { conn, answer_to: Some(sdp) });
         self.remote_set(conn);
@@ -519,7 +600,7 @@ impl Links {
         if peer == self.me || !self.conns.iter().any(|c| c.phase == Phase::Open) {
             return None;
         }
-        if !self.make_room(now, self.cfg.max_links.saturating_sub(1)) {
+        if !self.make_room(now, self.cfg.max_links.saturating_sub(1), false) {
             return None;
         }
         let id = self.insert(now, Some(peer), Phase::Offering, false);
@@ -531,25 +612,37 @@ impl Links {
     fn remote_set(&mut self, conn: ConnId) {
         let Some(c) = self.get_mut(conn) else { return };
         c.remote_set = true;
+        c.added += c.early_remote.len();
         for candidate in std::mem::take(&mut c.early_remote) {
             self.out.push_back(LinkOutput::AddCandidate { conn, candidate });
         }
     }
 
-    /// Closes least recently used links until at most `limit` remain; never a protected
-    /// peer's, an opening one, or one younger than `grace`. False if still over.
-    fn make_room(&mut self, now: Instant, limit: usize) -> bool {
+    /// Closes least recently used links until at most `limit` remain (see
+    /// [`Links::evict`]). False if still over.
+    fn make_room(&mut self, now: Instant, limit: usize, for_peer: bool) -> bool {
         while self.conns.len() > limit {
-            let grace = self.cfg.grace;
-            let victim = self
-                .conns
-                .iter()
-                .filter(|c| c.phase == Phase::Open && !self.protected.contains(&c.peer) && c.opened + grace <= now)
-                .min_by_key(|c| (c.last_used, c.id))
-                .map(|c| c.id);
-            let Some(id) = victim else { return false };
-            self.drop_conn(id, CloseReason::Evicted);
+            if !self.evict(now, for_peer) {
+                return false;
+            }
         }
+        true
+    }
+
+    /// Closes the least recently used open link, never a protected peer's, an opening
+    /// one, or one younger than `grace`; for a peer's offer (`for_peer`) only a link a
+    /// peer's offer opened. False if none may go.
+    fn evict(&mut self, now: Instant, for_peer: bool) -> bool {
+        let grace = self.cfg.grace;
+        let victim = self
+            .conns
+            .iter()
+            .filter(|c| c.phase == Phase::Open && !self.protected.contains(&c.peer) && c.opened + grace <= now)
+            .filter(|c| c.by_peer || !for_peer)
+            .min_by_key(|c| (c.last_used, c.id))
+            .map(|c| c.id);
+        let Some(id) = victim else { return false };
+        self.drop_conn(id, CloseReason::Evicted);
         true
     }
 
@@ -570,6 +663,9 @@ impl Links {
             peer,
             phase,
             by_peer,
+            manual: false,
+            refused: None,
+            added: 0,
             negotiation: None,
             described: false,
             remote_set: false,

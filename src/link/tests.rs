@@ -192,19 +192,59 @@ fn glare_the_larger_did_s_offer_wins() {
 }
 
 #[test]
-fn strangers_offers_hold_at_most_max_answering_connections_and_ours_still_open() {
-    let cfg = LinkConfig { max_links: 64, max_answering: 16, ..LinkConfig::default() };
-    let mut a = linked(1, 99, cfg);
-    for s in 1000..1100 {
-        a.handle_signal(ms(0), did(s), LinkMsg::Offer { id: s, sdp: "x".into() });
+fn strangers_offers_never_close_our_links_and_hold_at_most_their_share() {
+    let cfg = LinkConfig { max_links: 6, max_by_peers: 4, max_answering: 2, ..LinkConfig::default() };
+    let mut a = linked(1, 99, cfg.clone());
+    // Three links of our own, old and unprotected.
+    for p in 2..=4 {
+        a.transmit(ms(0), did(p), vec![1]);
     }
-    let created = drain(&mut a).iter().filter(|o| matches!(o, LinkOutput::Create { .. })).count();
-    assert_eq!(created, 16);
-    assert_eq!(a.len(), 17);
-    assert!(a.transmit(ms(0), did(2), vec![1]), "our own link still starts");
-    // They time out like any opening link; then 16 more may come.
-    a.handle_timeout(ms(10_000));
-    assert_eq!(a.len(), 1);
+    let ours: Vec<ConnId> = a.conns.iter().filter(|c| c.phase != Phase::Open).map(|c| c.id).collect();
+    for c in ours {
+        a.handle_open(ms(0), c);
+    }
+    drain(&mut a);
+    // A hundred strangers offer, over a minute, and complete every handshake they can.
+    let mut t = 10_000;
+    for s in 1000..1100u64 {
+        t += 600;
+        a.handle_signal(ms(t), did(s), LinkMsg::Offer { id: s, sdp: "x".into() });
+        for o in drain(&mut a) {
+            if let LinkOutput::Create { conn, .. } = o {
+                if s % 2 == 0 {
+                    a.handle_open(ms(t), conn); // half finish: open links held by strangers
+                }
+            }
+            if let LinkOutput::Down { peer, .. } = o {
+                assert!(peer.to_bytes()[12..] >= 1000u64.to_be_bytes()[..], "a stranger's offer closed our link to {peer:?}");
+            }
+        }
+        let by_peers = a.conns.iter().filter(|c| c.by_peer).count();
+        let answering = a.conns.iter().filter(|c| c.by_peer && c.phase != Phase::Open).count();
+        assert!(
+            a.len() <= cfg.max_links && by_peers <= cfg.max_by_peers && answering <= cfg.max_answering,
+            "{} {by_peers} {answering}",
+            a.len()
+        );
+    }
+    assert!((2..=4).all(|p| a.is_open(did(p))) && a.is_open(did(99)), "our links all stay");
+    // Our own next link still starts (a stranger's old link makes room).
+    assert!(a.transmit(ms(t + 6_000), did(5), vec![1]));
+    // An unfinished handshake that had its time gives way to a new offer; a young one not.
+    let mut b = linked(1, 99, cfg);
+    for s in [1000, 1001] {
+        b.handle_signal(ms(0), did(s), LinkMsg::Offer { id: s, sdp: "x".into() });
+    }
+    drain(&mut b);
+    b.handle_signal(ms(1_999), did(1002), LinkMsg::Offer { id: 1, sdp: "x".into() });
+    assert!(drain(&mut b).is_empty(), "both answering slots young: refused");
+    b.handle_signal(ms(2_000), did(1002), LinkMsg::Offer { id: 1, sdp: "x".into() });
+    let out = drain(&mut b);
+    assert!(out.contains(&LinkOutput::Down { peer: did(1000), was_open: false }), "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, LinkOutput::Create { answer_to: Some(_), .. })), "{out:?}");
+    // One stranger cannot churn its own slot: a new offer within answer_hold is ignored.
+    b.handle_signal(ms(2_100), did(1002), LinkMsg::Offer { id: 2, sdp: "y".into() });
+    assert!(drain(&mut b).is_empty());
 }
 
 #[test]
@@ -221,6 +261,10 @@ fn answers_and_candidates_must_name_the_negotiation_and_come_from_the_peer() {
         Some(LinkOutput::Signal { msg, .. }) => msg.negotiation(),
         o => panic!("{o:?}"),
     };
+    // did(3) holds a link of its own: still not its negotiation to answer.
+    let c3 = a.answer_manual(ms(0), did(3), "o".into()).unwrap();
+    a.handle_open(ms(0), c3);
+    drain(&mut a);
     a.handle_signal(ms(1), did(3), LinkMsg::Answer { id, sdp: "forged".into() });
     a.handle_signal(ms(1), did(2), LinkMsg::Answer { id: id + 1, sdp: "stale".into() });
     a.handle_signal(ms(1), did(3), LinkMsg::Candidate { id, candidate: cand(1) });
@@ -257,12 +301,18 @@ fn an_unreachable_peer_s_link_closes_only_if_silent_and_an_undeliverable_offer_e
     drain(&mut a);
     a.handle_unreachable(ms(9_000), did(2));
     assert!(drain(&mut a).is_empty(), "an opening link waits for its own deadline");
-    a.handle_signal_undeliverable(did(2));
+    let conn = a.by_peer(did(2)).unwrap().id;
+    a.handle_local_description(ms(0), conn, "sdp".into());
+    let id = a.negotiation_of(conn).unwrap();
+    drain(&mut a);
+    a.handle_signal_undeliverable(did(2), id + 1);
+    assert!(drain(&mut a).is_empty(), "a lost signal of another negotiation");
+    a.handle_signal_undeliverable(did(2), id);
     assert!(matches!(
         drain(&mut a)[..],
         [LinkOutput::Close { reason: CloseReason::SignalUndeliverable, .. }, LinkOutput::Down { was_open: false, .. }]
     ));
-    a.handle_signal_undeliverable(did(99));
+    a.handle_signal_undeliverable(did(99), 0);
     assert!(drain(&mut a).is_empty(), "an open link is not closed by a lost signal");
 }
 
@@ -283,4 +333,64 @@ fn a_manual_offer_is_answered_by_hand_and_the_first_link_joins() {
     a.handle_closed(ms(9), conn);
     assert_eq!(drain(&mut a), vec![LinkOutput::Down { peer: did(2), was_open: true }]);
     assert!(a.is_empty());
+}
+
+#[test]
+fn edge_cases_duplicate_open_manual_candidates_join_only_alone_credit_for_dropped_bytes_late_glare_copy() {
+    let routed = vec![crate::wire::ROUTED_TAG, 1, 2];
+    // Dropped routed bytes give their credit back (no link to carry an offer).
+    let mut l = Links::new(did(1), LinkConfig::default(), 0);
+    assert!(!l.transmit(ms(0), did(2), routed.clone()));
+    assert_eq!(drain(&mut l), vec![LinkOutput::Credit { peer: did(2), bytes: 3 }]);
+    // A manual link's late candidates never go through the ring; a second open is ignored;
+    // a node with a ring already does not join through it.
+    l.protect(Some(did(7)), None);
+    let conn = l.manual_offer(ms(0), Duration::from_millis(60_000)).unwrap();
+    l.handle_local_description(ms(0), conn, "sdp".into());
+    let id = l.negotiation_of(conn).unwrap();
+    l.accept_manual_answer(ms(1), id, did(2), "answer".into()).unwrap();
+    drain(&mut l);
+    l.handle_local_candidate(ms(2), conn, cand(1));
+    assert!(drain(&mut l).is_empty(), "a manual link's candidate");
+    l.handle_open(ms(3), conn);
+    assert_eq!(drain(&mut l), vec![LinkOutput::Up { peer: did(2) }], "no Join: the node has a successor");
+    l.handle_open(ms(4), conn);
+    assert!(drain(&mut l).is_empty(), "a second open");
+
+    // Glare: the smaller DID answers the larger's offer; a late copy of its own losing
+    // offer reaching the larger one afterwards is ignored (the link stays).
+    let (mut small, mut large) = (linked(1, 99, LinkConfig::default()), linked(2, 99, LinkConfig::default()));
+    let offer = |l: &mut Links, to: Did| {
+        l.transmit(ms(0), to, routed.clone());
+        let conn = match drain(l)[..] {
+            [LinkOutput::Create { conn, .. }] => conn,
+            ref o => panic!("{o:?}"),
+        };
+        l.handle_local_description(ms(0), conn, "sdp".into());
+        match drain(l).pop() {
+            Some(LinkOutput::Signal { msg, .. }) => (conn, msg),
+            o => panic!("{o:?}"),
+        }
+    };
+    let ((_, losing), (large_conn, winning)) = (offer(&mut small, did(2)), offer(&mut large, did(1)));
+    large.handle_signal(ms(1), did(1), losing.clone());
+    small.handle_signal(ms(1), did(2), winning);
+    let out = drain(&mut small);
+    let small_conn = out.iter().find_map(|o| if let LinkOutput::Create { conn, .. } = o { Some(*conn) } else { None }).unwrap();
+    small.handle_local_description(ms(2), small_conn, "answer".into());
+    let answer = match drain(&mut small).pop() {
+        Some(LinkOutput::Signal { msg, .. }) => msg,
+        o => panic!("{o:?}"),
+    };
+    large.handle_signal(ms(3), did(1), answer);
+    drain(&mut large);
+    large.handle_open(ms(4), large_conn);
+    small.handle_open(ms(4), small_conn);
+    drain(&mut large);
+    // The bytes that waited for the smaller DID's losing offer go over the winning link.
+    let out = drain(&mut small);
+    assert!(out.contains(&LinkOutput::Send { conn: small_conn, bytes: routed.clone() }), "{out:?}");
+    large.handle_signal(ms(10_000), did(1), losing);
+    assert!(drain(&mut large).is_empty(), "a late copy of the refused offer");
+    assert!(large.is_open(did(1)) && small.is_open(did(2)));
 }
