@@ -20,58 +20,11 @@ use std::collections::VecDeque;
 use crate::time::{Duration, Instant};
 use crate::Did;
 
+mod config;
 pub mod msg;
 
+pub use config::LinkConfig;
 pub use msg::{Candidate, LinkMsg, LinkMsgError, Negotiation};
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkConfig {
-    /// Connections held at once, open or opening: never more. When every one is kept
-    /// (the ring's successor and predecessor, a link younger than `grace`, one opening),
-    /// no other starts.
-    pub max_links: usize,
-    /// Connections opened by peers' offers, open or not: what strangers can hold. An offer
-    /// never closes a link this node opened, so at least `max_links - max_by_peers` slots
-    /// stay for its own.
-    pub max_by_peers: usize,
-    /// Of those, not open yet. When full, an offer replaces the oldest one that has had
-    /// `answer_hold` to finish (a real handshake takes well under a second).
-    pub max_answering: usize,
-    pub answer_hold: Duration,
-    /// An opening connection not open by then is closed.
-    pub connect_timeout: Duration,
-    /// A link younger than this is not closed to make room for another.
-    pub grace: Duration,
-    /// An open link silent this long is closed when the ring finds its peer unreachable.
-    pub silence: Duration,
-    /// Bytes waiting for one opening link; more are dropped (the core's timeouts and
-    /// error reports cover them).
-    pub max_queued: usize,
-    /// Candidates held per connection until they can be used or sent.
-    pub max_early: usize,
-    /// Bytes a channel may buffer before routed-frame credit is withheld.
-    pub low_water: usize,
-    /// Candidates added per connection in all (each makes ICE try an address).
-    pub max_candidates: usize,
-}
-
-impl Default for LinkConfig {
-    fn default() -> LinkConfig {
-        LinkConfig {
-            max_links: 64,
-            max_by_peers: 32,
-            max_answering: 16,
-            answer_hold: Duration::from_millis(2_000),
-            connect_timeout: Duration::from_millis(10_000),
-            grace: Duration::from_millis(5_000),
-            silence: Duration::from_millis(3_000),
-            max_queued: 8 << 20,
-            max_early: 32,
-            low_water: 1 << 20,
-            max_candidates: 64,
-        }
-    }
-}
 
 /// A connection, named by this node's link manager.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -358,14 +311,7 @@ impl Links {
             return None;
         }
         let old = self.by_peer(peer).map(|c| c.id);
-        // The old connection's slot counts as free.
-        let held = usize::from(old.is_some());
-        if !self.make_room(now, (self.cfg.max_links + held).saturating_sub(1), false) {
-            return None;
-        }
-        if let Some(old) = old {
-            self.drop_conn(old, CloseReason::Replaced);
-        }
+        self.room_replacing(now, old, false)?;
         let id = self.insert(now, Some(peer), Phase::Answering, false);
         if let Some(c) = self.get_mut(id) {
             c.manual = true;
@@ -380,7 +326,9 @@ impl Links {
     /// The local description of `conn` is ready: a ring-signalled one leaves now, with
     /// the candidates gathered so far behind it.
     pub fn handle_local_description(&mut self, _now: Instant, conn: ConnId, sdp: String) {
-        let fresh = self.negotiation();
+        // A number is drawn only for an offer not yet named.
+        let unnamed = self.get(conn).is_some_and(|c| c.phase == Phase::Offering && c.negotiation.is_none());
+        let fresh = if unnamed { self.negotiation() } else { 0 };
         let Some(c) = self.get_mut(conn) else { return };
         c.described = true;
         let Some(peer) = c.peer.filter(|_| !c.manual) else { return }; // the driver carries it
@@ -442,12 +390,7 @@ impl Links {
 
     /// The connection closed or failed on its own.
     pub fn handle_closed(&mut self, _now: Instant, conn: ConnId) {
-        if let Some(at) = self.conns.iter().position(|c| c.id == conn) {
-            let c = self.conns.swap_remove(at);
-            if let Some(peer) = c.peer {
-                self.out.push_back(LinkOutput::Down { peer, was_open: c.phase == Phase::Open });
-            }
-        }
+        self.forget(conn);
     }
 
     /// A frame arrived on `conn`: the peer it is from (`None`: not an open link).
@@ -574,18 +517,8 @@ impl Links {
         } else if by_peers >= self.cfg.max_by_peers && !self.evict(now, true) {
             return;
         }
-        let held = usize::from(old.is_some());
-        if !self.make_room(now, (self.cfg.max_links + held).saturating_sub(1), true) {
-            return;
-        }
-        let mut queue = (VecDeque::new(), 0);
-        if let Some((old, ..)) = old {
-            // What waited for our own (losing) offer goes over the link that wins.
-            if let Some(c) = self.get_mut(old) {
-                queue = (std::mem::take(&mut c.queue), std::mem::take(&mut c.queued));
-            }
-            self.drop_conn(old, CloseReason::Replaced);
-        }
+        // What waited for our own (losing) offer goes over the link that wins.
+        let Some(queue) = self.room_replacing(now, old.map(|o| o.0), true) else { return };
         let conn = self.insert(now, Some(from), Phase::Answering, true);
         if let Some(c) = self.get_mut(conn) {
             c.negotiation = Some(id);
@@ -646,13 +579,39 @@ impl Links {
         true
     }
 
+    /// Asks the driver to close `id`, then forgets it.
     fn drop_conn(&mut self, id: ConnId, reason: CloseReason) {
+        if self.get(id).is_some() {
+            self.out.push_back(LinkOutput::Close { conn: id, reason });
+            self.forget(id);
+        }
+    }
+
+    /// Removes `id`; its peer, if known, is reported down.
+    fn forget(&mut self, id: ConnId) {
         let Some(at) = self.conns.iter().position(|c| c.id == id) else { return };
         let c = self.conns.swap_remove(at);
-        self.out.push_back(LinkOutput::Close { conn: id, reason });
         if let Some(peer) = c.peer {
             self.out.push_back(LinkOutput::Down { peer, was_open: c.phase == Phase::Open });
         }
+    }
+
+    /// Room for one more connection, the `old` one to the same peer counting as free
+    /// (closed as replaced once there is room): what waited for it to open, or `None`
+    /// if there is no room.
+    fn room_replacing(&mut self, now: Instant, old: Option<ConnId>, for_peer: bool) -> Option<(VecDeque<Vec<u8>>, usize)> {
+        let held = usize::from(old.is_some());
+        if !self.make_room(now, (self.cfg.max_links + held).saturating_sub(1), for_peer) {
+            return None;
+        }
+        let mut queue = (VecDeque::new(), 0);
+        if let Some(old) = old {
+            if let Some(c) = self.get_mut(old) {
+                queue = (std::mem::take(&mut c.queue), std::mem::take(&mut c.queued));
+            }
+            self.drop_conn(old, CloseReason::Replaced);
+        }
+        Some(queue)
     }
 
     fn insert(&mut self, now: Instant, peer: Option<Did>, phase: Phase, by_peer: bool) -> ConnId {

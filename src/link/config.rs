@@ -1,0 +1,52 @@
+//! The link manager's bounds and timings.
+
+use crate::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// Connections held at once, open or opening: never more. When every one is kept
+    /// (the ring's successor and predecessor, a link younger than `grace`, one opening),
+    /// no other starts.
+    pub max_links: usize,
+    /// Connections opened by peers' offers, open or not: what strangers can hold. An offer
+    /// never closes a link this node opened, so at least `max_links - max_by_peers` slots
+    /// stay for its own.
+    pub max_by_peers: usize,
+    /// Of those, not open yet. When full, an offer replaces the oldest one that has had
+    /// `answer_hold` to finish (a real handshake takes well under a second).
+    pub max_answering: usize,
+    pub answer_hold: Duration,
+    /// An opening connection not open by then is closed.
+    pub connect_timeout: Duration,
+    /// A link younger than this is not closed to make room for another.
+    pub grace: Duration,
+    /// An open link silent this long is closed when the ring finds its peer unreachable.
+    pub silence: Duration,
+    /// Bytes waiting for one opening link; more are dropped (the core's timeouts and
+    /// error reports cover them).
+    pub max_queued: usize,
+    /// Candidates held per connection until they can be used or sent.
+    pub max_early: usize,
+    /// Bytes a channel may buffer before routed-frame credit is withheld.
+    pub low_water: usize,
+    /// Candidates added per connection in all (each makes ICE try an address).
+    pub max_candidates: usize,
+}
+
+impl Default for LinkConfig {
+    fn default() -> LinkConfig {
+        LinkConfig {
+            max_links: 64,
+            max_by_peers: 32,
+            max_answering: 16,
+            answer_hold: Duration::from_millis(2_000),
+            connect_timeout: Duration::from_millis(10_000),
+            grace: Duration::from_millis(5_000),
+            silence: Duration::from_millis(3_000),
+            max_queued: 8 << 20,
+            max_early: 32,
+            low_water: 1 << 20,
+            max_candidates: 64,
+        }
+    }
+}
