@@ -19,6 +19,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::chord::{self, Config, ConfigError, DecodeError, Message, RequestId};
 use crate::identity::Session;
+use crate::link::{LinkConfig, Links};
 use crate::store::{GetResult, OpId, PutError, Record, RecordKind, Store, StoreConfig, StoreError, StoreEvent, StoreMsg, STORE_TAG};
 use crate::time::{Duration, Instant};
 use crate::wire::{self, Delivery, RejectReason, Undelivered, Wire, WireConfig, WireOutput};
@@ -26,8 +27,12 @@ use crate::Did;
 
 pub use crate::wire::SendError;
 
+mod links;
 mod store_ops;
 mod store_reads;
+
+pub use links::{LinkEvent, LinkIo, APP_BODY, LINK_BODY};
+use links::LinkState;
 
 /// Who a node is.
 #[derive(Clone, Debug)]
@@ -45,6 +50,10 @@ pub struct NodeConfig {
     pub ring: Config,
     pub wire: WireConfig,
     pub store: StoreConfig,
+    /// Link mode: the node decides which direct links to hold ([`Links`]) and routes
+    /// only over open ones; the driver owns just the connections ([`Node::poll_link`]).
+    /// `None`: the driver's transport reaches any peer (the simulator's ideal network).
+    pub links: Option<LinkConfig>,
 }
 
 /// What goes over a link.
@@ -81,6 +90,8 @@ pub enum Event {
     Undelivered(Undelivered),
     /// A `put` or `get` ended.
     Store(StoreEvent),
+    /// A direct link came or went (link mode).
+    Link(LinkEvent),
 }
 
 /// Why an incoming link frame was refused (it is counted as well).
@@ -118,6 +129,12 @@ pub struct Node {
     pred_changed: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Link mode's state.
+    link: Option<LinkState>,
+    /// Link-kind bodies that did not decode, and bodies of no known kind.
+    link_errors: u64,
+    /// The application's message limit (the wire's, less the kind byte).
+    max_body: usize,
 }
 
 #[derive(Debug)]
@@ -170,9 +187,18 @@ impl Node {
         ring_seed[31] ^= 0x5c; // a stream apart from the wire's and the store's
         let ring = chord::Node::with_seed(did, cfg.ring, ring_seed, now)?;
         let store = Store::new(cfg.store.clone(), cfg.wire.network, cfg.wire.skew);
+        // Every body carries its kind in one byte more than the application's limit.
+        let mut wire_cfg = cfg.wire.clone();
+        wire_cfg.max_message = wire_cfg.max_message.saturating_add(1);
+        let mut wire = Wire::new(did, session, wire_cfg, seed);
+        let link = cfg.links.clone().map(|lc| {
+            wire.require_links();
+            let n = u64::from_le_bytes([seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7] ^ 0x11]);
+            LinkState::new(Links::new(did, lc, n))
+        });
         Ok(Node {
             ring,
-            wire: Wire::new(did, session, cfg.wire, seed),
+            wire,
             store,
             ops: HashMap::new(),
             quorums: Vec::new(),
@@ -190,6 +216,9 @@ impl Node {
             pred_changed: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            link,
+            link_errors: 0,
+            max_body: cfg.wire.max_message,
         })
     }
 
@@ -229,7 +258,11 @@ impl Node {
 
     /// Sends `body` to the node `dest`, signed and end-to-end encrypted, in as many
     /// frames as it takes. Returns its transaction id (named by `Event::Undelivered`).
-    pub fn send(&mut self, now: Instant, dest: Did, body: Vec<u8>) -> Result<u64, SendError> {
+    pub fn send(&mut self, now: Instant, dest: Did, mut body: Vec<u8>) -> Result<u64, SendError> {
+        if body.len() > self.max_body {
+            return Err(SendError::TooLarge { len: body.len(), max: self.max_body });
+        }
+        body.insert(0, APP_BODY);
         let r = self.wire.send(now, self.ring.table(), dest, body);
         self.pump(now);
         r
@@ -283,6 +316,9 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ring.handle_timeout(now);
         self.wire.handle_timeout(now, self.ring.table());
+        if let Some(l) = self.link.as_mut() {
+            l.links.handle_timeout(now);
+        }
         let late: Vec<u64> = self.ops.iter().filter(|(_, o)| o.deadline <= now).map(|(id, _)| *id).collect();
         for id in late {
             self.finish_op(id, None);
@@ -315,12 +351,28 @@ impl Node {
             .chain(self.quorums.iter().map(|q| q.deadline))
             .chain(self.reads.iter().map(|r| r.deadline))
             .min();
-        [self.ring.poll_timeout(), self.wire.poll_timeout(), store, ops].into_iter().flatten().min()
+        let links = self.link.as_ref().and_then(|l| l.links.poll_timeout());
+        [self.ring.poll_timeout(), self.wire.poll_timeout(), store, ops, links].into_iter().flatten().min()
     }
 
-    /// Moves both parts' outputs into the node's queues, in order; answers to the store's
-    /// own lookups are taken here.
+    /// Bodies of no known kind, and link messages that did not decode.
+    pub fn body_errors(&self) -> u64 {
+        self.link_errors
+    }
+
+    /// Moves every part's outputs into the node's queues, in order, until none has more;
+    /// answers to the store's own lookups are taken here.
     fn pump(&mut self, now: Instant) {
+        loop {
+            self.pump_parts(now);
+            self.transmits_to_links(now);
+            if !self.pump_links(now) {
+                break;
+            }
+        }
+    }
+
+    fn pump_parts(&mut self, now: Instant) {
         loop {
             while let Some(t) = self.ring.poll_transmit() {
                 self.transmits.push_back(Transmit { to: t.to, frame: LinkFrame::Ring(t.message) });
@@ -339,6 +391,9 @@ impl Node {
                     self.finish_op(op, Some(Answer::NoRoute));
                 }
                 e => {
+                    if let (chord::Event::PeerUnreachable { peer }, Some(l)) = (&e, self.link.as_mut()) {
+                        l.links.handle_unreachable(now, *peer);
+                    }
                     if matches!(e, chord::Event::PredecessorChanged { .. }) {
                         self.pred_changed = true;
                     }
@@ -353,8 +408,19 @@ impl Node {
         while let Some(o) = self.wire.poll_output() {
             match o {
                 WireOutput::Transmit { to, frame } => self.transmits.push_back(Transmit { to, frame: LinkFrame::Routed(frame) }),
-                WireOutput::Delivered(d) => self.events.push_back(Event::Message(d)),
-                WireOutput::Undelivered(u) => self.events.push_back(Event::Undelivered(u)),
+                WireOutput::Delivered(mut d) => match d.body.first() {
+                    Some(&APP_BODY) => {
+                        d.body.remove(0);
+                        self.events.push_back(Event::Message(d));
+                    }
+                    Some(&LINK_BODY) => self.on_link_body(now, d.from, &d.body[1..]),
+                    _ => self.link_errors += 1,
+                },
+                WireOutput::Undelivered(u) => {
+                    if !self.link_undelivered(u.tx, u.dest) {
+                        self.events.push_back(Event::Undelivered(u));
+                    }
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use rings_node::wire::{RejectReason, RouteError, WireConfig};
 use rings_node::{Did, Event, Identity, Instant, Node, NodeConfig};
 
 mod common;
-use common::craft::Craft;
+use common::craft::{app_body, Craft};
 use common::{pump, ring_of_two, session, DAY, T0};
 
 #[test]
@@ -70,12 +70,12 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
     assert_eq!(b.handle_frame(now, da, &one(&opening)), Ok(()));
     let tx = next_tx;
     next_tx += 1;
-    let valid = honest(tx, b"hello B".to_vec());
+    let valid = honest(tx, app_body(b"hello B"));
     let valid_bytes = one(&valid);
     assert_eq!(b.handle_frame(now, da, &valid_bytes), Ok(()));
     let tx3 = next_tx;
     next_tx += 1;
-    let three = honest(tx3, vec![7u8; 2500]);
+    let three = honest(tx3, app_body(&[7u8; 2500]));
     for f in three.frames() {
         assert_eq!(b.handle_frame(now, da, &f.encode()), Ok(()));
     }
@@ -194,7 +194,8 @@ fn every_attack_is_refused_with_its_reason_and_counted() {
     let c = fresh(&mut |_| {});
     let mut f = c.frames().remove(0);
     if let Part::Head(h) = &mut f.part {
-        h.body_len = (cfg.max_message + TAG_LEN + 1) as u32;
+        // The wire takes the application's limit plus the body's kind byte.
+        h.body_len = (cfg.max_message + 1 + TAG_LEN + 1) as u32;
         h.frames = 2000;
     }
     rows.push(("oversized message", vec![f.encode()], RejectReason::TooLarge));

@@ -12,7 +12,7 @@ use rings_node::wire::{RejectReason, WireConfig};
 use rings_node::{Did, Event, Instant, Node, NodeConfig};
 
 mod common;
-use common::craft::Craft;
+use common::craft::{app_body, Craft};
 use common::{session, DAY, T0};
 use rings_node::sim::pair::ring_of_two_with;
 
@@ -87,7 +87,7 @@ impl Setup {
     /// Whether an honest message from A reaches B now.
     fn honest_message_arrives(&mut self, len: usize) -> bool {
         let sa = self.sa.clone();
-        let c = self.data(&sa, vec![0x5A; len]);
+        let c = self.data(&sa, app_body(&vec![0x5A; len]));
         let a = self.a.did();
         let fed = self.feed(a, &c);
         let got = std::iter::from_fn(|| self.b.poll_event()).any(|e| matches!(e, Event::Message(d) if d.from == a && d.body.len() == len));

@@ -8,6 +8,7 @@
 
 mod checks;
 mod liars;
+mod links;
 mod oracle;
 pub mod pair;
 pub mod scenario;
@@ -26,6 +27,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::{Delivery, SendError, Undelivered, WireConfig};
 use crate::Did;
 
+pub use links::{LinkModel, LinkStats};
 pub use oracle::Oracle;
 
 /// Index of a node in the simulator.
@@ -53,6 +55,10 @@ pub struct SimConfig {
     pub bandwidth: u64,
     /// The DHT store's limits and timings.
     pub store: crate::store::StoreConfig,
+    /// Link mode: every node holds only the links its link manager opens, modelled as
+    /// WebRTC connections (needs `identities`: offers travel as signed messages).
+    /// `None`: any node reaches any other directly.
+    pub links: Option<LinkModel>,
 }
 
 impl Default for SimConfig {
@@ -68,6 +74,7 @@ impl Default for SimConfig {
             identities: false,
             bandwidth: 12_500, // 100 Mbit/s
             store: crate::store::StoreConfig::default(),
+            links: None,
         }
     }
 }
@@ -116,6 +123,8 @@ enum What {
     Wake {
         node: NodeIx,
     },
+    /// A link-mode connection did something.
+    Link(links::LinkWhat),
     /// The link from `node` to `peer` finished sending `bytes` of routed frames.
     Sent {
         node: NodeIx,
@@ -213,6 +222,7 @@ pub struct Sim {
     undelivered: Vec<(NodeIx, Undelivered)>,
     store_events: HashMap<(NodeIx, crate::store::OpId), crate::store::StoreEvent>,
     stats: SimStats,
+    links: links::LinkNet,
 }
 
 impl Sim {
@@ -220,7 +230,6 @@ impl Sim {
         cfg.node.validate()?;
         Ok(Sim {
             rng: SeededRng::new(cfg.seed),
-            cfg,
             now: Instant(0),
             slots: Vec::new(),
             index: HashMap::new(),
@@ -236,6 +245,8 @@ impl Sim {
             undelivered: Vec::new(),
             store_events: HashMap::new(),
             stats: SimStats::default(),
+            links: links::LinkNet::new(cfg.links.clone()),
+            cfg,
         })
     }
 
@@ -352,7 +363,8 @@ impl Sim {
         for c in seed[8..].chunks_mut(8) {
             c.copy_from_slice(&stretch.next_u64().to_le_bytes());
         }
-        let cfg = NodeConfig { ring: self.cfg.node.clone(), wire: self.cfg.wire_config.clone(), store: self.cfg.store.clone() };
+        let links = self.links.model().map(|m| m.config.clone());
+        let cfg = NodeConfig { ring: self.cfg.node.clone(), wire: self.cfg.wire_config.clone(), store: self.cfg.store.clone(), links };
         // The configuration was validated in `Sim::new`.
         let now = Instant(self.now.as_millis().saturating_add_signed(clock));
         let node = Node::new(identity, cfg, seed, now).expect("validated config");
@@ -365,6 +377,11 @@ impl Sim {
             None => {
                 self.slots[ix as usize].joined = true;
                 self.oracle.insert(did);
+                None
+            }
+            Some(v) if self.links.model().is_some() => {
+                // Joins once the bootstrap link is open.
+                self.bootstrap(ix, v);
                 None
             }
             Some(v) => {
@@ -387,6 +404,7 @@ impl Sim {
         if slot.alive {
             slot.alive = false;
             self.oracle.remove(slot.node.did());
+            self.links_gone(ix, true);
         }
     }
 
@@ -400,6 +418,7 @@ impl Sim {
         self.slots[ix as usize].node.leave(now);
         self.after_input(ix);
         self.slots[ix as usize].alive = false;
+        self.links_gone(ix, false);
     }
 
     /// Delivers a raw frame to `to` now, as if `from` had sent it (bad-input tests).
@@ -476,6 +495,7 @@ impl Sim {
                 slot.node.handle_timeout(now);
                 self.after_input(node);
             }
+            What::Link(w) => self.dispatch_link(w),
             What::Sent { node, peer, bytes } => {
                 if self.slots[node as usize].alive {
                     let now = self.clock_of(node);
@@ -498,6 +518,7 @@ impl Sim {
 
     /// Drains a node's outputs after an input.
     fn after_input(&mut self, ix: NodeIx) {
+        self.drain_links(ix);
         let from = self.slots[ix as usize].node.did();
         while let Some(tx) = self.slots[ix as usize].node.poll_transmit() {
             self.stats.sent += 1;
@@ -582,6 +603,7 @@ impl Sim {
             Event::Ring(e) => e,
             Event::Message(d) => return self.inbox.entry(ix).or_default().push(d),
             Event::Undelivered(u) => return self.undelivered.push((ix, u)),
+            Event::Link(_) => return,
             Event::Store(e) => {
                 let op = match &e {
                     crate::store::StoreEvent::Put { op, .. } | crate::store::StoreEvent::Get { op, .. } => *op,

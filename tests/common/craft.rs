@@ -30,6 +30,13 @@ pub struct Craft {
     pub nonce: [u8; 24],
 }
 
+/// An application body as a node seals it: its kind byte, then the bytes.
+pub fn app_body(bytes: &[u8]) -> Vec<u8> {
+    let mut b = vec![rings_node::node::APP_BODY];
+    b.extend_from_slice(bytes);
+    b
+}
+
 impl Craft {
     pub fn frames(&self) -> Vec<Frame> {
         let mut body = self.body.clone();
