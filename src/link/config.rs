@@ -31,6 +31,12 @@ pub struct LinkConfig {
     pub low_water: usize,
     /// Candidates added per connection in all (each makes ICE try an address).
     pub max_candidates: usize,
+    /// How long a closing link waits for its peer to close its end (the frames the
+    /// peer sent before it read [`super::CLOSING`] arrive within one round trip).
+    pub close_linger: Duration,
+    /// Closing links held besides `max_links` (they only receive); when full, the one
+    /// closing longest is closed at once. 0: links close at once.
+    pub max_closing: usize,
 }
 
 impl Default for LinkConfig {
@@ -47,6 +53,8 @@ impl Default for LinkConfig {
             max_early: 32,
             low_water: 1 << 20,
             max_candidates: 64,
+            close_linger: Duration::from_millis(2_000),
+            max_closing: 8,
         }
     }
 }

@@ -10,8 +10,15 @@
 //! ([`LinkOutput::Signal`]); the wire has authenticated their origin before they reach
 //! [`Links::handle_signal`].
 //!
+//! Closing: a link this node lets go of (evicted, or closed by the application) says so
+//! on its channel ([`CLOSING`]) and stops sending, but keeps receiving until the peer
+//! closes its end (it does on reading that frame, after everything it sent before), or
+//! `close_linger` passes: the frames the peer had in flight still land. A peer's
+//! `CLOSING` closes this end at once.
+//!
 //! Bounds: at most `max_links` connections (opening ones count), of which at most
 //! `max_answering` opened by peers' offers and not yet open; one connection per peer;
+//! besides them at most `max_closing` closing ones, which only receive;
 //! `max_queued` bytes waiting per opening link; `max_early` candidates held per
 //! connection before its descriptions are in place.
 
@@ -44,7 +51,14 @@ pub enum CloseReason {
     SignalUndeliverable,
     /// The application closed it, or this node left.
     Closed,
+    /// The peer closes its end (it sent [`CLOSING`]).
+    PeerClosed,
+    /// Closing, it had `close_linger` to drain (or room was needed for another).
+    Drained,
 }
+
+/// The frame a closing link's last: the peer stops sending and closes its end.
+pub const CLOSING: u8 = 0x30;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkOutput {
@@ -102,6 +116,8 @@ enum Phase {
     Offering,
     Answering,
     Open,
+    /// Its peer has been reported down; it only receives until `deadline`.
+    Closing,
 }
 
 #[derive(Debug)]
@@ -169,13 +185,18 @@ impl Links {
         self.conns.iter().filter(|c| c.phase == Phase::Open).filter_map(|c| c.peer)
     }
 
-    /// Connections held, open or opening.
+    /// Connections held, open or opening (closing ones apart: [`Links::closing`]).
     pub fn len(&self) -> usize {
-        self.conns.len()
+        self.conns.iter().filter(|c| c.phase != Phase::Closing).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
+        self.len() == 0
+    }
+
+    /// Connections closing (they only receive).
+    pub fn closing(&self) -> usize {
+        self.conns.iter().filter(|c| c.phase == Phase::Closing).count()
     }
 
     pub fn is_open(&self, peer: Did) -> bool {
@@ -192,7 +213,7 @@ impl Links {
         self.out.pop_front()
     }
 
-    /// When [`Links::handle_timeout`] has work: an opening connection's deadline.
+    /// When [`Links::handle_timeout`] has work: an opening or closing connection's deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.conns.iter().filter(|c| c.phase != Phase::Open).map(|c| c.deadline).min()
     }
@@ -208,7 +229,10 @@ impl Links {
     /// else a link is opened through the ring (if any link is open to carry the offer).
     /// Returns false if the bytes were dropped.
     pub fn transmit(&mut self, now: Instant, to: Did, bytes: Vec<u8>) -> bool {
-        if to == self.me || (self.by_peer(to).is_none() && self.open(now, to).is_none()) {
+        // A link closing is not opened again while it drains (a late answer to the
+        // peer's last frames would undo the eviction).
+        let closing = || self.conns.iter().any(|c| c.phase == Phase::Closing && c.peer == Some(to));
+        if to == self.me || (self.by_peer(to).is_none() && (closing() || self.open(now, to).is_none())) {
             return self.dropped(to, &bytes);
         }
         let max_queued = self.cfg.max_queued;
@@ -247,14 +271,14 @@ impl Links {
         }
     }
 
-    /// Closes the link to `peer`, if any.
-    pub fn close(&mut self, peer: Did) {
+    /// Closes the link to `peer`, if any (an open one drains first).
+    pub fn close(&mut self, now: Instant, peer: Did) {
         if let Some(id) = self.by_peer(peer).map(|c| c.id) {
-            self.drop_conn(id, CloseReason::Closed);
+            self.let_go(now, id, CloseReason::Closed);
         }
     }
 
-    /// Closes every connection (the node leaves).
+    /// Closes every connection at once (the node leaves).
     pub fn close_all(&mut self) {
         let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
         for id in ids {
@@ -341,7 +365,7 @@ impl Links {
                 Some(id) => LinkMsg::Answer { id, sdp },
                 None => return, // a manual answer: the driver carries it
             },
-            Phase::Open => return,
+            Phase::Open | Phase::Closing => return,
         };
         let (id, early) = (msg.negotiation(), std::mem::take(&mut c.early_local));
         self.out.push_back(LinkOutput::Signal { to: peer, msg });
@@ -355,7 +379,7 @@ impl Links {
     pub fn handle_local_candidate(&mut self, _now: Instant, conn: ConnId, candidate: Candidate) {
         let max_early = self.cfg.max_early;
         let Some(c) = self.get_mut(conn) else { return };
-        if c.phase == Phase::Open || c.manual {
+        if matches!(c.phase, Phase::Open | Phase::Closing) || c.manual {
             return;
         }
         match (c.peer, c.negotiation, c.described) {
@@ -367,7 +391,7 @@ impl Links {
 
     /// The connection's channel opened.
     pub fn handle_open(&mut self, now: Instant, conn: ConnId) {
-        let Some(c) = self.get_mut(conn).filter(|c| c.phase != Phase::Open) else { return };
+        let Some(c) = self.get_mut(conn).filter(|c| matches!(c.phase, Phase::Offering | Phase::Answering)) else { return };
         let Some(peer) = c.peer else { return };
         c.phase = Phase::Open;
         c.opened = now;
@@ -388,16 +412,24 @@ impl Links {
         }
     }
 
-    /// The connection closed or failed on its own.
+    /// The connection closed or failed on its own (a closing one: the peer closed its
+    /// end, nothing more will come).
     pub fn handle_closed(&mut self, _now: Instant, conn: ConnId) {
         self.forget(conn);
     }
 
-    /// A frame arrived on `conn`: the peer it is from (`None`: not an open link).
-    pub fn handle_frame(&mut self, now: Instant, conn: ConnId) -> Option<Did> {
-        let c = self.get_mut(conn).filter(|c| c.phase == Phase::Open)?;
-        c.last_rx = now;
-        c.last_used = now;
+    /// `bytes` arrived on `conn`: the peer they are from, for the node to read them
+    /// (`None`: not an open or closing link, or the peer's [`CLOSING`], taken here).
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) -> Option<Did> {
+        let c = self.get_mut(conn).filter(|c| matches!(c.phase, Phase::Open | Phase::Closing))?;
+        if bytes == [CLOSING] {
+            self.drop_conn(conn, CloseReason::PeerClosed);
+            return None;
+        }
+        if c.phase == Phase::Open {
+            c.last_rx = now;
+            c.last_used = now;
+        }
         c.peer
     }
 
@@ -466,9 +498,10 @@ impl Links {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        let late: Vec<ConnId> = self.conns.iter().filter(|c| c.phase != Phase::Open && c.deadline <= now).map(|c| c.id).collect();
-        for id in late {
-            self.drop_conn(id, CloseReason::TimedOut);
+        let late: Vec<(ConnId, Phase)> =
+            self.conns.iter().filter(|c| c.phase != Phase::Open && c.deadline <= now).map(|c| (c.id, c.phase)).collect();
+        for (id, phase) in late {
+            self.drop_conn(id, if phase == Phase::Closing { CloseReason::Drained } else { CloseReason::TimedOut });
         }
     }
 
@@ -499,9 +532,10 @@ impl Links {
                 return;
             }
         }
-        let others = |c: &&Conn| c.peer != Some(from);
+        let others = |c: &&Conn| c.peer != Some(from) && c.phase != Phase::Closing;
+        let unfinished = |c: &&Conn| c.by_peer && matches!(c.phase, Phase::Offering | Phase::Answering);
         let by_peers = self.conns.iter().filter(others).filter(|c| c.by_peer).count();
-        let answering = self.conns.iter().filter(others).filter(|c| c.by_peer && c.phase != Phase::Open).count();
+        let answering = self.conns.iter().filter(others).filter(unfinished).count();
         if answering >= self.cfg.max_answering {
             // The oldest unfinished handshake of a stranger that had its time makes room.
             let hold = self.cfg.answer_hold;
@@ -509,7 +543,8 @@ impl Links {
                 .conns
                 .iter()
                 .filter(others)
-                .filter(|c| c.by_peer && c.phase != Phase::Open && c.opened + hold <= now)
+                .filter(unfinished)
+                .filter(|c| c.opened + hold <= now)
                 .min_by_key(|c| (c.opened, c.id))
                 .map(|c| c.id);
             let Some(stale) = stale else { return };
@@ -554,7 +589,7 @@ impl Links {
     /// Closes least recently used links until at most `limit` remain (see
     /// [`Links::evict`]). False if still over.
     fn make_room(&mut self, now: Instant, limit: usize, for_peer: bool) -> bool {
-        while self.conns.len() > limit {
+        while self.len() > limit {
             if !self.evict(now, for_peer) {
                 return false;
             }
@@ -575,8 +610,33 @@ impl Links {
             .min_by_key(|c| (c.last_used, c.id))
             .map(|c| c.id);
         let Some(id) = victim else { return false };
-        self.drop_conn(id, CloseReason::Evicted);
+        self.let_go(now, id, CloseReason::Evicted);
         true
+    }
+
+    /// An open link this node lets go of drains first: its peer is reported down and
+    /// sent [`CLOSING`]; it receives until the peer closes or `close_linger` passes.
+    /// Anything else closes at once.
+    fn let_go(&mut self, now: Instant, id: ConnId, reason: CloseReason) {
+        if self.get(id).is_none_or(|c| c.phase != Phase::Open) || self.cfg.max_closing == 0 {
+            return self.drop_conn(id, reason);
+        }
+        if self.closing() >= self.cfg.max_closing {
+            let oldest = self.conns.iter().filter(|c| c.phase == Phase::Closing).min_by_key(|c| (c.deadline, c.id)).map(|c| c.id);
+            if let Some(oldest) = oldest {
+                self.drop_conn(oldest, CloseReason::Drained);
+            }
+        }
+        let linger = self.cfg.close_linger;
+        let Some(c) = self.get_mut(id) else { return };
+        c.phase = Phase::Closing;
+        c.deadline = now + linger;
+        c.queue.clear();
+        c.queued = 0;
+        c.outstanding = 0;
+        let Some(peer) = c.peer else { return };
+        self.out.push_back(LinkOutput::Send { conn: id, bytes: vec![CLOSING] });
+        self.out.push_back(LinkOutput::Down { peer, was_open: true });
     }
 
     /// Asks the driver to close `id`, then forgets it.
@@ -587,11 +647,11 @@ impl Links {
         }
     }
 
-    /// Removes `id`; its peer, if known, is reported down.
+    /// Removes `id`; its peer, if known, is reported down (a closing one's already was).
     fn forget(&mut self, id: ConnId) {
         let Some(at) = self.conns.iter().position(|c| c.id == id) else { return };
         let c = self.conns.swap_remove(at);
-        if let Some(peer) = c.peer {
+        if let Some(peer) = c.peer.filter(|_| c.phase != Phase::Closing) {
             self.out.push_back(LinkOutput::Down { peer, was_open: c.phase == Phase::Open });
         }
     }
@@ -653,11 +713,12 @@ impl Links {
     fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         self.conns.iter_mut().find(|c| c.id == id)
     }
+    /// The live (open or opening) connection to `peer`.
     fn by_peer(&self, peer: Did) -> Option<&Conn> {
-        self.conns.iter().find(|c| c.peer == Some(peer))
+        self.conns.iter().find(|c| c.peer == Some(peer) && c.phase != Phase::Closing)
     }
     fn by_peer_mut(&mut self, peer: Did) -> Option<&mut Conn> {
-        self.conns.iter_mut().find(|c| c.peer == Some(peer))
+        self.conns.iter_mut().find(|c| c.peer == Some(peer) && c.phase != Phase::Closing)
     }
 }
 

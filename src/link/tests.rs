@@ -219,10 +219,11 @@ fn strangers_offers_never_close_our_links_and_hold_at_most_their_share() {
                 assert!(peer.to_bytes()[12..] >= 1000u64.to_be_bytes()[..], "a stranger's offer closed our link to {peer:?}");
             }
         }
-        let by_peers = a.conns.iter().filter(|c| c.by_peer).count();
-        let answering = a.conns.iter().filter(|c| c.by_peer && c.phase != Phase::Open).count();
+        // Closing links (draining after an eviction) are bounded apart.
+        let by_peers = a.conns.iter().filter(|c| c.by_peer && c.phase != Phase::Closing).count();
+        let answering = a.conns.iter().filter(|c| c.by_peer && matches!(c.phase, Phase::Offering | Phase::Answering)).count();
         assert!(
-            a.len() <= cfg.max_links && by_peers <= cfg.max_by_peers && answering <= cfg.max_answering,
+            a.len() <= cfg.max_links && by_peers <= cfg.max_by_peers && answering <= cfg.max_answering && a.closing() <= cfg.max_closing,
             "{} {by_peers} {answering}",
             a.len()
         );
@@ -286,7 +287,7 @@ fn answers_and_candidates_must_name_the_negotiation_and_come_from_the_peer() {
 fn an_unreachable_peer_s_link_closes_only_if_silent_and_an_undeliverable_offer_ends_its_link() {
     let mut a = linked(1, 99, LinkConfig::default());
     let conn = a.by_peer(did(99)).unwrap().id;
-    assert_eq!(a.handle_frame(ms(1_000), conn), Some(did(99)));
+    assert_eq!(a.handle_frame(ms(1_000), conn, &[1]), Some(did(99)));
     a.handle_unreachable(ms(3_999), did(99));
     assert!(drain(&mut a).is_empty(), "a frame 2,999 ms ago: congested, not dead");
     a.handle_unreachable(ms(4_000), did(99));
@@ -393,4 +394,57 @@ fn edge_cases_duplicate_open_manual_candidates_join_only_alone_credit_for_droppe
     large.handle_signal(ms(10_000), did(1), losing);
     assert!(drain(&mut large).is_empty(), "a late copy of the refused offer");
     assert!(large.is_open(did(1)) && small.is_open(did(2)));
+}
+
+#[test]
+fn an_evicted_link_drains_the_peer_s_frames_in_flight_then_closes() {
+    let cfg = LinkConfig { max_links: 2, max_closing: 1, ..LinkConfig::default() };
+    let mut a = linked(1, 99, cfg.clone());
+    let c3 = a.answer_manual(ms(0), did(3), "o".into()).unwrap();
+    a.handle_open(ms(0), c3);
+    a.protect(Some(did(99)), None);
+    drain(&mut a);
+    // Room for a link to 4: the link to 3 goes closing, not closed: it says CLOSING,
+    // reports 3 down, and no longer counts against the cap.
+    assert!(a.transmit(ms(6_000), did(4), vec![1]));
+    let out = drain(&mut a);
+    assert!(out.contains(&LinkOutput::Send { conn: c3, bytes: vec![CLOSING] }), "{out:?}");
+    assert!(out.contains(&LinkOutput::Down { peer: did(3), was_open: true }), "{out:?}");
+    assert!(!out.iter().any(|o| matches!(o, LinkOutput::Close { conn, .. } if *conn == c3)), "{out:?}");
+    assert_eq!((a.len(), a.closing()), (2, 1));
+    // What 3 sent before it read CLOSING still reaches the node; nothing goes to 3, and
+    // no new link to it opens while it drains.
+    assert_eq!(a.handle_frame(ms(6_010), c3, &[7]), Some(did(3)));
+    assert!(!a.transmit(ms(6_010), did(3), vec![crate::wire::ROUTED_TAG, 1]));
+    assert_eq!(drain(&mut a), vec![LinkOutput::Credit { peer: did(3), bytes: 2 }]);
+    // 3 closes its end: forgotten, no second Down.
+    a.handle_closed(ms(6_020), c3);
+    assert_eq!((a.len(), a.closing()), (2, 0));
+    assert!(drain(&mut a).is_empty());
+
+    // The peer's side: CLOSING closes its end at once, reported down.
+    let mut b = linked(3, 1, cfg.clone());
+    let conn = b.by_peer(did(1)).unwrap().id;
+    assert_eq!(b.handle_frame(ms(10), conn, &[CLOSING]), None);
+    let out = drain(&mut b);
+    assert!(out.contains(&LinkOutput::Close { conn, reason: CloseReason::PeerClosed }), "{out:?}");
+    assert!(out.contains(&LinkOutput::Down { peer: did(1), was_open: true }), "{out:?}");
+
+    // A closing link the peer never closes goes after close_linger; when max_closing
+    // are draining, the oldest closes at once to let another drain.
+    let mut a = linked(1, 99, cfg);
+    a.protect(Some(did(99)), None);
+    let c5 = a.answer_manual(ms(0), did(5), "o".into()).unwrap();
+    a.handle_open(ms(0), c5);
+    a.close(ms(100), did(5));
+    assert_eq!(a.poll_timeout(), Some(ms(2_100)));
+    drain(&mut a);
+    let c6 = a.answer_manual(ms(200), did(6), "o".into()).unwrap();
+    a.handle_open(ms(200), c6);
+    a.close(ms(300), did(6));
+    let out = drain(&mut a);
+    assert!(out.contains(&LinkOutput::Close { conn: c5, reason: CloseReason::Drained }), "{out:?}");
+    a.handle_timeout(ms(2_300));
+    assert_eq!(drain(&mut a), vec![LinkOutput::Close { conn: c6, reason: CloseReason::Drained }]);
+    assert_eq!(a.closing(), 0);
 }

@@ -86,7 +86,7 @@ impl Node {
     /// Closes the link to `peer`, if any.
     pub fn disconnect(&mut self, now: Instant, peer: Did) {
         if let Some(l) = self.link.as_mut() {
-            l.links.close(peer);
+            l.links.close(now, peer);
         }
         self.pump(now);
     }
@@ -162,10 +162,13 @@ impl Node {
     /// A message arrived on `conn`. Frames on a connection that is not an open link are
     /// ignored (`Ok`); a bad frame is counted and its reason returned.
     pub fn handle_link_frame(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) -> Result<(), super::FrameError> {
-        let from = self.link.as_mut().and_then(|l| l.links.handle_frame(now, conn));
+        let from = self.link.as_mut().and_then(|l| l.links.handle_frame(now, conn, bytes));
         match from {
             Some(from) => self.handle_frame(now, from, bytes),
-            None => Ok(()),
+            None => {
+                self.pump(now);
+                Ok(())
+            }
         }
     }
 

@@ -59,8 +59,11 @@ pub struct LinkStats {
     pub frames: u64,
     /// Frames that reached a connection already closed (in flight at the close).
     pub frames_dropped: u64,
-    /// The most connections any node held at once.
+    /// The most connections any node held at once, open or opening.
     pub max_held: usize,
+    /// The most closing connections (draining after [`crate::link::CLOSING`]) any node
+    /// held at once besides those.
+    pub max_closing: usize,
 }
 
 pub(super) enum LinkWhat {
@@ -83,6 +86,8 @@ enum Manual {
 struct SimConn {
     peer: Option<(NodeIx, ConnId)>,
     open: bool,
+    /// It sent CLOSING: it only receives now.
+    closing: bool,
     manual: Option<Manual>,
 }
 
@@ -91,6 +96,7 @@ pub(super) struct LinkNet {
     model: Option<LinkModel>,
     conns: HashMap<(NodeIx, ConnId), SimConn>,
     held: HashMap<NodeIx, usize>,
+    closing: HashMap<NodeIx, usize>,
     /// When each connection's channel finishes sending, in microseconds.
     free: HashMap<(NodeIx, ConnId), u64>,
     stats: LinkStats,
@@ -106,7 +112,8 @@ impl LinkNet {
     fn remove(&mut self, key: (NodeIx, ConnId)) -> Option<SimConn> {
         let c = self.conns.remove(&key)?;
         self.free.remove(&key);
-        if let Some(n) = self.held.get_mut(&key.0) {
+        let count = if c.closing { &mut self.closing } else { &mut self.held };
+        if let Some(n) = count.get_mut(&key.0) {
             *n = n.saturating_sub(1);
         }
         Some(c)
@@ -189,7 +196,7 @@ impl Sim {
                             }
                         }
                     }
-                    self.links.conns.insert((ix, conn), SimConn { peer, open: false, manual: None });
+                    self.links.conns.insert((ix, conn), SimConn { peer, open: false, closing: false, manual: None });
                     let held = self.links.held.entry(ix).or_default();
                     *held += 1;
                     self.links.stats.max_held = self.links.stats.max_held.max(*held);
@@ -207,7 +214,12 @@ impl Sim {
                     self.set_up((ix, conn), theirs);
                 }
                 LinkIo::AddCandidate { .. } => {}
-                LinkIo::Send { conn, bytes } => self.link_send(ix, conn, bytes),
+                LinkIo::Send { conn, bytes } => {
+                    if bytes == [crate::link::CLOSING] {
+                        self.mark_closing((ix, conn));
+                    }
+                    self.link_send(ix, conn, bytes)
+                }
                 LinkIo::Close { conn, .. } => {
                     let Some(c) = self.links.remove((ix, conn)) else { continue };
                     self.links.stats.closed += 1;
@@ -218,6 +230,17 @@ impl Sim {
                 }
             }
         }
+    }
+
+    fn mark_closing(&mut self, key: (NodeIx, ConnId)) {
+        let Some(c) = self.links.conns.get_mut(&key).filter(|c| !c.closing) else { return };
+        c.closing = true;
+        if let Some(n) = self.links.held.get_mut(&key.0) {
+            *n = n.saturating_sub(1);
+        }
+        let n = self.links.closing.entry(key.0).or_default();
+        *n += 1;
+        self.links.stats.max_closing = self.links.stats.max_closing.max(*n);
     }
 
     /// Both ends have descriptions: after the setup time the channel opens, or fails.
