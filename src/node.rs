@@ -27,10 +27,12 @@ use crate::Did;
 
 pub use crate::wire::SendError;
 
+mod delivery;
 mod links;
 mod store_ops;
 mod store_reads;
 
+pub use delivery::{ACKED_BODY, ACK_BODY, MAX_UNACKED};
 pub use links::{LinkEvent, LinkIo, APP_BODY, LINK_BODY};
 use links::LinkState;
 
@@ -54,6 +56,11 @@ pub struct NodeConfig {
     /// only over open ones; the driver owns just the connections ([`Node::poll_link`]).
     /// `None`: the driver's transport reaches any peer (the simulator's ideal network).
     pub links: Option<LinkConfig>,
+    /// Ask the destination of every application message to acknowledge it; one not
+    /// acknowledged this long after it was sent (plus 1 ms per 256 bytes) is reported
+    /// `Undelivered` with `RouteError::Unacknowledged`. `None`: no acknowledgements
+    /// (a message lost with a crashed relay may then go unreported).
+    pub delivery_timeout: Option<Duration>,
 }
 
 /// What goes over a link.
@@ -92,6 +99,8 @@ pub enum Event {
     Store(StoreEvent),
     /// A direct link came or went (link mode).
     Link(LinkEvent),
+    /// The destination acknowledged message `tx` (with `delivery_timeout` set).
+    Acknowledged { tx: u64, dest: Did },
 }
 
 /// Why an incoming link frame was refused (it is counted as well).
@@ -135,6 +144,8 @@ pub struct Node {
     link_errors: u64,
     /// The application's message limit (the wire's, less the kind byte).
     max_body: usize,
+    delivery_timeout: Option<Duration>,
+    unacked: delivery::Unacked,
 }
 
 #[derive(Debug)]
@@ -219,6 +230,8 @@ impl Node {
             link,
             link_errors: 0,
             max_body: cfg.wire.max_message,
+            delivery_timeout: cfg.delivery_timeout,
+            unacked: delivery::Unacked::default(),
         })
     }
 
@@ -262,8 +275,16 @@ impl Node {
         if body.len() > self.max_body {
             return Err(SendError::TooLarge { len: body.len(), max: self.max_body });
         }
-        body.insert(0, APP_BODY);
+        let acked = self.delivery_timeout.filter(|_| dest != self.did());
+        if acked.is_some() && self.unacked.is_full() {
+            return Err(SendError::QueueFull);
+        }
+        let len = body.len();
+        body.insert(0, if acked.is_some() { ACKED_BODY } else { APP_BODY });
         let r = self.wire.send(now, self.ring.table(), dest, body);
+        if let (Ok(tx), Some(timeout)) = (&r, acked) {
+            self.unacked.track(now, timeout, dest, *tx, len);
+        }
         self.pump(now);
         r
     }
@@ -325,6 +346,7 @@ impl Node {
         }
         self.expire_quorums(now);
         self.expire_reads(now);
+        self.expire_unacked(now);
         if now >= self.next_republish {
             self.next_republish = now + self.store.config().republish;
             self.maintain_store(now);
@@ -352,7 +374,7 @@ impl Node {
             .chain(self.reads.iter().map(|r| r.deadline))
             .min();
         let links = self.link.as_ref().and_then(|l| l.links.poll_timeout());
-        [self.ring.poll_timeout(), self.wire.poll_timeout(), store, ops, links].into_iter().flatten().min()
+        [self.ring.poll_timeout(), self.wire.poll_timeout(), store, ops, links, self.unacked.poll_timeout()].into_iter().flatten().min()
     }
 
     /// Bodies of no known kind, and link messages that did not decode.
@@ -408,16 +430,21 @@ impl Node {
         while let Some(o) = self.wire.poll_output() {
             match o {
                 WireOutput::Transmit { to, frame } => self.transmits.push_back(Transmit { to, frame: LinkFrame::Routed(frame) }),
-                WireOutput::Delivered(mut d) => match d.body.first() {
-                    Some(&APP_BODY) => {
+                WireOutput::Delivered(mut d) => match d.body.first().copied() {
+                    Some(kind @ (APP_BODY | ACKED_BODY)) => {
                         d.body.remove(0);
+                        if kind == ACKED_BODY {
+                            self.acknowledge(now, d.from, d.tx);
+                        }
                         self.events.push_back(Event::Message(d));
                     }
-                    Some(&LINK_BODY) => self.on_link_body(now, d.from, &d.body[1..]),
+                    Some(ACK_BODY) => self.on_ack(d.from, &d.body[1..]),
+                    Some(LINK_BODY) => self.on_link_body(now, d.from, &d.body[1..]),
                     _ => self.link_errors += 1,
                 },
                 WireOutput::Undelivered(u) => {
                     if !self.link_undelivered(u.tx, u.dest) {
+                        self.settle_reported(&u);
                         self.events.push_back(Event::Undelivered(u));
                     }
                 }

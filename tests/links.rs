@@ -12,7 +12,8 @@ use rings_node::Duration;
 
 fn link_sim(seed: u64, cap: usize) -> Sim {
     let model = LinkModel { config: LinkConfig { max_links: cap, max_by_peers: cap / 2, ..LinkConfig::default() }, ..LinkModel::default() };
-    Sim::new(SimConfig { seed, identities: true, links: Some(model), ..SimConfig::default() }).expect("valid config")
+    let delivery_timeout = Some(Duration::from_millis(10_000));
+    Sim::new(SimConfig { seed, identities: true, links: Some(model), delivery_timeout, ..SimConfig::default() }).expect("valid config")
 }
 
 /// Grows the ring to `target` members in waves that at most double it, each new node

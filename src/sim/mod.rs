@@ -59,6 +59,8 @@ pub struct SimConfig {
     /// WebRTC connections (needs `identities`: offers travel as signed messages).
     /// `None`: any node reaches any other directly.
     pub links: Option<LinkModel>,
+    /// Every node asks for delivery acknowledgements ([`NodeConfig::delivery_timeout`]).
+    pub delivery_timeout: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -75,6 +77,7 @@ impl Default for SimConfig {
             bandwidth: 12_500, // 100 Mbit/s
             store: crate::store::StoreConfig::default(),
             links: None,
+            delivery_timeout: None,
         }
     }
 }
@@ -364,7 +367,13 @@ impl Sim {
             c.copy_from_slice(&stretch.next_u64().to_le_bytes());
         }
         let links = self.links.model().map(|m| m.config.clone());
-        let cfg = NodeConfig { ring: self.cfg.node.clone(), wire: self.cfg.wire_config.clone(), store: self.cfg.store.clone(), links };
+        let cfg = NodeConfig {
+            ring: self.cfg.node.clone(),
+            wire: self.cfg.wire_config.clone(),
+            store: self.cfg.store.clone(),
+            links,
+            delivery_timeout: self.cfg.delivery_timeout,
+        };
         // The configuration was validated in `Sim::new`.
         let now = Instant(self.now.as_millis().saturating_add_signed(clock));
         let node = Node::new(identity, cfg, seed, now).expect("validated config");
@@ -603,7 +612,7 @@ impl Sim {
             Event::Ring(e) => e,
             Event::Message(d) => return self.inbox.entry(ix).or_default().push(d),
             Event::Undelivered(u) => return self.undelivered.push((ix, u)),
-            Event::Link(_) => return,
+            Event::Link(_) | Event::Acknowledged { .. } => return,
             Event::Store(e) => {
                 let op = match &e {
                     crate::store::StoreEvent::Put { op, .. } | crate::store::StoreEvent::Get { op, .. } => *op,

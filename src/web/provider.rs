@@ -399,6 +399,8 @@ impl Inner {
                 ));
             }
             Event::Store(e) => self.on_store_event(e),
+            // Not in link mode, and no acknowledgements asked (yet).
+            Event::Link(_) | Event::Acknowledged { .. } => {}
             Event::Ring(r) => match r {
                 chord::Event::Joined { .. } => self.out.push(event("joined", &[])),
                 chord::Event::JoinFailed { error, .. } => self.out.push(event("joinFailed", &[("reason", format!("{error:?}").into())])),

@@ -176,6 +176,9 @@ pub enum RouteError {
     /// A relay (or the origin) lost its link to the next hop with the message queued
     /// for it or in flight over it.
     LinkLost,
+    /// The destination did not acknowledge it in time (sent with an acknowledgement
+    /// asked: [`crate::NodeConfig::delivery_timeout`]). It may still have arrived.
+    Unacknowledged,
 }
 
 /// Counters of one node's wire.

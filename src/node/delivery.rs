@@ -1,0 +1,105 @@
+//! Delivery acknowledgements: with [`NodeConfig::delivery_timeout`] set, every
+//! application message asks its destination to acknowledge it ([`ACKED_BODY`]); the
+//! destination answers with a sealed [`ACK_BODY`] naming it, and a message not
+//! acknowledged in time is reported `Unacknowledged` to the application. So every
+//! message a live node sends ends in one of two events: `Acknowledged`, or
+//! `Undelivered` (a relay's report, or the timeout) — none is lost silently, whatever
+//! crashed on the way. A relay cannot forge an acknowledgement: it is sealed under the
+//! keys the origin shares with the destination.
+//!
+//! [`NodeConfig::delivery_timeout`]: super::NodeConfig::delivery_timeout
+
+use std::collections::HashMap;
+
+use super::{Event, Node};
+use crate::time::{Duration, Instant};
+use crate::wire::{RouteError, Undelivered};
+use crate::Did;
+
+/// An application body whose destination is asked to acknowledge it.
+pub const ACKED_BODY: u8 = 2;
+/// An acknowledgement: the 8-byte transaction id of the message it acknowledges.
+pub const ACK_BODY: u8 = 3;
+
+/// Messages awaiting acknowledgement at once; a send beyond is refused (`QueueFull`).
+pub const MAX_UNACKED: usize = 8192;
+
+/// The slowest rate a message is expected to cross the ring at: its deadline grows by
+/// its size over this (bytes per millisecond), so a large one is not reported early.
+const FLOOR_RATE: usize = 256;
+
+#[derive(Debug, Default)]
+pub(super) struct Unacked {
+    /// (destination, transaction) → deadline.
+    pending: HashMap<(Did, u64), Instant>,
+    next: Option<Instant>,
+}
+
+impl Unacked {
+    pub(super) fn is_full(&self) -> bool {
+        self.pending.len() >= MAX_UNACKED
+    }
+
+    pub(super) fn track(&mut self, now: Instant, timeout: Duration, dest: Did, tx: u64, len: usize) {
+        let deadline = now + timeout + Duration((len / FLOOR_RATE) as u64);
+        self.pending.insert((dest, tx), deadline);
+        self.next = Some(self.next.map_or(deadline, |n| n.min(deadline)));
+    }
+
+    /// Whether `tx` to `dest` was waiting (it is not any more).
+    pub(super) fn settle(&mut self, dest: Did, tx: u64) -> bool {
+        self.pending.remove(&(dest, tx)).is_some()
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.next
+    }
+
+    /// Messages whose deadline passed (forgotten here).
+    pub(super) fn expired(&mut self, now: Instant) -> Vec<(Did, u64)> {
+        if self.next.is_none_or(|n| n > now) {
+            return Vec::new();
+        }
+        let late: Vec<(Did, u64)> = self.pending.iter().filter(|(_, &d)| d <= now).map(|(&k, _)| k).collect();
+        for k in &late {
+            self.pending.remove(k);
+        }
+        self.next = self.pending.values().min().copied();
+        late
+    }
+}
+
+impl Node {
+    /// An acknowledged application message arrived from `from` (transaction `tx`):
+    /// acknowledge it, sealed, through the ring.
+    pub(super) fn acknowledge(&mut self, now: Instant, from: Did, tx: u64) {
+        let mut body = Vec::with_capacity(9);
+        body.push(ACK_BODY);
+        body.extend_from_slice(&tx.to_be_bytes());
+        // A lost or refused acknowledgement costs only a late report at the origin.
+        let _ = self.wire.send(now, self.ring.table(), from, body);
+    }
+
+    /// An acknowledgement from `from`.
+    pub(super) fn on_ack(&mut self, from: Did, body: &[u8]) {
+        let Ok(tx) = <[u8; 8]>::try_from(body).map(u64::from_be_bytes) else {
+            self.link_errors += 1;
+            return;
+        };
+        if self.unacked.settle(from, tx) {
+            self.events.push_back(Event::Acknowledged { tx, dest: from });
+        }
+    }
+
+    /// A report on one of our messages settles it: no acknowledgement is awaited.
+    pub(super) fn settle_reported(&mut self, u: &Undelivered) {
+        self.unacked.settle(u.dest, u.tx);
+    }
+
+    pub(super) fn expire_unacked(&mut self, now: Instant) {
+        let me = self.did();
+        for (dest, tx) in self.unacked.expired(now) {
+            self.events.push_back(Event::Undelivered(Undelivered { tx, dest, reason: RouteError::Unacknowledged, reporter: me }));
+        }
+    }
+}
