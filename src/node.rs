@@ -443,8 +443,7 @@ impl Node {
                     _ => self.link_errors += 1,
                 },
                 WireOutput::Undelivered(u) => {
-                    if !self.link_undelivered(u.tx, u.dest) {
-                        self.settle_reported(&u);
+                    if !self.link_undelivered(u.tx, u.dest) && self.settle_reported(&u) {
                         self.events.push_back(Event::Undelivered(u));
                     }
                 }

@@ -8,11 +8,16 @@ use rings_node::link::LinkConfig;
 use std::collections::HashMap;
 
 use rings_node::sim::{scenario, LinkModel, NodeIx, Sim, SimConfig};
+use rings_node::wire::RouteError;
 use rings_node::Duration;
 
 fn link_sim(seed: u64, cap: usize) -> Sim {
+    link_sim_acked(seed, cap, true)
+}
+
+fn link_sim_acked(seed: u64, cap: usize, acks: bool) -> Sim {
     let model = LinkModel { config: LinkConfig { max_links: cap, max_by_peers: cap / 2, ..LinkConfig::default() }, ..LinkModel::default() };
-    let delivery_timeout = Some(Duration::from_millis(10_000));
+    let delivery_timeout = acks.then_some(Duration::from_millis(10_000));
     Sim::new(SimConfig { seed, identities: true, links: Some(model), delivery_timeout, ..SimConfig::default() }).expect("valid config")
 }
 
@@ -47,8 +52,9 @@ fn a_link_only_ring_converges_under_the_cap_and_routes_every_message() {
         let stats = sim.link_stats().clone();
         assert!(rounds.is_some(), "seed {seed}: ring converged ({:?})", sim.ring_errors());
         assert!(stats.max_held <= 32, "seed {seed}: cap held: {stats:?}");
-        assert_eq!(stats.unsolicited, 0, "seed {seed}: {stats:?}");
-        let r = scenario::random_messages(&mut sim, 1_000, 64, Duration::from_millis(10_000));
+        assert_eq!((stats.unsolicited, stats.sent_after_closing), (0, 0), "seed {seed}: {stats:?}");
+        assert!(stats.max_closing <= 8, "seed {seed}: {stats:?}");
+        let r = scenario::random_messages(&mut sim, 1_000, 64, Duration::from_millis(5_000));
         println!("seed {seed}: converged after {rounds:?} rounds; {stats:?}; messages {r:?}");
         assert_eq!(r.corrupt, 0);
         assert_eq!(r.lost, 0, "seed {seed}: every message delivered or reported: {r:?}");
@@ -61,18 +67,27 @@ fn a_link_only_ring_converges_under_the_cap_and_routes_every_message() {
 struct Split {
     sent: u64,
     delivered: u64,
+    /// Reported by the ring (a relay, or this node's wire).
     reported: u64,
+    /// Not acknowledged within the delivery timeout.
+    unacknowledged: u64,
     /// Delivered, and also reported (a link fell after the frame had crossed it).
     both: u64,
     /// Neither, but the sender crashed: nobody is left to tell.
     sender_crashed: u64,
     neither: u64,
+    /// Of the messages whose sender and destination both lived to the end: how many,
+    /// and how many of them were delivered.
+    between_survivors: u64,
+    delivered_between_survivors: u64,
+    /// Reports by reason.
+    reasons: std::collections::BTreeMap<String, u64>,
 }
 
 /// `nodes` in link mode under a cap of 32; then 20 rounds in which 5% of the members
 /// crash, as many new nodes bootstrap, and `messages / 20` go between random pairs.
-fn churn_run(seed: u64, nodes: usize, messages: u64) -> (Split, rings_node::sim::LinkStats) {
-    let mut sim = link_sim(seed, 32);
+fn churn_run(seed: u64, nodes: usize, messages: u64, acks: bool) -> (Split, rings_node::sim::LinkStats) {
+    let mut sim = link_sim_acked(seed, 32, acks);
     grow(&mut sim, nodes);
     scenario::rounds_until_converged(&mut sim, 30, false);
     let rounds = 20;
@@ -108,8 +123,12 @@ fn churn_run(seed: u64, nodes: usize, messages: u64) -> (Split, rings_node::sim:
         sim.retry_bootstraps();
     }
     sim.run_for(Duration::from_millis(30_000));
-    let reported: std::collections::HashSet<u64> =
-        sim.take_undelivered().into_iter().filter_map(|(ix, u)| sent.get(&(ix, u.tx)).map(|&(_, n)| n)).collect();
+    let mut reported: HashMap<u64, RouteError> = HashMap::new();
+    for (ix, u) in sim.take_undelivered() {
+        let n = sent.get(&(ix, u.tx)).map(|&(_, n)| n).expect("a report names a message the application sent");
+        assert!(reported.insert(n, u.reason).is_none(), "one report per message");
+        *split.reasons.entry(format!("{:?}", u.reason)).or_default() += 1;
+    }
     let mut delivered = std::collections::HashSet::new();
     let dests: std::collections::BTreeSet<NodeIx> = sent.values().map(|v| v.0).collect();
     for b in dests {
@@ -119,13 +138,18 @@ fn churn_run(seed: u64, nodes: usize, messages: u64) -> (Split, rings_node::sim:
             }
         }
     }
-    for (&(a, _), &(_, n)) in &sent {
-        match (delivered.contains(&n), reported.contains(&n)) {
-            (true, true) => split.both += 1,
-            (true, false) => split.delivered += 1,
-            (false, true) => split.reported += 1,
-            (false, false) if !sim.is_alive(a) => split.sender_crashed += 1,
-            (false, false) => split.neither += 1,
+    for (&(a, _), &(b, n)) in &sent {
+        if sim.is_alive(a) && sim.is_alive(b) {
+            split.between_survivors += 1;
+            split.delivered_between_survivors += u64::from(delivered.contains(&n));
+        }
+        match (delivered.contains(&n), reported.get(&n)) {
+            (true, Some(_)) => split.both += 1,
+            (true, None) => split.delivered += 1,
+            (false, Some(RouteError::Unacknowledged)) => split.unacknowledged += 1,
+            (false, Some(_)) => split.reported += 1,
+            (false, None) if !sim.is_alive(a) => split.sender_crashed += 1,
+            (false, None) => split.neither += 1,
         }
     }
     (split, sim.link_stats().clone())
@@ -139,9 +163,9 @@ fn under_churn_every_message_is_delivered_or_reported_and_the_cap_holds() {
     let nodes: usize = std::env::var("LINKS_NODES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
     let messages: u64 = std::env::var("LINKS_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let start = std::time::Instant::now();
-    let (split, stats) = churn_run(1, nodes, messages);
+    let (split, stats) = churn_run(1, nodes, messages, true);
     println!("{nodes} nodes, {:.1} s: {split:?}\n{stats:?}", start.elapsed().as_secs_f64());
-    assert!(stats.max_held <= 32, "{stats:?}");
-    assert_eq!(stats.unsolicited, 0);
+    assert!(stats.max_held <= 32 && stats.max_closing <= 8, "{stats:?}");
+    assert_eq!((stats.unsolicited, stats.sent_after_closing), (0, 0), "{stats:?}");
     assert_eq!(split.neither, 0, "{split:?}");
 }

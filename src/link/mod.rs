@@ -55,6 +55,8 @@ pub enum CloseReason {
     PeerClosed,
     /// Closing, it had `close_linger` to drain (or room was needed for another).
     Drained,
+    /// The connection closed or failed on its own (the driver said so).
+    Lost,
 }
 
 /// The frame a closing link's last: the peer stops sending and closes its end.
@@ -99,6 +101,7 @@ pub enum LinkOutput {
     Down {
         peer: Did,
         was_open: bool,
+        reason: CloseReason,
     },
     /// Join the ring through `via` (the first manual link of a node alone).
     Join {
@@ -164,6 +167,8 @@ pub struct Links {
     /// Never evicted: the ring's successor and predecessor.
     protected: [Option<Did>; 2],
     out: VecDeque<LinkOutput>,
+    /// Late candidates (sent through the ring, added from it).
+    candidates: (u64, u64),
 }
 
 /// The first byte of a routed frame (only those draw on the wire's link credit).
@@ -173,7 +178,7 @@ impl Links {
     /// `negotiation_seed`: where this node's negotiation numbers start (random, so a
     /// restarted node does not reuse its earlier ones).
     pub fn new(me: Did, cfg: LinkConfig, negotiation_seed: u64) -> Links {
-        Links { cfg, me, conns: Vec::new(), next_conn: 1, next_negotiation: negotiation_seed, protected: [None; 2], out: VecDeque::new() }
+        Links { cfg, me, conns: Vec::new(), next_conn: 1, next_negotiation: negotiation_seed, protected: [None; 2], out: VecDeque::new(), candidates: (0, 0) }
     }
 
     pub fn config(&self) -> &LinkConfig {
@@ -192,6 +197,22 @@ impl Links {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether a connection to `peer` is open or opening.
+    pub fn holds(&self, peer: Did) -> bool {
+        self.by_peer(peer).is_some()
+    }
+
+    /// Bytes waiting for links to open, and routed bytes handed to channels whose
+    /// credit has not come back.
+    pub fn backlog(&self) -> (usize, usize) {
+        self.conns.iter().fold((0, 0), |(q, o), c| (q + c.queued, o + c.outstanding))
+    }
+
+    /// Candidates sent through the ring, and added from it.
+    pub fn candidates(&self) -> (u64, u64) {
+        self.candidates
     }
 
     /// Connections closing (they only receive).
@@ -229,8 +250,9 @@ impl Links {
     /// else a link is opened through the ring (if any link is open to carry the offer).
     /// Returns false if the bytes were dropped.
     pub fn transmit(&mut self, now: Instant, to: Did, bytes: Vec<u8>) -> bool {
-        // A link closing is not opened again while it drains (a late answer to the
-        // peer's last frames would undo the eviction).
+        // A link closing is not opened again by a transmit while it drains (a late
+        // answer to the peer's last frames would undo the eviction); an explicit
+        // `connect`, or the peer's own offer, may open a new one.
         let closing = || self.conns.iter().any(|c| c.phase == Phase::Closing && c.peer == Some(to));
         if to == self.me || (self.by_peer(to).is_none() && (closing() || self.open(now, to).is_none())) {
             return self.dropped(to, &bytes);
@@ -370,6 +392,7 @@ impl Links {
         let (id, early) = (msg.negotiation(), std::mem::take(&mut c.early_local));
         self.out.push_back(LinkOutput::Signal { to: peer, msg });
         for candidate in early {
+            self.candidates.0 += 1;
             self.out.push_back(LinkOutput::Signal { to: peer, msg: LinkMsg::Candidate { id, candidate } });
         }
     }
@@ -383,7 +406,10 @@ impl Links {
             return;
         }
         match (c.peer, c.negotiation, c.described) {
-            (Some(to), Some(id), true) => self.out.push_back(LinkOutput::Signal { to, msg: LinkMsg::Candidate { id, candidate } }),
+            (Some(to), Some(id), true) => {
+                self.candidates.0 += 1;
+                self.out.push_back(LinkOutput::Signal { to, msg: LinkMsg::Candidate { id, candidate } });
+            }
             _ if c.early_local.len() < max_early => c.early_local.push(candidate),
             _ => {}
         }
@@ -415,7 +441,7 @@ impl Links {
     /// The connection closed or failed on its own (a closing one: the peer closed its
     /// end, nothing more will come).
     pub fn handle_closed(&mut self, _now: Instant, conn: ConnId) {
-        self.forget(conn);
+        self.forget(conn, CloseReason::Lost);
     }
 
     /// `bytes` arrived on `conn`: the peer they are from, for the node to read them
@@ -429,6 +455,10 @@ impl Links {
         if c.phase == Phase::Open {
             c.last_rx = now;
             c.last_used = now;
+        } else if !matches!(bytes.first(), Some(&ROUTED) | Some(&crate::store::STORE_TAG)) {
+            // A closing link still delivers data in flight, not ring maintenance from a
+            // peer already reported down (it would put the peer back in the table).
+            return None;
         }
         c.peer
     }
@@ -470,6 +500,7 @@ impl Links {
                     if c.added < max_candidates {
                         c.added += 1;
                         let conn = c.id;
+                        self.candidates.1 += 1;
                         self.out.push_back(LinkOutput::AddCandidate { conn, candidate });
                     }
                 } else if c.early_remote.len() < max_early {
@@ -582,6 +613,7 @@ impl Links {
         c.remote_set = true;
         c.added += c.early_remote.len();
         for candidate in std::mem::take(&mut c.early_remote) {
+            self.candidates.1 += 1;
             self.out.push_back(LinkOutput::AddCandidate { conn, candidate });
         }
     }
@@ -636,23 +668,23 @@ impl Links {
         c.outstanding = 0;
         let Some(peer) = c.peer else { return };
         self.out.push_back(LinkOutput::Send { conn: id, bytes: vec![CLOSING] });
-        self.out.push_back(LinkOutput::Down { peer, was_open: true });
+        self.out.push_back(LinkOutput::Down { peer, was_open: true, reason });
     }
 
     /// Asks the driver to close `id`, then forgets it.
     fn drop_conn(&mut self, id: ConnId, reason: CloseReason) {
         if self.get(id).is_some() {
             self.out.push_back(LinkOutput::Close { conn: id, reason });
-            self.forget(id);
+            self.forget(id, reason);
         }
     }
 
     /// Removes `id`; its peer, if known, is reported down (a closing one's already was).
-    fn forget(&mut self, id: ConnId) {
+    fn forget(&mut self, id: ConnId, reason: CloseReason) {
         let Some(at) = self.conns.iter().position(|c| c.id == id) else { return };
         let c = self.conns.swap_remove(at);
         if let Some(peer) = c.peer.filter(|_| c.phase != Phase::Closing) {
-            self.out.push_back(LinkOutput::Down { peer, was_open: c.phase == Phase::Open });
+            self.out.push_back(LinkOutput::Down { peer, was_open: c.phase == Phase::Open, reason });
         }
     }
 

@@ -24,6 +24,13 @@ pub const ACK_BODY: u8 = 3;
 /// Messages awaiting acknowledgement at once; a send beyond is refused (`QueueFull`).
 pub const MAX_UNACKED: usize = 8192;
 
+/// Acknowledgements are not sent while this node's own outgoing backlog holds this many
+/// messages (a peer that stops reading cannot make it queue acks without bound: the
+/// origin reports those messages `Unacknowledged`).
+const MAX_ACK_BACKLOG: usize = 1024;
+/// Recent acknowledgements sent, so a report on one never reaches the application.
+const ACKS_REMEMBERED: usize = 1024;
+
 /// The slowest rate a message is expected to cross the ring at: its deadline grows by
 /// its size over this (bytes per millisecond), so a large one is not reported early.
 const FLOOR_RATE: usize = 256;
@@ -33,6 +40,10 @@ pub(super) struct Unacked {
     /// (destination, transaction) → deadline.
     pending: HashMap<(Did, u64), Instant>,
     next: Option<Instant>,
+    /// Transactions of acknowledgements this node sent lately.
+    sent: std::collections::VecDeque<u64>,
+    /// Acknowledgements not sent for the backlog.
+    pub(super) skipped: u64,
 }
 
 impl Unacked {
@@ -76,8 +87,18 @@ impl Node {
         let mut body = Vec::with_capacity(9);
         body.push(ACK_BODY);
         body.extend_from_slice(&tx.to_be_bytes());
+        if self.wire.backlog().1 >= MAX_ACK_BACKLOG {
+            self.unacked.skipped += 1;
+            return;
+        }
         // A lost or refused acknowledgement costs only a late report at the origin.
-        let _ = self.wire.send(now, self.ring.table(), from, body);
+        if let Ok(tx) = self.wire.send(now, self.ring.table(), from, body) {
+            let sent = &mut self.unacked.sent;
+            if sent.len() >= ACKS_REMEMBERED {
+                sent.pop_front();
+            }
+            sent.push_back(tx);
+        }
     }
 
     /// An acknowledgement from `from`.
@@ -91,9 +112,15 @@ impl Node {
         }
     }
 
-    /// A report on one of our messages settles it: no acknowledgement is awaited.
-    pub(super) fn settle_reported(&mut self, u: &Undelivered) {
-        self.unacked.settle(u.dest, u.tx);
+    /// Whether a report on one of this node's messages goes to the application: not
+    /// for an acknowledgement it sent, and with acknowledgements asked, only for a
+    /// message still awaiting its outcome (so each ends in exactly one event).
+    pub(super) fn settle_reported(&mut self, u: &Undelivered) -> bool {
+        if let Some(at) = self.unacked.sent.iter().position(|&t| t == u.tx) {
+            self.unacked.sent.remove(at);
+            return false;
+        }
+        self.unacked.settle(u.dest, u.tx) || self.delivery_timeout.is_none()
     }
 
     pub(super) fn expire_unacked(&mut self, now: Instant) {

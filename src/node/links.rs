@@ -46,7 +46,7 @@ pub enum LinkIo {
 pub enum LinkEvent {
     Up { peer: Did },
     /// `was_open`: false if the connection never opened.
-    Down { peer: Did, was_open: bool },
+    Down { peer: Did, was_open: bool, reason: CloseReason },
 }
 
 #[derive(Debug)]
@@ -150,13 +150,14 @@ impl Node {
         self.pump(now);
     }
 
-    /// `conn`'s channel buffers `buffered` bytes now (its `bufferedAmount`).
-    pub fn handle_link_buffered(&mut self, now: Instant, conn: ConnId, buffered: usize) {
+    /// `conn`'s channel buffers `buffered` bytes now (its `bufferedAmount`). True if
+    /// that gave credit back (the wire may have sent more).
+    pub fn handle_link_buffered(&mut self, now: Instant, conn: ConnId, buffered: usize) -> bool {
         let back = self.link.as_mut().and_then(|l| l.links.handle_buffered(conn, buffered));
-        if let Some((peer, bytes)) = back {
-            self.wire.handle_sent(now, self.ring.table(), peer, bytes);
-        }
+        let Some((peer, bytes)) = back else { return false };
+        self.wire.handle_sent(now, self.ring.table(), peer, bytes);
         self.pump(now);
+        true
     }
 
     /// A message arrived on `conn`. Frames on a connection that is not an open link are
@@ -177,6 +178,8 @@ impl Node {
     /// Hands what the ring, the wire and the store queued for peers to the link manager.
     pub(super) fn transmits_to_links(&mut self, now: Instant) {
         let Some(l) = self.link.as_mut() else { return };
+        let table = self.ring.table();
+        l.links.protect(table.successor(), table.predecessor());
         while let Some(t) = self.transmits.pop_front() {
             l.links.transmit(now, t.to, t.frame.encode());
         }
@@ -219,14 +222,16 @@ impl Node {
                     continue;
                 }
                 LinkOutput::Up { peer } => {
+                    self.signals_settled(peer);
                     self.wire.link_up(peer);
                     self.events.push_back(Event::Link(LinkEvent::Up { peer }));
                     continue;
                 }
-                LinkOutput::Down { peer, was_open } => {
+                LinkOutput::Down { peer, was_open, reason } => {
+                    self.signals_settled(peer);
                     self.ring.handle_peer_down(now, peer);
                     self.wire.handle_peer_down(now, self.ring.table(), peer);
-                    self.events.push_back(Event::Link(LinkEvent::Down { peer, was_open }));
+                    self.events.push_back(Event::Link(LinkEvent::Down { peer, was_open, reason }));
                     continue;
                 }
                 LinkOutput::Join { via } => {
@@ -243,6 +248,28 @@ impl Node {
             }
         }
         any
+    }
+
+    /// The negotiations with `peer` are over (its link opened or went): their messages
+    /// are not awaited any more.
+    fn signals_settled(&mut self, peer: Did) {
+        if let Some(l) = self.link.as_mut() {
+            l.txs.retain(|t| t.1 != peer);
+        }
+    }
+
+    /// Link messages sent whose fate is not known yet.
+    pub fn signals_in_flight(&self) -> usize {
+        self.link.as_ref().map_or(0, |l| l.txs.len())
+    }
+
+    /// Closes every connection at once (before the node is dropped; after
+    /// [`Node::leave`] and a pump, so the goodbyes have left).
+    pub fn close_links(&mut self, now: Instant) {
+        if let Some(l) = self.link.as_mut() {
+            l.links.close_all();
+        }
+        self.pump(now);
     }
 
     /// Routes a link message to `to`; one that cannot leave ends its negotiation.

@@ -48,11 +48,14 @@ pub struct LinkStats {
     /// Connections created to offer, and to answer an offer.
     pub offers: u64,
     pub answers: u64,
-    /// Answers to an offer no live offering connection made (must stay 0: a node opens
-    /// a connection only for its own reasons or a real offer).
+    /// Answering connections not for a real offer to this node, or for one answered
+    /// before (must stay 0: a node opens a connection only for its own reasons or a
+    /// real offer to it, once).
     pub unsolicited: u64,
     /// Offers answered after their connection was gone (the offerer gave up or replaced it).
     pub stale_offers: u64,
+    /// Frames a connection sent after its CLOSING (must stay 0).
+    pub sent_after_closing: u64,
     pub opened: u64,
     pub failed_setups: u64,
     pub closed: u64,
@@ -97,6 +100,9 @@ pub(super) struct LinkNet {
     conns: HashMap<(NodeIx, ConnId), SimConn>,
     held: HashMap<NodeIx, usize>,
     closing: HashMap<NodeIx, usize>,
+    /// Every offering connection ever made, with the node it was meant for (`None`: a
+    /// manual offer, for whoever answers) and whether it has been answered.
+    offers: HashMap<(NodeIx, ConnId), (Option<crate::Did>, bool)>,
     /// When each connection's channel finishes sending, in microseconds.
     free: HashMap<(NodeIx, ConnId), u64>,
     stats: LinkStats,
@@ -185,14 +191,25 @@ impl Sim {
                 LinkIo::Create { conn, answer_to } => {
                     let mut peer = None;
                     match answer_to.as_deref().map(parse) {
-                        None => self.links.stats.offers += 1,
+                        None => {
+                            self.links.stats.offers += 1;
+                            let meant = self.slots[ix as usize].node.links().and_then(|l| l.peer_of(conn));
+                            self.links.offers.insert((ix, conn), (meant, false));
+                        }
                         Some(named) => {
                             self.links.stats.answers += 1;
-                            match named.and_then(|k| self.links.conns.get(&k).map(|c| (k, c))) {
-                                Some((k, c)) if c.peer.is_none() && !c.open => peer = Some(k),
-                                Some(_) => self.links.stats.stale_offers += 1,
-                                None if named.is_some_and(|(n, _)| (n as usize) < self.slots.len()) => self.links.stats.stale_offers += 1,
-                                None => self.links.stats.unsolicited += 1,
+                            let me = self.slots[ix as usize].node.did();
+                            // A real offer, meant for this node (or manual), answered once.
+                            let real = named.and_then(|k| self.links.offers.get_mut(&k).map(|o| (k, o)));
+                            match real {
+                                Some((k, o)) if o.0.is_none_or(|d| d == me) && !o.1 => {
+                                    o.1 = true;
+                                    match self.links.conns.get(&k) {
+                                        Some(c) if c.peer.is_none() && !c.open => peer = Some(k),
+                                        _ => self.links.stats.stale_offers += 1,
+                                    }
+                                }
+                                _ => self.links.stats.unsolicited += 1,
                             }
                         }
                     }
@@ -215,6 +232,9 @@ impl Sim {
                 }
                 LinkIo::AddCandidate { .. } => {}
                 LinkIo::Send { conn, bytes } => {
+                    if self.links.conns.get(&(ix, conn)).is_some_and(|c| c.closing) {
+                        self.links.stats.sent_after_closing += 1;
+                    }
                     if bytes == [crate::link::CLOSING] {
                         self.mark_closing((ix, conn));
                     }

@@ -1,7 +1,9 @@
 //! The browser shell (wasm32): sessions for JS, and the WebRTC driver behind `Provider`.
 //! The idiomatic TypeScript API in `js/` wraps these exports.
 
+mod manual;
 mod provider;
+mod rtc;
 mod session;
 
 use wasm_bindgen::prelude::*;

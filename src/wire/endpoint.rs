@@ -92,7 +92,9 @@ impl std::error::Error for SendError {}
 
 #[derive(Debug)]
 struct Waiting {
-    hello_tx: u64,
+    /// The hellos sent, the latest last (each retry is a fresh one).
+    hello_txs: Vec<u64>,
+    retry: Option<Instant>,
     deadline: Instant,
     messages: VecDeque<(u64, Vec<u8>)>,
 }
@@ -246,7 +248,7 @@ impl Wire {
 
     /// The next instant at which [`Wire::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let hello = self.waiting.values().map(|w| w.deadline).min();
+        let hello = self.waiting.values().map(|w| w.retry.map_or(w.deadline, |r| r.min(w.deadline))).min();
         let reasm = self.reasm.next_deadline(self.cfg.reassembly_timeout);
         match (hello, reasm) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -285,13 +287,22 @@ impl Wire {
             w.messages.push_back((tx, body));
             return Ok(tx);
         }
-        let hello_tx = self.rng.next_u64();
         let deadline = now + self.cfg.hello_timeout;
-        self.waiting.insert(dest, Waiting { hello_tx, deadline, messages: VecDeque::from([(tx, body)]) });
+        self.waiting.insert(dest, Waiting { hello_txs: Vec::new(), retry: None, deadline, messages: VecDeque::from([(tx, body)]) });
+        self.hello(now, table, dest);
+        Ok(tx)
+    }
+
+    /// Sends a (fresh) hello to `dest`, for which messages wait.
+    fn hello(&mut self, now: Instant, table: &RoutingTable, dest: Did) {
+        let hello_tx = self.rng.next_u64();
+        let retry = self.cfg.hello_retry;
+        let Some(w) = self.waiting.get_mut(&dest) else { return };
+        w.hello_txs.push(hello_tx);
+        w.retry = (retry.as_millis() > 0 && now + retry < w.deadline && w.hello_txs.len() < 8).then(|| now + retry);
         if let Err(reason) = self.emit(now, table, dest, hello_tx, Kind::Hello, Vec::new(), None) {
             self.fail_waiting(dest, reason, self.me);
         }
-        Ok(tx)
     }
 
     fn send_data(&mut self, now: Instant, table: &RoutingTable, dest: Did, tx: u64, peer: &PeerSession, body: Vec<u8>) {
@@ -544,6 +555,10 @@ impl Wire {
         let expired: Vec<Did> = self.waiting.iter().filter(|(_, w)| w.deadline <= now).map(|(&d, _)| d).collect();
         for dest in expired {
             self.fail_waiting(dest, RouteError::SessionTimeout, self.me);
+        }
+        let again: Vec<Did> = self.waiting.iter().filter(|(_, w)| w.retry.is_some_and(|r| r <= now)).map(|(&d, _)| d).collect();
+        for dest in again {
+            self.hello(now, table, dest);
         }
         for (origin, tx) in self.reasm.stalled(now, self.cfg.reassembly_timeout) {
             if let Some(p) = self.give_up(origin, tx) {

@@ -60,6 +60,9 @@ pub struct WireConfig {
     pub waiting_per_peer: usize,
     /// How long to wait for a session (`HelloReply`).
     pub hello_timeout: Duration,
+    /// A hello unanswered this long is sent again (a fresh one: the first may have been
+    /// lost with a relay), until `hello_timeout`. Zero: never.
+    pub hello_retry: Duration,
     /// Lifetime of the delegation a node makes for its own session.
     pub session_ttl: Duration,
 }
@@ -83,6 +86,7 @@ impl Default for WireConfig {
             relay_queue: 8 << 20,
             waiting_per_peer: 256,
             hello_timeout: Duration::from_secs(8),
+            hello_retry: Duration::from_secs(2),
             session_ttl: Duration::from_secs(30 * 86_400),
         }
     }

@@ -579,7 +579,7 @@ await test("1,000 connect / disconnect cycles leave no live connection, handler 
   await page.close();
 });
 
-await test("a connection cap closes the least recently used link, never the ring's successor or predecessor nor a young link", async () => {
+await test("a hard connection cap: a bootstrap over it is refused while every link is young; later the least recently used link goes, never the ring's successor or predecessor", async () => {
   const page = await openPage(browser, base);
   const r = await page.evaluate(async () => {
     const H = await import("/tests/browser/harness.js");
@@ -587,18 +587,24 @@ await test("a connection cap closes the least recently used link, never the ring
     const ps = [capped, ...(await H.providers(5))];
     const evicted = [];
     capped.on("peerDown", (d) => { if (d.reason.startsWith("connection limit")) evicted.push(d.did); });
+    // Open and opening connections, sampled every 5 ms for the whole test.
     const count = () => capped.info().connections + capped.info().pending;
-    // Every newcomer bootstraps through the capped provider: five links, over the cap
-    // while they are young (each newcomer needs its link until it has found its place).
-    for (let i = 1; i < 6; i++) await H.manual(ps[i], capped);
+    let most = 0;
+    const sampler = setInterval(() => { most = Math.max(most, count()); }, 5);
+    // Three newcomers bootstrap through the capped provider: it is full of young links.
+    for (let i = 1; i < 4; i++) await H.manual(ps[i], capped);
+    // A fourth is refused (every link is younger than the grace): BUSY, nothing closed.
+    let refused = "accepted";
+    try { await H.manual(ps[4], capped); } catch (e) { refused = e.code; }
+    const evictedYoung = evicted.length;
+    // The others bootstrap elsewhere.
+    for (let i = 4; i < 6; i++) await H.manual(ps[i], ps[1]);
     await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 30000);
-    const young = count();
     await H.sleep(5200); // past the grace period
-    // A new link makes room: the least recently used old links go.
+    // A new link makes room: the least recently used old link goes.
     const unlinked = ps.slice(1).filter((p) => !capped.peers().includes(p.did));
     const target = unlinked[0] ?? ps[5];
     await capped.connect(target.did);
-    const after = count();
     const info = capped.info();
     const neighbours = [info.successor, info.predecessor].every((d) => capped.peers().includes(d));
     // The ring stays correct and messages from the capped provider reach everyone.
@@ -607,13 +613,15 @@ await test("a connection cap closes the least recently used link, never the ring
     for (const p of ps.slice(1)) p.client("cap").onMessage((m) => { got.push(m.text()); });
     for (const p of ps.slice(1)) await capped.client("cap").send(p.did, "to " + p.did);
     await H.waitFor("every message", () => got.length === 5, 10000);
+    clearInterval(sampler);
     for (const p of ps) await p.close();
-    return { young, after, evicted: evicted.length, neighbours, got: got.length };
+    return { refused, evictedYoung, most, evicted: evicted.length, neighbours, got: got.length };
   });
-  console.log(`      ${r.young} links while young, ${r.after} after a new connect under a cap of 3 (${r.evicted} evicted)`);
-  assert.ok(r.young > 3, "young links are kept over the cap");
-  assert.ok(r.after <= 3, `cap held once links are old: ${r.after}`);
-  assert.ok(r.evicted >= 2, "the cap closed links");
+  console.log(`      cap 3: at most ${r.most} connections held; a 4th bootstrap ${r.refused}; ${r.evicted} evicted once old`);
+  assert.equal(r.refused, "BUSY", "a bootstrap over a cap of young links is refused");
+  assert.equal(r.evictedYoung, 0, "no young link was evicted");
+  assert.ok(r.most <= 3, `the cap is never exceeded: ${r.most}`);
+  assert.ok(r.evicted >= 1, "the cap closed a link once they were old");
   assert.ok(r.neighbours, "successor and predecessor stay linked");
   assert.equal(r.got, 5);
   await page.close();

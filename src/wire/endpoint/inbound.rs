@@ -251,11 +251,12 @@ impl Wire {
                     // It lost ours, or we hold an old one of its: open a new session next time.
                     self.sessions.remove(origin);
                 }
-                let hello = self.waiting.get(&e.dest).is_some_and(|w| w.hello_tx == e.tx);
-                if hello {
-                    self.fail_waiting(e.dest, e.reason, origin);
-                } else {
-                    self.undelivered(e.tx, e.dest, e.reason, origin);
+                // A report on the latest hello fails what waits; on an earlier one (a
+                // retry is out) it is nobody's business.
+                match self.waiting.get(&e.dest).map(|w| w.hello_txs.iter().position(|&t| t == e.tx).map(|at| at + 1 == w.hello_txs.len())) {
+                    Some(Some(true)) => self.fail_waiting(e.dest, e.reason, origin),
+                    Some(Some(false)) => {}
+                    _ => self.undelivered(e.tx, e.dest, e.reason, origin),
                 }
                 Ok(())
             }
