@@ -271,16 +271,23 @@ impl Node {
 
     /// Sends `body` to the node `dest`, signed and end-to-end encrypted, in as many
     /// frames as it takes. Returns its transaction id (named by `Event::Undelivered`).
-    pub fn send(&mut self, now: Instant, dest: Did, mut body: Vec<u8>) -> Result<u64, SendError> {
-        if body.len() > self.max_body {
-            return Err(SendError::TooLarge { len: body.len(), max: self.max_body });
+    pub fn send(&mut self, now: Instant, dest: Did, body: Vec<u8>) -> Result<u64, SendError> {
+        self.send_from(now, dest, &body)
+    }
+
+    /// [`Node::send`] from borrowed bytes (copied once, behind the body's kind byte).
+    pub fn send_from(&mut self, now: Instant, dest: Did, data: &[u8]) -> Result<u64, SendError> {
+        let len = data.len();
+        if len > self.max_body {
+            return Err(SendError::TooLarge { len, max: self.max_body });
         }
         let acked = self.delivery_timeout.filter(|_| dest != self.did());
         if acked.is_some() && self.unacked.is_full() {
             return Err(SendError::QueueFull);
         }
-        let len = body.len();
-        body.insert(0, if acked.is_some() { ACKED_BODY } else { APP_BODY });
+        let mut body = Vec::with_capacity(len + 1);
+        body.push(if acked.is_some() { ACKED_BODY } else { APP_BODY });
+        body.extend_from_slice(data);
         let r = self.wire.send(now, self.ring.table(), dest, body);
         if let (Ok(tx), Some(timeout)) = (&r, acked) {
             self.unacked.track(now, timeout, dest, *tx, len);

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Link mode in the simulator: every node holds only the links its own link manager
 //! opens (a hard cap), each modelled as a WebRTC connection (setup 20–200 ms, 2% of
 //! setups failing, a crash noticed after 3 s); ring maintenance, store traffic and

@@ -555,7 +555,7 @@ impl WasmProvider {
         let peer = parse_did(&did)?;
         let mut result = Err(js_error("CLOSED", "provider closed"));
         with(&Rc::downgrade(&self.inner), |i| {
-            result = i.node.send(now(), peer, data.to_vec()).map_err(|e| match e {
+            result = i.node.send_from(now(), peer, data).map_err(|e| match e {
                 SendError::TooLarge { max, .. } => js_error("TOO_LARGE", format!("message over {max} bytes")),
                 SendError::QueueFull => js_error("BUSY", "too many messages waiting for this peer's session"),
                 SendError::NoSession => js_error("CLOSED", "no session"),
