@@ -9,8 +9,6 @@
 //!
 //! [`NodeConfig::delivery_timeout`]: super::NodeConfig::delivery_timeout
 
-use std::collections::HashMap;
-
 use super::{Event, Node};
 use crate::time::{Duration, Instant};
 use crate::wire::{RouteError, Undelivered};
@@ -37,11 +35,12 @@ const FLOOR_RATE: usize = 256;
 
 #[derive(Debug, Default)]
 pub(super) struct Unacked {
-    /// (destination, transaction) → deadline.
-    pending: HashMap<(Did, u64), Instant>,
+    /// (destination, transaction, deadline): a short list scanned (a hash table type
+    /// costs the wasm more than the scan costs the node).
+    pending: Vec<(Did, u64, Instant)>,
     next: Option<Instant>,
     /// Transactions of acknowledgements this node sent lately.
-    sent: std::collections::VecDeque<u64>,
+    sent: Vec<u64>,
     /// Acknowledgements not sent for the backlog.
     pub(super) skipped: u64,
 }
@@ -53,13 +52,19 @@ impl Unacked {
 
     pub(super) fn track(&mut self, now: Instant, timeout: Duration, dest: Did, tx: u64, len: usize) {
         let deadline = now + timeout + Duration((len / FLOOR_RATE) as u64);
-        self.pending.insert((dest, tx), deadline);
+        self.pending.push((dest, tx, deadline));
         self.next = Some(self.next.map_or(deadline, |n| n.min(deadline)));
     }
 
     /// Whether `tx` to `dest` was waiting (it is not any more).
     pub(super) fn settle(&mut self, dest: Did, tx: u64) -> bool {
-        self.pending.remove(&(dest, tx)).is_some()
+        match self.pending.iter().position(|p| p.0 == dest && p.1 == tx) {
+            Some(at) => {
+                self.pending.swap_remove(at);
+                true
+            }
+            None => false,
+        }
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
@@ -71,11 +76,9 @@ impl Unacked {
         if self.next.is_none_or(|n| n > now) {
             return Vec::new();
         }
-        let late: Vec<(Did, u64)> = self.pending.iter().filter(|(_, &d)| d <= now).map(|(&k, _)| k).collect();
-        for k in &late {
-            self.pending.remove(k);
-        }
-        self.next = self.pending.values().min().copied();
+        let late: Vec<(Did, u64)> = self.pending.iter().filter(|p| p.2 <= now).map(|p| (p.0, p.1)).collect();
+        self.pending.retain(|p| p.2 > now);
+        self.next = self.pending.iter().map(|p| p.2).min();
         late
     }
 }
@@ -95,9 +98,9 @@ impl Node {
         if let Ok(tx) = self.wire.send(now, self.ring.table(), from, body) {
             let sent = &mut self.unacked.sent;
             if sent.len() >= ACKS_REMEMBERED {
-                sent.pop_front();
+                sent.remove(0);
             }
-            sent.push_back(tx);
+            sent.push(tx);
         }
     }
 

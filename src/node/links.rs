@@ -54,12 +54,12 @@ pub(super) struct LinkState {
     pub(super) links: Links,
     io: VecDeque<LinkIo>,
     /// (wire transaction, peer, negotiation) of link messages in flight.
-    txs: VecDeque<(u64, Did, Negotiation)>,
+    txs: Vec<(u64, Did, Negotiation)>,
 }
 
 impl LinkState {
     pub(super) fn new(links: Links) -> LinkState {
-        LinkState { links, io: VecDeque::new(), txs: VecDeque::new() }
+        LinkState { links, io: VecDeque::new(), txs: Vec::new() }
     }
 }
 
@@ -198,7 +198,7 @@ impl Node {
     pub(super) fn link_undelivered(&mut self, tx: u64, dest: Did) -> bool {
         let Some(l) = self.link.as_mut() else { return false };
         let Some(at) = l.txs.iter().position(|&(t, d, _)| t == tx && d == dest) else { return false };
-        let (_, to, n) = l.txs.remove(at).unwrap_or((tx, dest, 0));
+        let (_, to, n) = l.txs.remove(at);
         l.links.handle_signal_undeliverable(to, n);
         true
     }
@@ -282,9 +282,9 @@ impl Node {
             Ok(tx) => {
                 if let Some(l) = self.link.as_mut() {
                     if l.txs.len() >= MAX_LINK_TXS {
-                        l.txs.pop_front();
+                        l.txs.remove(0); // the oldest (kept in order of sending)
                     }
-                    l.txs.push_back((tx, to, n));
+                    l.txs.push((tx, to, n));
                 }
             }
             Err(_) => {

@@ -67,7 +67,7 @@ pub(super) fn accept_answer(inner: Shared, answer: String) -> js_sys::Promise {
                 return Err(js_error("BAD_ANSWER", "not an answer"));
             };
             let held = i.manual_offers.iter().position(|(d, _)| *d == digest);
-            let Some((_, n)) = held.and_then(|at| i.manual_offers.remove(at)) else {
+            let Some((_, n)) = held.map(|at| i.manual_offers.remove(at)) else {
                 return Err(js_error("BAD_ANSWER", "answer to an offer this provider does not hold"));
             };
             if i.node.accept_manual_answer(now(), n, from, signal.sdp).is_none() {
@@ -128,9 +128,9 @@ impl Inner {
         let signal = Signal::new(&self.session.0, kind, sdp, now(), nonce);
         if let (Manual::Offer, Some(n)) = (m, self.node.links().and_then(|l| l.negotiation_of(conn))) {
             if self.manual_offers.len() >= MAX_MANUAL {
-                self.manual_offers.pop_front();
+                self.manual_offers.remove(0);
             }
-            self.manual_offers.push_back((signal.digest(), n));
+            self.manual_offers.push((signal.digest(), n));
         }
         signal.to_text()
     }

@@ -12,7 +12,7 @@
 //!   back into the provider.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use rand_chacha::rand_core::SeedableRng;
@@ -76,7 +76,7 @@ pub(crate) struct Inner {
     /// Manual handshakes waiting for their description.
     describing: HashMap<ConnId, (Settle, Manual)>,
     /// Our manual offers by the digest of their signed text.
-    pub(super) manual_offers: VecDeque<([u8; 32], Negotiation)>,
+    pub(super) manual_offers: Vec<([u8; 32], Negotiation)>,
     /// `connect()` / `acceptAnswer()` promises, settled when the link opens or goes.
     opening: Vec<(Did, Settle)>,
     on_event: js_sys::Function,
@@ -449,7 +449,7 @@ impl WasmProvider {
                 rng: ChaCha20Rng::from_seed(rng_seed),
                 conns: HashMap::new(),
                 describing: HashMap::new(),
-                manual_offers: VecDeque::new(),
+                manual_offers: Vec::new(),
                 opening: Vec::new(),
                 on_event,
                 out: Vec::new(),
