@@ -9,8 +9,8 @@ pub struct LinkConfig {
     /// no other starts.
     pub max_links: usize,
     /// Connections opened by peers' offers, open or not: what strangers can hold. An offer
-    /// never closes a link this node opened, so at least `max_links - max_by_peers` slots
-    /// stay for its own.
+    /// closes a link this node opened only while it holds more than its reserved
+    /// `max_links - max_by_peers`, so strangers never push its own below that share.
     pub max_by_peers: usize,
     /// Of those, not open yet. When full, an offer replaces the oldest one that has had
     /// `answer_hold` to finish (a real handshake takes well under a second).

@@ -171,6 +171,9 @@ pub struct Links {
     candidates: (u64, u64),
 }
 
+/// Manual offers awaiting their answer at once; a new one replaces the oldest.
+pub const MAX_MANUAL_OFFERS: usize = 4;
+
 /// The first byte of a routed frame (only those draw on the wire's link credit).
 const ROUTED: u8 = crate::wire::ROUTED_TAG;
 
@@ -208,6 +211,12 @@ impl Links {
     /// credit has not come back.
     pub fn backlog(&self) -> (usize, usize) {
         self.conns.iter().fold((0, 0), |(q, o), c| (q + c.queued, o + c.outstanding))
+    }
+
+    /// Open connections with routed bytes whose credit has not come back (the ones
+    /// whose buffered amount the driver should report).
+    pub fn owed(&self) -> Vec<ConnId> {
+        self.conns.iter().filter(|c| c.phase == Phase::Open && c.outstanding > 0).map(|c| c.id).collect()
     }
 
     /// Candidates sent through the ring, and added from it.
@@ -311,6 +320,13 @@ impl Links {
     /// A manual offer (carried by hand, QR, HTTP): the connection, to be described by
     /// the driver and answered through [`Links::accept_manual_answer`]; `None`: no room.
     pub fn manual_offer(&mut self, now: Instant, patience: Duration) -> Option<ConnId> {
+        // Unanswered manual offers are few: the oldest gives way.
+        let unanswered = |c: &&Conn| c.manual && c.peer.is_none();
+        if self.conns.iter().filter(unanswered).count() >= MAX_MANUAL_OFFERS {
+            if let Some(oldest) = self.conns.iter().filter(unanswered).min_by_key(|c| (c.opened, c.id)).map(|c| c.id) {
+                self.drop_conn(oldest, CloseReason::Replaced);
+            }
+        }
         if !self.make_room(now, self.cfg.max_links.saturating_sub(1), false) {
             return None;
         }
@@ -565,7 +581,7 @@ impl Links {
         }
         let others = |c: &&Conn| c.peer != Some(from) && c.phase != Phase::Closing;
         let unfinished = |c: &&Conn| c.by_peer && matches!(c.phase, Phase::Offering | Phase::Answering);
-        let by_peers = self.conns.iter().filter(others).filter(|c| c.by_peer).count();
+        let by_peers = self.conns.iter().filter(others).filter(|c| c.by_peer && !self.protected.contains(&c.peer)).count();
         let answering = self.conns.iter().filter(others).filter(unfinished).count();
         if answering >= self.cfg.max_answering {
             // The oldest unfinished handshake of a stranger that had its time makes room.
@@ -630,15 +646,31 @@ impl Links {
     }
 
     /// Closes the least recently used open link, never a protected peer's, an opening
-    /// one, or one younger than `grace`; for a peer's offer (`for_peer`) only a link a
-    /// peer's offer opened. False if none may go.
+    /// one, or one younger than `grace`; for a peer's offer (`for_peer`) a link a peer's
+    /// offer opened, or one of this node's own beyond its reserved share
+    /// (`max_links - max_by_peers`: strangers cannot push it below that, and cannot be
+    /// locked out by it either — the ring's true predecessor arrives as a stranger's
+    /// offer). False if none may go.
     fn evict(&mut self, now: Instant, for_peer: bool) -> bool {
         let grace = self.cfg.grace;
+        // A manual offer nobody answered within `grace` goes first (it may wait long for
+        // a human, but not hold the cap against the ring).
+        let stale = self.conns.iter().filter(|c| c.manual && c.peer.is_none() && c.opened + grace <= now).min_by_key(|c| (c.opened, c.id));
+        if let Some(id) = stale.map(|c| c.id).filter(|_| !for_peer) {
+            self.drop_conn(id, CloseReason::Evicted);
+            return true;
+        }
+        // The ring's neighbours count on neither side (they are kept anyway): a small cap
+        // full of them and of our own links must still let the true predecessor in.
+        let live = |c: &&Conn| c.phase != Phase::Closing;
+        let kept = self.conns.iter().filter(live).filter(|c| self.protected.contains(&c.peer)).count();
+        let own = self.conns.iter().filter(live).filter(|c| !c.by_peer && !self.protected.contains(&c.peer)).count();
+        let own_over = own > self.cfg.max_links.saturating_sub(kept).saturating_sub(self.cfg.max_by_peers);
         let victim = self
             .conns
             .iter()
             .filter(|c| c.phase == Phase::Open && !self.protected.contains(&c.peer) && c.opened + grace <= now)
-            .filter(|c| c.by_peer || !for_peer)
+            .filter(|c| c.by_peer || !for_peer || own_over)
             .min_by_key(|c| (c.last_used, c.id))
             .map(|c| c.id);
         let Some(id) = victim else { return false };

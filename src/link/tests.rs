@@ -197,7 +197,8 @@ fn glare_the_larger_did_s_offer_wins() {
 
 #[test]
 fn strangers_offers_never_close_our_links_and_hold_at_most_their_share() {
-    let cfg = LinkConfig { max_links: 6, max_by_peers: 4, max_answering: 2, ..LinkConfig::default() };
+    // Our four links are within our reserved share (6 - 2).
+    let cfg = LinkConfig { max_links: 6, max_by_peers: 2, max_answering: 2, ..LinkConfig::default() };
     let mut a = linked(1, 99, cfg.clone());
     // Three links of our own, old and unprotected.
     for p in 2..=4 {
@@ -453,4 +454,57 @@ fn an_evicted_link_drains_the_peer_s_frames_in_flight_then_closes() {
     a.handle_timeout(ms(2_300));
     assert_eq!(drain(&mut a), vec![LinkOutput::Close { conn: c6, reason: CloseReason::Drained }]);
     assert_eq!(a.closing(), 0);
+}
+
+#[test]
+fn unanswered_manual_offers_are_few_and_give_way_to_the_ring() {
+    let cfg = LinkConfig { max_links: 6, ..LinkConfig::default() };
+    let mut a = Links::new(did(1), cfg, 1);
+    let long = Duration::from_millis(600_000);
+    let offers: Vec<ConnId> = (0..MAX_MANUAL_OFFERS as u64).map(|i| a.manual_offer(ms(i), long).unwrap()).collect();
+    drain(&mut a);
+    // A fifth replaces the oldest unanswered one: never more than MAX_MANUAL_OFFERS.
+    assert!(a.manual_offer(ms(10), long).is_some());
+    let out = drain(&mut a);
+    assert!(out.contains(&LinkOutput::Close { conn: offers[0], reason: CloseReason::Replaced }), "{out:?}");
+    assert_eq!(a.len(), MAX_MANUAL_OFFERS);
+    // The rest of the cap fills with open links.
+    for p in [7, 8] {
+        let c = a.answer_manual(ms(20), did(p), "o".into()).unwrap();
+        a.handle_open(ms(20), c);
+    }
+    drain(&mut a);
+    assert_eq!(a.len(), 6);
+    // Once older than grace, an unanswered manual offer gives way to a link that is
+    // needed, before any open link (7 and 8, as old, stay).
+    assert!(a.answer_manual(ms(6_000), did(9), "o".into()).is_some());
+    let out = drain(&mut a);
+    assert!(out.contains(&LinkOutput::Close { conn: offers[1], reason: CloseReason::Evicted }), "{out:?}");
+    assert!(a.is_open(did(7)) && a.is_open(did(8)) && a.len() == 6);
+}
+
+#[test]
+fn strangers_offers_take_our_links_only_beyond_our_reserved_share() {
+    // Four links of our own, old; a reserve of 2 (4 - 2): the ring's true predecessor,
+    // arriving as a stranger's offer, is not locked out by a cap full of our links.
+    let cfg = LinkConfig { max_links: 4, max_by_peers: 2, ..LinkConfig::default() };
+    let mut a = Links::new(did(1), cfg, 1);
+    for p in 2..=5 {
+        let c = a.answer_manual(ms(0), did(p), "o".into()).unwrap();
+        a.handle_open(ms(p), c);
+    }
+    drain(&mut a);
+    let mut taken = Vec::new();
+    for s in [100, 101, 102] {
+        a.handle_signal(ms(10_000), did(s), LinkMsg::Offer { id: s, sdp: "x".into() });
+        for o in drain(&mut a) {
+            if let LinkOutput::Down { peer, .. } = o {
+                taken.push(peer);
+            }
+        }
+    }
+    // Two of ours went (least recently used first), the third stranger is refused: we
+    // keep our reserved two.
+    assert_eq!(taken, vec![did(2), did(3)]);
+    assert!(a.is_open(did(4)) && a.is_open(did(5)) && !a.holds(did(102)));
 }

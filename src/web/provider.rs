@@ -43,6 +43,8 @@ pub(super) const MANUAL_SIGNAL_MAX_AGE: Duration = Duration::from_secs(600);
 const CANDIDATE_GRACE_MS: i32 = 15;
 /// Promises waiting for links.
 const MAX_WAITERS: usize = 256;
+/// How long a connection closed in agreement may take to send what it buffered.
+const RETIRE_LIMIT: Duration = Duration::from_millis(5000);
 
 pub(super) fn now() -> Instant {
     Instant(js_sys::Date::now() as u64)
@@ -73,6 +75,8 @@ pub(crate) struct Inner {
     ring_grace: Option<i32>,
     pub(super) rng: ChaCha20Rng,
     conns: HashMap<ConnId, Conn>,
+    /// Connections closed in agreement whose channel still sends what it buffered.
+    retiring: Vec<(Rtc, Instant)>,
     /// Manual handshakes waiting for their description.
     describing: HashMap<ConnId, (Settle, Manual)>,
     /// Our manual offers by the digest of their signed text.
@@ -166,7 +170,13 @@ impl Inner {
                 work = true;
                 self.on_node_event(e);
             }
-            let open: Vec<(ConnId, u32)> = self.conns.iter().map(|(&id, c)| (id, c.rtc.dc.buffered_amount())).collect();
+            let owed = self.node.links().map(|l| l.owed());
+            let open: Vec<(ConnId, u32)> = self
+                .conns
+                .iter()
+                .filter(|(id, _)| owed.as_ref().is_some_and(|o| o.contains(id)))
+                .map(|(&id, c)| (id, c.rtc.dc.buffered_amount()))
+                .collect();
             for (id, buffered) in open {
                 work |= self.node.handle_link_buffered(now(), id, buffered as usize);
             }
@@ -174,7 +184,11 @@ impl Inner {
                 break;
             }
         }
-        let wake = self.node.poll_timeout();
+        let t = now();
+        self.retiring.retain(|(r, until)| r.dc.buffered_amount() > 0 && *until > t);
+        // While a retiring channel drains, look again soon.
+        let retire = (!self.retiring.is_empty()).then(|| t + Duration::from_millis(50));
+        let wake = [self.node.poll_timeout(), retire].into_iter().flatten().min();
         if let Some(t) = self.timer.take() {
             clear_timeout(&t);
         }
@@ -189,21 +203,28 @@ impl Inner {
             LinkIo::Create { conn, answer_to } => {
                 let rtc = match Rtc::new(&self.ice_servers, conn, &self.me) {
                     Ok(r) => r,
-                    Err(_) => return self.node.handle_link_closed(now(), conn),
+                    Err(e) => {
+                        if let Some(((_, reject), _)) = self.describing.remove(&conn) {
+                            self.settle.push((reject, e));
+                        }
+                        return self.node.handle_link_closed(now(), conn);
+                    }
                 };
                 let grace = if self.describing.contains_key(&conn) { Some(CANDIDATE_GRACE_MS) } else { self.ring_grace };
                 let (task, me) = (rtc.io.clone(), self.me.clone());
+                let offer = answer_to.map(|o| task.set_remote(RtcSdpType::Offer, &o));
                 self.conns.insert(conn, Conn { rtc, described: false, grace });
                 wasm_bindgen_futures::spawn_local(async move {
-                    let sdp = task.local_sdp(answer_to.as_deref(), grace).await;
+                    let sdp = task.local_sdp(offer, grace).await;
                     with(&me, |i| i.described(conn, sdp));
                 });
             }
             LinkIo::SetAnswer { conn, sdp } => {
                 let Some(c) = self.conns.get(&conn) else { return };
                 let (task, me) = (c.rtc.io.clone(), self.me.clone());
+                let op = task.set_remote(RtcSdpType::Answer, &sdp);
                 wasm_bindgen_futures::spawn_local(async move {
-                    if task.remote(RtcSdpType::Answer, &sdp).await.is_err() {
+                    if task.remote(op).await.is_err() {
                         with(&me, |i| i.lost(conn));
                     }
                 });
@@ -218,8 +239,14 @@ impl Inner {
                     self.lost(conn);
                 }
             }
-            LinkIo::Close { conn, .. } => {
-                self.conns.remove(&conn); // dropped: closed, every handler unset
+            LinkIo::Close { conn, reason } => {
+                let Some(c) = self.conns.remove(&conn) else { return };
+                // Closed in agreement: what the channel still buffers is sent before the
+                // connection goes (the peer receives until we close). Else dropped now:
+                // closed, every handler unset.
+                if matches!(reason, CloseReason::PeerClosed | CloseReason::Drained) && c.rtc.dc.buffered_amount() > 0 {
+                    self.retiring.push((c.rtc, now() + RETIRE_LIMIT));
+                }
                 if let Some(((_, reject), _)) = self.describing.remove(&conn) {
                     self.settle.push((reject, js_error("CONNECT_FAILED", "the connection closed")));
                 }
@@ -448,6 +475,7 @@ impl WasmProvider {
                 ring_grace: (ring_candidate_wait_ms > 0).then_some(ring_candidate_wait_ms.min(GATHER_LIMIT_MS as u32) as i32),
                 rng: ChaCha20Rng::from_seed(rng_seed),
                 conns: HashMap::new(),
+                retiring: Vec::new(),
                 describing: HashMap::new(),
                 manual_offers: Vec::new(),
                 opening: Vec::new(),
@@ -628,15 +656,19 @@ impl WasmProvider {
             }
             i.node.leave(now());
             i.pump(); // hand the goodbye messages to the channels
+            let closed = || js_error("CLOSED", "provider closed");
+            for (_, ((_, reject), _)) in i.describing.drain().collect::<Vec<_>>() {
+                i.settle.push((reject, closed()));
+            }
             i.node.close_links(now());
             i.pump();
             i.conns.clear();
+            i.retiring.clear();
             if let Some(t) = i.timer.take() {
                 clear_timeout(&t);
             }
             i.timer_cb = None;
             i.closed = true;
-            let closed = || js_error("CLOSED", "provider closed");
             let mut rejects: Vec<js_sys::Function> = i.store_ops.drain(..).map(|(_, _, reject)| reject).collect();
             rejects.extend(i.opening.drain(..).map(|(_, (_, reject))| reject));
             rejects.extend(i.describing.drain().map(|(_, ((_, reject), _))| reject));

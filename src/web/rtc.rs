@@ -146,25 +146,33 @@ impl RtcIo {
         Ok(v)
     }
 
-    /// Sets the peer's description.
-    pub(super) async fn remote(&self, kind: RtcSdpType, sdp: &str) -> Result<(), JsValue> {
+    /// Starts setting the peer's description, at once: candidates added after it wait
+    /// behind it on the connection's operations chain (added first, they would fail).
+    pub(super) fn set_remote(&self, kind: RtcSdpType, sdp: &str) -> js_sys::Promise {
         let d = RtcSessionDescriptionInit::new(kind);
         d.set_sdp(sdp);
-        self.wait(self.pc.set_remote_description(&d)).await.map(|_| ())
+        self.pc.set_remote_description(&d)
+    }
+
+    /// Waits for a description being set.
+    pub(super) async fn remote(&self, op: js_sys::Promise) -> Result<(), JsValue> {
+        self.wait(op).await.map(|_| ())
     }
 
     /// Makes the offer, or the answer to `offer`, and sets it; returns it once the first
     /// candidates are in it (`grace` after the first, or gathering complete, or
     /// [`GATHER_LIMIT_MS`]) — or at once without candidates (`grace` `None`: they all
     /// trickle through the ring).
-    pub(super) async fn local_sdp(&self, offer: Option<&str>, grace: Option<i32>) -> Result<String, JsValue> {
-        if let Some(o) = offer {
-            self.remote(RtcSdpType::Offer, o).await?;
+    /// `offer`: the peer's offer being set ([`RtcIo::set_remote`]).
+    pub(super) async fn local_sdp(&self, offer: Option<js_sys::Promise>, grace: Option<i32>) -> Result<String, JsValue> {
+        let answering = offer.is_some();
+        if let Some(op) = offer {
+            self.remote(op).await?;
         }
         let pc = &self.pc;
-        let desc = self.wait(if offer.is_none() { pc.create_offer() } else { pc.create_answer() }).await?;
+        let desc = self.wait(if answering { pc.create_answer() } else { pc.create_offer() }).await?;
         let sdp = js_sys::Reflect::get(&desc, &"sdp".into())?.as_string().unwrap_or_default();
-        let init = RtcSessionDescriptionInit::new(if offer.is_none() { RtcSdpType::Offer } else { RtcSdpType::Answer });
+        let init = RtcSessionDescriptionInit::new(if answering { RtcSdpType::Answer } else { RtcSdpType::Offer });
         init.set_sdp(&sdp);
         self.wait(pc.set_local_description(&init)).await?;
         let local = || pc.local_description().map(|d| d.sdp()).ok_or_else(|| js_error("WEBRTC", "no local description"));

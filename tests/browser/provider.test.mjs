@@ -587,6 +587,10 @@ await test("a hard connection cap: a bootstrap over it is refused while every li
     const ps = [capped, ...(await H.providers(5))];
     const evicted = [];
     capped.on("peerDown", (d) => { if (d.reason.startsWith("connection limit")) evicted.push(d.did); });
+    const downs = [];
+    const t00 = performance.now();
+    ps.forEach((p, i) => p.on("peerDown", (d) => downs.push(`${(performance.now() - t00).toFixed(0)} ms: ${i} lost ${ps.findIndex((q) => q.did === d.did)} (${d.reason})`)));
+    ps.forEach((p, i) => p.on("peerUp", (d) => downs.push(`${(performance.now() - t00).toFixed(0)} ms: ${i} up ${ps.findIndex((q) => q.did === d.did)}`)));
     // Open and opening connections, sampled every 5 ms for the whole test.
     const count = () => capped.info().connections + capped.info().pending;
     let most = 0;
@@ -597,14 +601,35 @@ await test("a hard connection cap: a bootstrap over it is refused while every li
     let refused = "accepted";
     try { await H.manual(ps[4], capped); } catch (e) { refused = e.code; }
     const evictedYoung = evicted.length;
-    // The others bootstrap elsewhere.
+    // The others bootstrap elsewhere, and the first three get a second manual link each:
+    // a newcomer whose only link is evicted by a full peer is cut off until it
+    // bootstraps again (README, Known weaknesses; 2 runs in 9 before this).
     for (let i = 4; i < 6; i++) await H.manual(ps[i], ps[1]);
-    await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 30000);
+    for (let i = 2; i < 4; i++) await H.manual(ps[i], ps[4]);
+    await H.manual(ps[1], ps[5]);
+    // 60 s, not the 30 s of the uncapped rings: while the capped provider's three links
+    // are young it cannot take its true neighbours' offers, and a refused offer costs its
+    // offerer the whole connect timeout (10 s) before the ring tries again (README, Known
+    // weaknesses).
+    const ringMs = await H.waitFor("the ring to converge", () => H.ringCorrect(ps), 60000).catch((e) => {
+      const sorted = ps.map((p) => p.did).sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
+      const view = ps.map((p, k) => { const i = p.info(); return `${k}=${sorted.indexOf(p.did)}: succ ${sorted.indexOf(i.successor)} pred ${sorted.indexOf(i.predecessor)} links [${p.peers().map((d) => sorted.indexOf(d))}] pending ${i.pending}`; });
+      throw new Error(`${e.message}\n${view.join("\n")}\nevicted ${evicted.length}\n${downs.join("\n")}`);
+    });
     await H.sleep(5200); // past the grace period
     // A new link makes room: the least recently used old link goes.
+    // (Under a hard cap a connect fails while every link is protected, young or opening —
+    // ring maintenance keeps opening links to fingers — so it is tried until there is room.)
     const unlinked = ps.slice(1).filter((p) => !capped.peers().includes(p.did));
     const target = unlinked[0] ?? ps[5];
-    await capped.connect(target.did);
+    let tries = 0;
+    for (;;) {
+      tries++;
+      try { await capped.connect(target.did); break; } catch (e) {
+        if (e.code !== "CONNECT_FAILED" || tries > 40) throw e;
+        await H.sleep(250);
+      }
+    }
     const info = capped.info();
     const neighbours = [info.successor, info.predecessor].every((d) => capped.peers().includes(d));
     // The ring stays correct and messages from the capped provider reach everyone.
@@ -615,9 +640,9 @@ await test("a hard connection cap: a bootstrap over it is refused while every li
     await H.waitFor("every message", () => got.length === 5, 10000);
     clearInterval(sampler);
     for (const p of ps) await p.close();
-    return { refused, evictedYoung, most, evicted: evicted.length, neighbours, got: got.length };
+    return { refused, evictedYoung, most, evicted: evicted.length, neighbours, got: got.length, tries, ringMs };
   });
-  console.log(`      cap 3: at most ${r.most} connections held; a 4th bootstrap ${r.refused}; ${r.evicted} evicted once old`);
+  console.log(`      cap 3: at most ${r.most} connections held; a 4th bootstrap ${r.refused}; ring correct after ${r.ringMs.toFixed(0)} ms; ${r.evicted} evicted once old; connect took ${r.tries} tries`);
   assert.equal(r.refused, "BUSY", "a bootstrap over a cap of young links is refused");
   assert.equal(r.evictedYoung, 0, "no young link was evicted");
   assert.ok(r.most <= 3, `the cap is never exceeded: ${r.most}`);
