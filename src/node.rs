@@ -1,12 +1,20 @@
 //! The node: one state machine composing the ring ([`chord::Node`]) and the signed,
 //! encrypted wire ([`Wire`]).
 //!
-//! Run-loop contract (both drivers follow it): feed every input with the current time —
-//! a frame from a peer ([`Node::handle_frame`]), a transport event
-//! ([`Node::handle_sent`], [`Node::handle_peer_down`]), a timer ([`Node::handle_timeout`]),
-//! an application call ([`Node::join`], [`Node::lookup`], [`Node::send`] …) — then drain
-//! [`Node::poll_transmit`] and [`Node::poll_event`] until they return `None`, and wake the
-//! node at [`Node::poll_timeout`].
+//! Run-loop contract (every driver follows it): feed every input with the current time —
+//! a timer ([`Node::handle_timeout`]), an application call ([`Node::join`],
+//! [`Node::lookup`], [`Node::send`], [`Node::connect`] …), and what the transport did —
+//! then drain the outputs until they return `None` and wake the node at
+//! [`Node::poll_timeout`].
+//! - In link mode ([`NodeConfig::links`]: the browser, the native node, the simulator's
+//!   link model) the transport inputs are [`Node::handle_link_open`] / `_closed` /
+//!   `_frame` / `_buffered` and [`Node::handle_local_description`] / `_candidate`; drain
+//!   [`Node::poll_link`] (what to do with connections) before [`Node::poll_event`], and
+//!   after draining ask `handle_link_buffered` for each connection the link manager is
+//!   owed credit on ([`crate::link::Links::owed`]). [`Node::poll_transmit`] stays empty.
+//! - Without it (the simulator's ideal network) the inputs are [`Node::handle_frame`],
+//!   [`Node::handle_sent`] and [`Node::handle_peer_down`]; drain [`Node::poll_transmit`]
+//!   and [`Node::poll_event`].
 //!
 //! Ring maintenance travels only between direct neighbours, whose identity the transport
 //! authenticates (a signed handshake), so it is not signed per message. Messages routed
