@@ -153,6 +153,11 @@ fn churn_run(seed: u64, nodes: usize, messages: u64, acks: bool) -> (Split, ring
             (false, None) => split.neither += 1,
         }
     }
+    let w = sim.wire_stats_total();
+    println!(
+        "public-key work: {} signed, {} delegations verified, {} pairs derived, {} verified messages, {} reports",
+        w.signed, w.delegations_verified, w.pairs_derived, w.verified, w.errors_reported
+    );
     (split, sim.link_stats().clone())
 }
 

@@ -393,6 +393,7 @@ impl Wire {
             _ => {
                 signing.body(&body);
                 header.auth = Auth::Signature(session.sign(&signing.finish()));
+                self.stats.signed += 1;
             }
         }
         let mut part = Some(Part::Head(header));

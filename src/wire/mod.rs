@@ -198,6 +198,11 @@ pub struct WireStats {
     pub bytes_sent: u64,
     pub errors_reported: u64,
     pub undelivered: u64,
+    /// The public-key work this node did: messages it signed (hellos, replies, reports),
+    /// delegations it verified in full, and pair keys it derived (one ECDH each).
+    pub signed: u64,
+    pub delegations_verified: u64,
+    pub pairs_derived: u64,
     pub rejected: [u64; RejectReason::COUNT],
 }
 
@@ -213,6 +218,9 @@ impl Default for WireStats {
             bytes_sent: 0,
             errors_reported: 0,
             undelivered: 0,
+            signed: 0,
+            delegations_verified: 0,
+            pairs_derived: 0,
             rejected: [0; RejectReason::COUNT],
         }
     }
@@ -235,6 +243,9 @@ impl WireStats {
         self.bytes_sent += o.bytes_sent;
         self.errors_reported += o.errors_reported;
         self.undelivered += o.undelivered;
+        self.signed += o.signed;
+        self.delegations_verified += o.delegations_verified;
+        self.pairs_derived += o.pairs_derived;
         for (a, b) in self.rejected.iter_mut().zip(o.rejected.iter()) {
             *a += b;
         }

@@ -24,7 +24,10 @@ impl Wire {
                 let known = self.sessions.by_fingerprint(fingerprint, now.as_millis()).filter(|(did, _)| *did == origin);
                 let key = match known {
                     Some((_, s)) if d.network == self.cfg.network => s.key,
-                    _ => verify_delegation(d, self.cfg.network, now, self.cfg.skew)?,
+                    _ => {
+                        self.stats.delegations_verified += 1;
+                        verify_delegation(d, self.cfg.network, now, self.cfg.skew)?
+                    }
                 };
                 Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires, hops: 0, pair: None })
             }
@@ -217,6 +220,7 @@ impl Wire {
         if proven.full && !self.sessions.holds(origin, proven.fingerprint) {
             if let Some(me) = &self.session {
                 let pair = me.pair_keys(&proven.key, proven.fingerprint);
+                self.stats.pairs_derived += 1;
                 self.sessions.insert(origin, proven.fingerprint, proven.key, proven.expires_at, pair);
             }
         }
