@@ -2,26 +2,12 @@
 // Thin, typed wrappers over the wasm core (see src/web in the repository).
 
 import init, { WasmDelegationRequest, WasmProvider, WasmSession, cryptoBench as wasmCryptoBench } from "./rings_node.js";
+import type { ErrorCode } from "./rings_node.js";
 
 // ---------------------------------------------------------------- errors
 
-export type ErrorCode =
-  | "BAD_ARGUMENT"
-  | "BAD_DID"
-  | "BAD_OFFER"
-  | "BAD_ANSWER"
-  | "BAD_SIGNATURE"
-  | "CONNECT_FAILED"
-  | "TOO_LARGE"
-  | "BUSY"
-  | "CLOSED"
-  | "TIMEOUT"
-  | "UNDELIVERED"
-  | "WEBRTC"
-  | "WALLET"
-  | "STALE"
-  | "NOT_OWNER"
-  | "WASM";
+// The codes are declared once, in Rust (src/api/error.rs), and generated into the .d.ts.
+export type { ErrorCode };
 
 /** Every error this package throws or rejects with. `code` is stable across versions. */
 export class RingsError extends Error {

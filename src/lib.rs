@@ -37,6 +37,7 @@
 //! # Ok::<(), rings_node::chord::ConfigError>(())
 //! ```
 
+pub mod api;
 pub mod bench;
 mod byte_array;
 pub mod chord;

@@ -1,29 +1,57 @@
 //! The browser shell (wasm32): sessions for JS, and the WebRTC driver behind `Provider`.
-//! The idiomatic TypeScript API in `js/` wraps these exports.
+//! The idiomatic TypeScript API in `js/` wraps these exports; what they show (errors,
+//! events, views) comes from [`crate::api`].
 
-mod manual;
 mod provider;
 mod rtc;
 mod session;
 
 use wasm_bindgen::prelude::*;
 
+use crate::api::{ApiError, ErrorCode, Value};
 use crate::Did;
 
 pub use provider::WasmProvider;
 pub use session::{WasmDelegationRequest, WasmSession};
 
+#[wasm_bindgen(typescript_custom_section)]
+const ERROR_CODE: &str = crate::api::ERROR_CODE_TS;
+
 /// A JS `Error` whose `name` is `RingsError` and whose `code` is stable, for the TS
 /// wrappers to turn into their typed error classes.
-pub(crate) fn js_error(code: &str, message: impl core::fmt::Display) -> JsValue {
+pub(crate) fn js_error(code: ErrorCode, message: impl core::fmt::Display) -> JsValue {
     let e = js_sys::Error::new(&message.to_string());
     e.set_name("RingsError");
-    let _ = js_sys::Reflect::set(&e, &"code".into(), &code.into());
+    let _ = js_sys::Reflect::set(&e, &"code".into(), &code.as_str().into());
     e.into()
 }
 
+pub(crate) fn api_error(e: ApiError) -> JsValue {
+    js_error(e.code, e.message)
+}
+
+/// A view as a JS value: objects, arrays, `Uint8Array`s, `bigint` ids.
+pub(crate) fn to_js(v: Value) -> JsValue {
+    match v {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => b.into(),
+        Value::Num(n) => n.into(),
+        Value::Big(n) => n.into(),
+        Value::Str(s) => s.into(),
+        Value::Bytes(b) => js_sys::Uint8Array::from(&b[..]).into(),
+        Value::List(l) => l.into_iter().map(to_js).collect::<js_sys::Array>().into(),
+        Value::Obj(fields) => {
+            let o = js_sys::Object::new();
+            for (k, v) in fields {
+                let _ = js_sys::Reflect::set(&o, &k.into(), &to_js(v));
+            }
+            o.into()
+        }
+    }
+}
+
 pub(crate) fn parse_did(s: &str) -> Result<Did, JsValue> {
-    s.parse::<Did>().map_err(|e| js_error("BAD_DID", format!("{s:?} is not a DID: {e}")))
+    s.parse::<Did>().map_err(|e| js_error(ErrorCode::BadDid, format!("{s:?} is not a DID: {e}")))
 }
 
 /// Parses a DID (`0x` + 40 hex, EIP-55 checked) and returns it in checksum form.
@@ -45,17 +73,14 @@ pub fn resource_did(name: &str) -> String {
 pub fn crypto_bench(ms: f64) -> JsValue {
     let mut clock = || js_sys::Date::now();
     let c = crate::bench::crypto_ops(&mut clock, ms);
-    let o = js_sys::Object::new();
-    for (k, v) in [
-        ("sign", c.sign),
-        ("verify", c.verify),
-        ("delegation", c.delegation),
-        ("pair", c.pair),
-        ("seal", c.seal),
-        ("open", c.open),
-        ("seal16kMBps", c.seal_16k_mb_s),
-    ] {
-        let _ = js_sys::Reflect::set(&o, &k.into(), &v.into());
-    }
-    o.into()
+    let n = Value::Num;
+    to_js(Value::Obj(vec![
+        ("sign", n(c.sign)),
+        ("verify", n(c.verify)),
+        ("delegation", n(c.delegation)),
+        ("pair", n(c.pair)),
+        ("seal", n(c.seal)),
+        ("open", n(c.open)),
+        ("seal16kMBps", n(c.seal_16k_mb_s)),
+    ]))
 }

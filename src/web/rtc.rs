@@ -14,6 +14,7 @@ use web_sys::{
 };
 
 use super::js_error;
+use crate::api::ErrorCode;
 use super::provider::{with, Inner};
 use crate::link::{Candidate, ConnId};
 
@@ -73,7 +74,7 @@ impl Rtc {
     pub(super) fn new(ice_servers: &js_sys::Array, conn: ConnId, me: &Weak<RefCell<Inner>>) -> Result<Rtc, JsValue> {
         let cfg = RtcConfiguration::new();
         cfg.set_ice_servers(ice_servers);
-        let pc = RtcPeerConnection::new_with_configuration(&cfg).map_err(|e| js_error("WEBRTC", format!("{e:?}")))?;
+        let pc = RtcPeerConnection::new_with_configuration(&cfg).map_err(|e| js_error(ErrorCode::Webrtc, format!("{e:?}")))?;
         let init = RtcDataChannelInit::new();
         init.set_negotiated(true);
         init.set_id(0);
@@ -84,17 +85,19 @@ impl Rtc {
         let gathering: Rc<RefCell<Option<js_sys::Function>>> = Rc::default();
         let on = |f: Box<dyn Fn(&mut Inner, JsValue)>| {
             let w = me.clone();
-            Closure::new(move |e: JsValue| with(&w, |i| f(i, e)))
+            Closure::new(move |e: JsValue| {
+                with(&w, |i| f(i, e));
+            })
         };
         let callbacks: Vec<Closure<dyn FnMut(JsValue)>> = vec![
-            on(Box::new(move |i, _| i.node.handle_link_open(super::provider::now(), conn))),
+            on(Box::new(move |i, _| i.front.node_mut().handle_link_open(super::provider::now(), conn))),
             on(Box::new(move |i, _| i.lost(conn))),
             on(Box::new(move |i, e| {
                 let Some(buf) = e.dyn_into::<MessageEvent>().ok().and_then(|m| m.data().dyn_into::<js_sys::ArrayBuffer>().ok()) else {
                     return;
                 };
                 // A bad frame is counted by the core.
-                let _ = i.node.handle_link_frame(super::provider::now(), conn, &js_sys::Uint8Array::new(&buf).to_vec());
+                let _ = i.front.node_mut().handle_link_frame(super::provider::now(), conn, &js_sys::Uint8Array::new(&buf).to_vec());
             })),
             on(Box::new(|_, _| {})), // bufferedamountlow: the pump returns the credit
             {
@@ -141,7 +144,7 @@ impl RtcIo {
     async fn wait(&self, op: js_sys::Promise) -> Result<JsValue, JsValue> {
         let v = JsFuture::from(js_sys::Promise::race(&js_sys::Array::of2(&op, &self.closed))).await?;
         if v.as_string().as_deref() == Some(CLOSED) {
-            return Err(js_error("CLOSED", "connection closed"));
+            return Err(js_error(ErrorCode::Closed, "connection closed"));
         }
         Ok(v)
     }
@@ -175,7 +178,7 @@ impl RtcIo {
         let init = RtcSessionDescriptionInit::new(if answering { RtcSdpType::Answer } else { RtcSdpType::Offer });
         init.set_sdp(&sdp);
         self.wait(pc.set_local_description(&init)).await?;
-        let local = || pc.local_description().map(|d| d.sdp()).ok_or_else(|| js_error("WEBRTC", "no local description"));
+        let local = || pc.local_description().map(|d| d.sdp()).ok_or_else(|| js_error(ErrorCode::Webrtc, "no local description"));
         if grace.is_none() {
             // Line by line, endings kept (a `split("\r\n")` costs a substring searcher in the wasm).
             let keep = |l: &&str| !l.starts_with("a=candidate:") && !l.starts_with("a=end-of-candidates");

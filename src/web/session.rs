@@ -5,16 +5,17 @@ use k256::ecdsa::SigningKey;
 use wasm_bindgen::prelude::*;
 
 use super::{js_error, parse_did};
+use crate::api::ErrorCode;
 use crate::identity::{AccountKind, Delegation, LocalAccount, PublicKeyBytes, RecoverableSig, Session};
 use crate::time::{Duration, Instant};
 
 fn session_key(seed: &[u8]) -> Result<SigningKey, JsValue> {
-    SigningKey::from_slice(seed).map_err(|_| js_error("BAD_ARGUMENT", "session seed must be 32 random bytes below the curve order"))
+    SigningKey::from_slice(seed).map_err(|_| js_error(ErrorCode::BadArgument, "session seed must be 32 random bytes below the curve order"))
 }
 
 fn window(now_ms: f64, ttl_ms: f64) -> Result<(Instant, Duration), JsValue> {
     if !(now_ms.is_finite() && now_ms >= 0.0 && ttl_ms.is_finite() && ttl_ms > 0.0) {
-        return Err(js_error("BAD_ARGUMENT", "time and ttl must be positive milliseconds"));
+        return Err(js_error(ErrorCode::BadArgument, "time and ttl must be positive milliseconds"));
     }
     Ok((Instant(now_ms as u64), Duration(ttl_ms as u64)))
 }
@@ -30,12 +31,12 @@ impl WasmSession {
     /// key made from `session_seed`.
     #[wasm_bindgen(js_name = fromPrivateKey)]
     pub fn from_private_key(secret: &[u8], session_seed: &[u8], network: u32, now_ms: f64, ttl_ms: f64) -> Result<WasmSession, JsValue> {
-        let secret: &[u8; 32] = secret.try_into().map_err(|_| js_error("BAD_ARGUMENT", "a private key is 32 bytes"))?;
-        let account = LocalAccount::from_bytes(secret).map_err(|e| js_error("BAD_ARGUMENT", e))?;
+        let secret: &[u8; 32] = secret.try_into().map_err(|_| js_error(ErrorCode::BadArgument, "a private key is 32 bytes"))?;
+        let account = LocalAccount::from_bytes(secret).map_err(|e| js_error(ErrorCode::BadArgument, e))?;
         let key = session_key(session_seed)?;
         let (now, ttl) = window(now_ms, ttl_ms)?;
         let d = account.delegate(AccountKind::Secp256k1, &PublicKeyBytes::of(key.verifying_key()), network, now, ttl);
-        Session::new(key, d).map(WasmSession).map_err(|e| js_error("BAD_ARGUMENT", e))
+        Session::new(key, d).map(WasmSession).map_err(|e| js_error(ErrorCode::BadArgument, e))
     }
 
     /// The account's DID (EIP-55 checksum form).
@@ -88,9 +89,9 @@ impl WasmDelegationRequest {
 
     /// Takes the wallet's 65-byte signature; fails unless it recovers to the account.
     pub fn finish(&self, signature: &[u8]) -> Result<WasmSession, JsValue> {
-        let sig = RecoverableSig::from_slice(signature).ok_or_else(|| js_error("BAD_ARGUMENT", "a personal_sign signature is 65 bytes"))?;
+        let sig = RecoverableSig::from_slice(signature).ok_or_else(|| js_error(ErrorCode::BadArgument, "a personal_sign signature is 65 bytes"))?;
         let d = self.unsigned.clone().with_signature(sig);
-        d.verify_signature().map_err(|e| js_error("BAD_SIGNATURE", e))?;
-        Session::new(self.key.clone(), d).map(WasmSession).map_err(|e| js_error("BAD_SIGNATURE", e))
+        d.verify_signature().map_err(|e| js_error(ErrorCode::BadSignature, e))?;
+        Session::new(self.key.clone(), d).map(WasmSession).map_err(|e| js_error(ErrorCode::BadSignature, e))
     }
 }

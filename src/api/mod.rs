@@ -1,0 +1,15 @@
+//! What every driver shows its application, in one place: the error codes, the events
+//! and views as plain values, and [`Front`], a link-mode node with the requests waiting
+//! on it. The browser's `Provider` (`src/web`) and the native node's JSON-RPC are thin
+//! translations of these.
+
+mod error;
+mod front;
+mod view;
+
+pub use error::{ApiError, ErrorCode, ERROR_CODE_TS};
+pub use front::{data_channel_config, Front, Manual, Settled, Wait, MANUAL_SIGNAL_MAX_AGE};
+pub use view::{event, info, reason_text, record, Value};
+
+#[cfg(test)]
+mod tests;
