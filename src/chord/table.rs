@@ -4,6 +4,14 @@
 use crate::did::DID_BITS;
 use crate::Did;
 
+/// Where [`RoutingTable::toward_node`] sends a message for a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeHop {
+    Local,
+    Next(Did),
+    NoRoute,
+}
+
 /// Neighbours and fingers of the node `me`.
 #[derive(Clone, Debug)]
 pub struct RoutingTable {
@@ -149,6 +157,25 @@ impl RoutingTable {
             }
         }
         best.map(|(_, n)| n)
+    }
+
+    /// The next hop toward the node `dest` (not a key's owner): `dest` itself if this
+    /// table knows it, else the successor whose range holds it, else the closest node
+    /// before it. The wire routes messages by it (chord's lookups route to owners).
+    pub fn toward_node(&self, dest: Did) -> NodeHop {
+        if dest == self.me {
+            return NodeHop::Local;
+        }
+        if self.knows(dest) {
+            return NodeHop::Next(dest);
+        }
+        if self.predecessor.is_some() && self.owns(dest) || self.successors.is_empty() {
+            return NodeHop::NoRoute; // this node would be dest's successor: dest is not in the ring
+        }
+        match self.owner_candidate(dest).or_else(|| self.closest_preceding(dest)) {
+            Some(n) => NodeHop::Next(n),
+            None => NodeHop::NoRoute,
+        }
     }
 
     /// Fingers strictly between `me` and the successor: each one is a live node the

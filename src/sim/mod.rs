@@ -6,6 +6,7 @@
 //! every input it drains the node's transmits into its event queue with the link's
 //! latency, records the node's events, and schedules its next wake-up.
 
+mod calendar;
 mod checks;
 mod liars;
 mod links;
@@ -14,7 +15,9 @@ pub mod pair;
 pub mod scenario;
 mod store_view;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+
+use calendar::Calendar;
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -136,52 +139,6 @@ enum What {
     },
 }
 
-/// A calendar queue over whole milliseconds: bucket `k` holds what happens at
-/// `base + k`, in the order it was scheduled. O(1) push and pop; the horizon is the
-/// longest timeout (seconds), so the deque stays a few thousand buckets long.
-#[derive(Default)]
-struct Calendar {
-    base: u64,
-    buckets: VecDeque<Vec<What>>,
-    spare: Vec<Vec<What>>,
-}
-
-impl Calendar {
-    fn push(&mut self, at: Instant, what: What) {
-        let k = at.as_millis().saturating_sub(self.base) as usize;
-        while self.buckets.len() <= k {
-            let v = self.spare.pop().unwrap_or_default();
-            self.buckets.push_back(v);
-        }
-        self.buckets[k].push(what);
-    }
-
-    /// Takes everything due at the earliest non-empty instant not after `t`.
-    fn pop_due(&mut self, t: Instant) -> Option<(Instant, Vec<What>)> {
-        while self.base <= t.as_millis() {
-            let front = self.buckets.front_mut()?;
-            if !front.is_empty() {
-                return Some((Instant(self.base), core::mem::take(front)));
-            }
-            if self.base == t.as_millis() {
-                return None; // keep `base` ≤ now: later pushes at `now` must land here
-            }
-            if let Some(v) = self.buckets.pop_front() {
-                self.spare.push(v);
-            }
-            self.base += 1;
-        }
-        None
-    }
-
-    fn recycle(&mut self, mut v: Vec<What>) {
-        v.clear();
-        if self.spare.len() < 64 {
-            self.spare.push(v);
-        }
-    }
-}
-
 struct Slot {
     node: Node,
     alive: bool,
@@ -207,7 +164,7 @@ pub struct Sim {
     slots: Vec<Slot>,
     index: HashMap<Did, NodeIx>,
     oracle: Oracle,
-    queue: Calendar,
+    queue: Calendar<What>,
     outcomes: HashMap<(NodeIx, RequestId), Outcome>,
     /// Keys of lookups started through [`Sim::lookup`] and not finished, with how many;
     /// and for each, the verdicts on the answers given so far (`(owner, right)`), judged

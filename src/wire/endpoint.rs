@@ -134,29 +134,7 @@ const MAX_LOST_REPORTS: usize = 64;
 /// Fewest body bytes in any piece of a message but its last.
 pub const MIN_PIECE: usize = 1024;
 
-enum Hop {
-    Local,
-    Next(Did),
-    NoRoute,
-}
-
-/// The next hop toward `dest` by this node's routing table.
-fn next_hop(table: &RoutingTable, dest: Did) -> Hop {
-    if dest == table.me() {
-        return Hop::Local;
-    }
-    let direct = table.predecessor() == Some(dest) || table.successors().contains(&dest) || table.finger_nodes().any(|f| f == dest);
-    if direct {
-        return Hop::Next(dest);
-    }
-    if table.predecessor().is_some() && table.owns(dest) || table.successors().is_empty() {
-        return Hop::NoRoute; // this node would be dest's successor: dest is not in the ring
-    }
-    match table.owner_candidate(dest).or_else(|| table.closest_preceding(dest)) {
-        Some(n) => Hop::Next(n),
-        None => Hop::NoRoute,
-    }
-}
+use crate::chord::table::NodeHop as Hop;
 
 /// How the origin's session was proven on a received message.
 struct Proven {
@@ -424,7 +402,7 @@ impl Wire {
     /// `origin` nor a relay on its `path`.
     fn next_hop(&self, now: Instant, table: &RoutingTable, dest: Did, origin: Did, path: &[Did]) -> Hop {
         let Some(links) = &self.reachable else {
-            return next_hop(table, dest);
+            return table.toward_node(dest);
         };
         if dest == self.me {
             return Hop::Local;
