@@ -1,20 +1,8 @@
 //! The node: one state machine composing the ring ([`chord::Node`]) and the signed,
 //! encrypted wire ([`Wire`]).
 //!
-//! Run-loop contract (every driver follows it): feed every input with the current time —
-//! a timer ([`Node::handle_timeout`]), an application call ([`Node::join`],
-//! [`Node::lookup`], [`Node::send`], [`Node::connect`] …), and what the transport did —
-//! then drain the outputs until they return `None` and wake the node at
-//! [`Node::poll_timeout`].
-//! - In link mode ([`NodeConfig::links`]: the browser, the native node, the simulator's
-//!   link model) the transport inputs are [`Node::handle_link_open`] / `_closed` /
-//!   `_frame` / `_buffered` and [`Node::handle_local_description`] / `_candidate`; drain
-//!   [`Node::poll_link`] (what to do with connections) before [`Node::poll_event`], and
-//!   after draining ask `handle_link_buffered` for each connection the link manager is
-//!   owed credit on ([`crate::link::Links::owed`]). [`Node::poll_transmit`] stays empty.
-//! - Without it (the simulator's ideal network) the inputs are [`Node::handle_frame`],
-//!   [`Node::handle_sent`] and [`Node::handle_peer_down`]; drain [`Node::poll_transmit`]
-//!   and [`Node::poll_event`].
+//! Every driver follows the run-loop contract written once in the crate docs ("The run
+//! loop", with a complete example driver).
 //!
 //! Ring maintenance travels only between direct neighbours, whose identity the transport
 //! authenticates (a signed handshake), so it is not signed per message. Messages routed
@@ -371,14 +359,17 @@ impl Node {
 
     // ---- outputs ----
 
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
 
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let store = if self.store.is_empty() && self.published.is_empty() { None } else { Some(self.next_republish) };
         let ops = self

@@ -245,6 +245,7 @@ impl Links {
     }
 
     /// When [`Links::handle_timeout`] has work: an opening or closing connection's deadline.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.conns.iter().filter(|c| c.phase != Phase::Open).map(|c| c.deadline).min()
     }

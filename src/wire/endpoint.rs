@@ -220,11 +220,13 @@ impl Wire {
         (self.links.values().map(|l| l.queued).sum(), self.outbox.values().map(VecDeque::len).sum())
     }
 
+    #[must_use]
     pub fn poll_output(&mut self) -> Option<WireOutput> {
         self.out.pop_front()
     }
 
     /// The next instant at which [`Wire::handle_timeout`] has work.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let hello = self.waiting.values().map(|w| w.retry.map_or(w.deadline, |r| r.min(w.deadline))).min();
         let reasm = self.reasm.next_deadline(self.cfg.reassembly_timeout);
