@@ -2,12 +2,13 @@
 // Thin, typed wrappers over the wasm core (see src/web in the repository).
 
 import init, { WasmDelegationRequest, WasmProvider, WasmSession, cryptoBench as wasmCryptoBench } from "./rings_node.js";
-import type { ErrorCode } from "./rings_node.js";
+import type { CryptoOps, ErrorCode, MessageDetail, ProviderEvent, ProviderEventMap, ProviderInfo, ProviderStats, StoredRecord } from "./views.js";
 
 // ---------------------------------------------------------------- errors
 
-// The codes are declared once, in Rust (src/api/error.rs), and generated into the .d.ts.
-export type { ErrorCode };
+// The codes and the views are declared once, in Rust (src/api/error.rs, src/api/view_ts.rs);
+// scripts/build-pkg.sh takes them from the generated .d.ts into views.ts.
+export type { CryptoOps, ErrorCode, MessageDetail, ProviderEvent, ProviderEventMap, ProviderInfo, ProviderStats, StoredRecord };
 
 /** Every error this package throws or rejects with. `code` is stable across versions. */
 export class RingsError extends Error {
@@ -224,64 +225,8 @@ export interface RejoinOptions {
   timeoutMs?: number;
 }
 
-export interface ProviderInfo {
-  did: string;
-  /** Part of a ring with at least one other node. */
-  joined: boolean;
-  successor: string | null;
-  predecessor: string | null;
-  successors: string[];
-  fingers: string[];
-  connections: number;
-  pending: number;
-  stats: {
-    messagesSent: number;
-    messagesDelivered: number;
-    framesRelayed: number;
-    rejected: number;
-    ringMalformed: number;
-    /** Frame bytes queued beyond the links' flow-control windows. */
-    queuedBytes: number;
-    /** Messages waiting for their first hop to drain before they are sealed. */
-    outboxMessages: number;
-    /** Bytes waiting for connections still opening. */
-    waitingBytes: number;
-    /** Bytes handed to data channels and not yet credited back as sent. */
-    outstandingBytes: number;
-    /** Sum of the open data channels' `bufferedAmount`. */
-    bufferedBytes: number;
-    /** ICE candidates gathered after an offer or answer left, sent through the ring. */
-    candidatesTrickled: number;
-    /** Such candidates received for links being opened. */
-    candidatesReceived: number;
-  };
-}
-
-export interface MessageDetail {
-  from: string;
-  data: Uint8Array;
-  hops: number;
-}
-
-/** The events a Provider dispatches (as `CustomEvent`s with these `detail`s). */
-export interface ProviderEventMap {
-  peerUp: { did: string };
-  peerDown: { did: string; reason: string };
-  joined: Record<string, never>;
-  joinFailed: { reason: string };
-  ringChanged: { successor: string | null; predecessor: string | null };
-  /** A message for no Client namespace (raw `Provider.send`). */
-  message: MessageDetail;
-  undelivered: { tx: bigint; to: string; reason: string };
-}
-
 /** A handler for the Provider event `K`. */
 export type Listener<K extends keyof ProviderEventMap> = (detail: ProviderEventMap[K]) => void;
-
-interface RawEvent {
-  type: string;
-  [k: string]: unknown;
-}
 
 /** A node of the ring, running in this page. */
 export class Provider {
@@ -307,7 +252,7 @@ export class Provider {
     const wait = options.ringCandidateWaitMs ?? 15;
     need(Number.isInteger(wait) && wait >= 0 && wait <= 1500, "ringCandidateWaitMs must be an integer from 0 to 1500");
     // Events are delivered from a microtask, after the call that caused them returns.
-    this.node = guard(() => new WasmProvider(account.session, randomBytes(32), ice, timeout, max, wait, (e: RawEvent) => queueMicrotask(() => this.dispatch(e))));
+    this.node = guard(() => new WasmProvider(account.session, randomBytes(32), ice, timeout, max, wait, (e: ProviderEvent) => queueMicrotask(() => this.dispatch(e))));
     this.did = this.node.did;
     if (saved) this.on("peerUp", ({ did }) => void saved.putPeer(did).catch(() => undefined));
   }
@@ -408,28 +353,30 @@ export class Provider {
   /** Starts a manual handshake: send the returned text to the other side (copy-paste, QR code, HTTP). */
   createOffer(): Promise<string> {
     this.open();
-    return guardAsync(() => this.node.createOffer() as Promise<string>);
+    return guardAsync(() => this.node.createOffer());
   }
 
   /** Answers an offer from `createOffer`; send the returned text back. */
   answerOffer(offer: string): Promise<string> {
     this.open();
     need(typeof offer === "string", "offer must be a string");
-    return guardAsync(() => this.node.answerOffer(offer) as Promise<string>);
+    return guardAsync(() => this.node.answerOffer(offer));
   }
 
   /** Completes a manual handshake; resolves to the peer's DID once linked. */
   acceptAnswer(answer: string): Promise<string> {
     this.open();
     need(typeof answer === "string", "answer must be a string");
-    return guardAsync(() => this.node.acceptAnswer(answer) as Promise<string>);
+    return guardAsync(() => this.node.acceptAnswer(answer));
   }
 
   /** Opens a direct link to `did`, signalled through the ring (no server). */
   connect(did: string): Promise<void> {
     this.open();
     need(typeof did === "string", "did must be a string");
-    return guardAsync(() => this.node.connect(did) as Promise<void>);
+    return guardAsync(async () => {
+      await this.node.connect(did);
+    });
   }
 
   disconnect(did: string): void {
@@ -445,7 +392,7 @@ export class Provider {
 
   info(): ProviderInfo {
     this.open();
-    return this.node.info() as ProviderInfo;
+    return this.node.info();
   }
 
   /** Sends raw bytes to `did` through the ring, signed and end-to-end encrypted (no
@@ -461,7 +408,9 @@ export class Provider {
   storePut(key: Uint8Array, set: boolean, value: Uint8Array, ttlMs: number, keep: boolean): Promise<void> {
     this.open();
     const saved = this.saved;
-    const stored = guardAsync(() => this.node.storePut(key, set, value, ttlMs, keep) as Promise<void>);
+    const stored = guardAsync(async () => {
+      await this.node.storePut(key, set, value, ttlMs, keep);
+    });
     if (!saved) return stored;
     // Kept in IndexedDB once the ring took it; a plain put ends keeping the old one.
     const id = recordId(key, set);
@@ -471,8 +420,7 @@ export class Provider {
   /** @internal a store read. */
   async storeGet(key: Uint8Array): Promise<StoredRecord[]> {
     this.open();
-    const raw = (await guardAsync(() => this.node.storeGet(key) as Promise<StoredRecord[]>)) ?? [];
-    return raw;
+    return guardAsync(() => this.node.storeGet(key));
   }
 
   /** @internal */
@@ -514,21 +462,20 @@ export class Provider {
     if (this.closed) throw new RingsError("CLOSED", "provider closed");
   }
 
-  private dispatch(e: RawEvent): void {
+  private dispatch(e: ProviderEvent): void {
     if (this.closed) return;
     if (e.type === "message") {
-      const m = e as unknown as MessageDetail;
-      const env = decodeEnvelope(m.data);
+      const env = decodeEnvelope(e.data);
       if (env) {
         const c = this.clients.get(env.namespace);
         if (c) {
-          c.receive(m.from, env, m.hops);
+          c.receive(e.from, env, e.hops);
           return;
         }
       }
     }
     if (e.type === "undelivered") {
-      for (const c of this.clients.values()) c.undelivered(e.tx as bigint, e.reason as string);
+      for (const c of this.clients.values()) c.undelivered(e.tx, e.reason);
     }
     const { type, ...detail } = e;
     this.target.dispatchEvent(new CustomEvent(type, { detail }));
@@ -677,17 +624,6 @@ export interface RequestOptions {
 }
 
 /** A record read from the ring, checked against its writer's signature. */
-export interface StoredRecord {
-  /** The account that wrote it. */
-  writer: string;
-  value: Uint8Array;
-  /** Higher versions replace lower ones (milliseconds of the write, or later). */
-  version: number;
-  /** Unix milliseconds after which the record is gone. */
-  expiresAt: number;
-  kind: "value" | "set";
-}
-
 export interface PutOptions {
   /** Lifetime, default one hour, at most seven days. */
   ttlMs?: number;
@@ -766,7 +702,7 @@ export class Client {
    * `UNDELIVERED` if the ring cannot answer. */
   async get(key: string | Uint8Array): Promise<StoredRecord | null> {
     const rs = await this.provider.storeGet(this.storeKey("v", key));
-    return rs.filter((r) => r.kind === "value").sort((a, b) => b.version - a.version)[0] ?? null;
+    return rs.find((r) => r.kind === "value") ?? null; // the core returns only the freshest
   }
 
   /** Announces this Provider under the service `name` (an append-set entry renewed while
@@ -787,7 +723,7 @@ export class Client {
   async lookupService(name: string): Promise<string[]> {
     need(typeof name === "string" && name.length > 0, "name must be a non-empty string");
     const rs = await this.provider.storeGet(this.storeKey("s", name));
-    return rs.filter((r) => r.kind === "set" && r.expiresAt > Date.now()).map((r) => r.writer);
+    return rs.filter((r) => r.kind === "set").map((r) => r.writer); // live entries only (the core filters)
   }
 
   private storeKey(space: "v" | "s", key: string | Uint8Array): Uint8Array {
@@ -868,7 +804,7 @@ export class Client {
 // ---------------------------------------------------------------- utilities
 
 /** Crypto operations per second of this browser's wasm (each run for `ms`). */
-export async function cryptoBench(ms = 500): Promise<{ sign: number; verify: number; delegation: number; seal: number; open: number; seal16kMBps: number }> {
+export async function cryptoBench(ms = 500): Promise<CryptoOps> {
   await initialize();
-  return wasmCryptoBench(ms) as { sign: number; verify: number; delegation: number; seal: number; open: number; seal16kMBps: number };
+  return wasmCryptoBench(ms);
 }

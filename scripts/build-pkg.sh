@@ -13,6 +13,11 @@ rm -rf "$BUILD" pkg
 mkdir -p "$BUILD" pkg/dist
 cp js/index.ts js/tsconfig.json "$BUILD"/
 cp "$WASM_OUT"/rings_node.js "$WASM_OUT"/rings_node.d.ts "$BUILD"/
+# The types declared in Rust (src/api: error codes, views, the event map) open the
+# generated .d.ts; index.ts takes them from their own module, so a consumer's tsc never
+# reads the wasm glue's declarations (whose `Symbol.dispose` needs lib esnext).
+awk '/^export (class|function) /{exit} {print}' "$WASM_OUT"/rings_node.d.ts > "$BUILD"/views.ts
+grep -q 'export interface ProviderInfo' "$BUILD"/views.ts || { echo "[build-pkg] no Rust-declared types in rings_node.d.ts" >&2; exit 1; }
 tsc -p "$BUILD/tsconfig.json" --outDir pkg/dist
 cp "$WASM_OUT"/rings_node.js "$WASM_OUT"/rings_node.d.ts "$WASM_OUT"/rings_node_bg.wasm pkg/dist/
 cp pkg-template/package.json pkg/

@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorCode};
 use super::view::{self, Value};
 use crate::identity::Session;
 use crate::link::{CloseReason, ConnId, LinkConfig, Negotiation};
-use crate::node::{Event, Identity, LinkEvent, Node, NodeConfig};
+use crate::node::{Event, Identity, LinkEvent, LinkIo, Node, NodeConfig};
 use crate::signal::{Signal, SignalError, SignalKind};
 use crate::store::{GetResult, OpId, Record, RecordKind, StoreEvent};
 use crate::time::{Duration, Instant};
@@ -26,6 +26,10 @@ pub const MANUAL_SIGNAL_MAX_AGE: Duration = Duration::from_secs(600);
 const MAX_MANUAL: usize = 16;
 /// Requests waiting for links.
 const MAX_WAITERS: usize = 256;
+/// Store requests waiting for their outcome.
+const MAX_STORE_WAITERS: usize = 4096;
+/// Offers answered (by digest) remembered while they could still be replayed.
+const MAX_ANSWERED: usize = 64;
 
 /// A node's configuration for links that are data channels (WebRTC, in the browser or
 /// native): `max_connections` links at most, half of them opened by peers' offers.
@@ -85,8 +89,11 @@ pub struct Front<T> {
     describing: Vec<(ConnId, Manual, T)>,
     opening: Vec<(Did, T)>,
     store_ops: Vec<(OpId, T)>,
+    /// Digests of the manual offers answered, with when: an offer is answered once.
+    answered: Vec<([u8; 32], Instant)>,
     events: Vec<Value>,
     settled: Vec<Settled<T>>,
+    closed: bool,
 }
 
 impl<T> Front<T> {
@@ -105,8 +112,10 @@ impl<T> Front<T> {
             describing: Vec::new(),
             opening: Vec::new(),
             store_ops: Vec::new(),
+            answered: Vec::new(),
             events: Vec::new(),
             settled: Vec::new(),
+            closed: false,
         })
     }
 
@@ -117,8 +126,12 @@ impl<T> Front<T> {
         &mut self.node
     }
 
-    /// Registers `token` for what a request waits for.
+    /// Registers `token` for what a request waits for. Register it right after the
+    /// request, before the node's events are drained (they settle it).
     pub fn wait(&mut self, w: Wait, token: T) {
+        if self.closed {
+            return self.settled.push((token, Err(ApiError::closed())));
+        }
         match w {
             Wait::Ready(v) => self.settled.push((token, Ok(v))),
             Wait::Described(conn, m) => self.describing.push((conn, m, token)),
@@ -126,11 +139,26 @@ impl<T> Front<T> {
                 self.settled.push((token, Err(ApiError::new(ErrorCode::Busy, "too many connections awaited"))))
             }
             Wait::Open(peer) => self.opening.push((peer, token)),
+            Wait::Store(_) if self.store_ops.len() >= MAX_STORE_WAITERS => {
+                self.settled.push((token, Err(ApiError::new(ErrorCode::Busy, "too many store requests waiting"))))
+            }
             Wait::Store(op) => self.store_ops.push((op, token)),
         }
     }
 
-    /// Application events and settled requests since the last call.
+    /// What to do with a connection next ([`Node::poll_link`]); a connection that closes
+    /// fails the manual handshake waiting for its description.
+    #[must_use]
+    pub fn poll_link(&mut self) -> Option<LinkIo> {
+        let io = self.node.poll_link()?;
+        if let LinkIo::Close { conn, .. } = &io {
+            self.connection_failed(*conn, None);
+        }
+        Some(io)
+    }
+
+    /// Application events and settled requests since the last call (the driver takes
+    /// them after every step; they are not bounded otherwise).
     #[must_use]
     pub fn take(&mut self) -> (Vec<Value>, Vec<Settled<T>>) {
         (std::mem::take(&mut self.events), std::mem::take(&mut self.settled))
@@ -140,17 +168,28 @@ impl<T> Front<T> {
 
     /// A signed offer for a manual handshake (copy-paste, QR code, HTTP).
     pub fn create_offer(&mut self, now: Instant) -> Result<Wait, ApiError> {
+        self.open()?;
         let (conn, _) = self.node.manual_offer(now, MANUAL_SIGNAL_MAX_AGE).ok_or_else(no_room)?;
         Ok(Wait::Described(conn, Manual::Offer))
     }
 
     /// Answers a peer's signed offer: settled with the signed answer to send back.
     pub fn answer_offer(&mut self, now: Instant, text: &str) -> Result<Wait, ApiError> {
+        self.open()?;
         let (signal, from) = self.verified(now, text, false)?;
         if from == self.node.did() {
             return Err(ApiError::new(ErrorCode::BadArgument, "this is our own offer"));
         }
         let digest = signal.digest();
+        // Answered once: a replayed offer would replace the link it made.
+        self.answered.retain(|(_, at)| now.0 < at.0 + MANUAL_SIGNAL_MAX_AGE.as_millis() * 2);
+        if self.answered.iter().any(|(d, _)| *d == digest) {
+            return Err(ApiError::new(ErrorCode::BadOffer, "this offer was answered already"));
+        }
+        if self.answered.len() >= MAX_ANSWERED {
+            self.answered.remove(0);
+        }
+        self.answered.push((digest, now));
         let conn = self.node.answer_manual(now, from, signal.sdp).ok_or_else(no_room)?;
         Ok(Wait::Described(conn, Manual::Answer { digest }))
     }
@@ -158,6 +197,7 @@ impl<T> Front<T> {
     /// Takes the answer to one of our offers: settled with the peer's DID once the link
     /// is open (a node alone then joins the ring through it).
     pub fn accept_answer(&mut self, now: Instant, text: &str) -> Result<Wait, ApiError> {
+        self.open()?;
         let (signal, from) = self.verified(now, text, true)?;
         let SignalKind::Answer(digest) = signal.kind else {
             return Err(ApiError::new(ErrorCode::BadAnswer, "not an answer"));
@@ -172,13 +212,14 @@ impl<T> Front<T> {
         Ok(Wait::Open(from))
     }
 
-    /// Opens a link to `peer`, signalled through the ring.
+    /// Opens a link to `peer`, signalled through the ring: settled with its DID once open.
     pub fn connect(&mut self, now: Instant, peer: Did) -> Result<Wait, ApiError> {
+        self.open()?;
         if peer == self.node.did() {
             return Err(ApiError::new(ErrorCode::BadArgument, "cannot connect to ourselves"));
         }
         if self.node.links().is_some_and(|l| l.is_open(peer)) {
-            return Ok(Wait::Ready(Value::Null));
+            return Ok(Wait::Ready(Value::did(peer)));
         }
         self.node.connect(now, peer).ok_or_else(|| ApiError::new(ErrorCode::ConnectFailed, "cannot start a connection"))?;
         Ok(Wait::Open(peer))
@@ -187,6 +228,7 @@ impl<T> Front<T> {
     /// Sends application bytes, signed and end-to-end encrypted; the transaction id is
     /// named by a later `undelivered` event.
     pub fn send(&mut self, now: Instant, to: Did, data: &[u8]) -> Result<u64, ApiError> {
+        self.open()?;
         Ok(self.node.send_from(now, to, data)?)
     }
 
@@ -194,6 +236,7 @@ impl<T> Front<T> {
     /// (`set` false: only its writer may overwrite it) or this account's entry in an
     /// append-set; `keep`: rewritten while the node lives.
     pub fn put(&mut self, now: Instant, key: &[u8], set: bool, value: Vec<u8>, ttl_ms: f64, keep: bool) -> Result<Wait, ApiError> {
+        self.open()?;
         if !(ttl_ms.is_finite() && ttl_ms >= 1.0) {
             return Err(ApiError::new(ErrorCode::BadArgument, "ttlMs must be a positive number"));
         }
@@ -224,8 +267,17 @@ impl<T> Front<T> {
         v
     }
 
-    /// Fails every request still waiting (`CLOSED`) and closes every link.
+    fn open(&self) -> Result<(), ApiError> {
+        if self.closed {
+            return Err(ApiError::closed());
+        }
+        Ok(())
+    }
+
+    /// Fails every request still waiting (`CLOSED`) and closes every link; later
+    /// requests fail `CLOSED`.
     pub fn close(&mut self, now: Instant) {
+        self.closed = true;
         let pending = self.describing.drain(..).map(|(_, _, t)| t);
         let pending: Vec<T> = pending.chain(self.opening.drain(..).map(|(_, t)| t)).chain(self.store_ops.drain(..).map(|(_, t)| t)).collect();
         self.settled.extend(pending.into_iter().map(|t| (t, Err(ApiError::closed()))));
@@ -244,25 +296,33 @@ impl<T> Front<T> {
         }
     }
 
-    /// `conn` failed before its description was ready (`webrtc`: the platform's reason;
-    /// `None`: it closed). The driver reports the connection closed as well.
-    pub fn connection_failed(&mut self, conn: ConnId, webrtc: Option<String>) {
-        if let Some((m, token)) = self.take_describing(conn) {
-            let e = match (webrtc, m) {
-                (Some(why), Manual::Offer) => ApiError::new(ErrorCode::Webrtc, why),
-                (Some(why), Manual::Answer { .. }) => ApiError::new(ErrorCode::BadOffer, why),
-                (None, _) => ApiError::new(ErrorCode::ConnectFailed, "the connection closed"),
-            };
+    /// `conn` failed before its description was ready (`why`: the error; `None`: it
+    /// closed). The driver reports the connection closed as well.
+    pub fn connection_failed(&mut self, conn: ConnId, why: Option<ApiError>) {
+        if let Some((_, token)) = self.take_describing(conn) {
+            let e = why.unwrap_or_else(|| ApiError::new(ErrorCode::ConnectFailed, "the connection closed"));
             self.settled.push((token, Err(e)));
         }
     }
 
-    /// Handles the node's events; `true` if there were any.
+    /// The code for a description that could not be made: the platform's fault for
+    /// our offer, the offer's for an answer (its SDP would not set).
+    pub fn description_error(&self, conn: ConnId, why: String) -> ApiError {
+        let answer = self.describing.iter().any(|(c, m, _)| *c == conn && matches!(m, Manual::Answer { .. }));
+        ApiError::new(if answer { ErrorCode::BadOffer } else { ErrorCode::Webrtc }, why)
+    }
+
+    /// Handles the node's events; `true` if there were any. A manual handshake whose
+    /// connection the link manager no longer holds fails (it closed, or timed out).
     pub fn drain_events(&mut self) -> bool {
         let mut any = false;
         while let Some(e) = self.node.poll_event() {
             any = true;
             self.on_event(e);
+        }
+        let gone: Vec<ConnId> = self.describing.iter().map(|(c, _, _)| *c).filter(|c| !self.node.links().is_some_and(|l| l.has(*c))).collect();
+        for conn in gone {
+            self.connection_failed(conn, None);
         }
         any
     }

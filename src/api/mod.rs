@@ -6,10 +6,12 @@
 mod error;
 mod front;
 mod view;
+mod view_ts;
 
 pub use error::{ApiError, ErrorCode, ERROR_CODE_TS};
 pub use front::{data_channel_config, Front, Manual, Settled, Wait, MANUAL_SIGNAL_MAX_AGE};
-pub use view::{event, info, reason_text, record, Value};
+pub use view::{crypto, event, info, reason_text, record, Value};
+pub use view_ts::VIEW_TS;
 
 #[cfg(test)]
 mod tests;

@@ -105,7 +105,7 @@ fn a_manual_handshake_settles_each_request_and_links_the_two() {
     // Already linked: `connect` is done at once.
     let c = fronts[0].connect(now, b).expect("connect");
     fronts[0].wait(c, 4);
-    assert_eq!(settled(&mut fronts[0]), vec![(4, Ok(Value::Null))]);
+    assert_eq!(settled(&mut fronts[0]), vec![(4, Ok(Value::did(b)))]);
     // The same answer again: its offer is spent.
     assert_eq!(fronts[0].accept_answer(now, &answer_text).unwrap_err().code, ErrorCode::BadAnswer);
     let info = fronts[0].info(vec![]);
@@ -134,6 +134,10 @@ fn bad_requests_get_their_codes() {
     let offer_text = text(&settled(&mut a)[0].1);
     assert_eq!(e(a.answer_offer(now, &offer_text)), ErrorCode::BadArgument);
     assert_eq!(e(b.accept_answer(now, &offer_text)), ErrorCode::BadAnswer);
+    // Answered once: the same offer again would replace the link it made.
+    let first = b.answer_offer(now, &offer_text).expect("a fresh offer");
+    b.wait(first, 7);
+    assert_eq!(e(b.answer_offer(now, &offer_text)), ErrorCode::BadOffer);
     // Too old an offer.
     let late = Instant(now.0 + MANUAL_SIGNAL_MAX_AGE.as_millis() + 120_000);
     assert_eq!(e(b.answer_offer(late, &offer_text)), ErrorCode::BadOffer);
@@ -170,4 +174,24 @@ fn close_fails_every_waiting_request_and_waiters_are_bounded() {
     let mut tokens: Vec<u32> = s.iter().map(|(t, _)| *t).collect();
     tokens.sort();
     assert_eq!(&tokens[..2], &[1, 2]);
+    // Closed: every request fails at once, and a late wait settles CLOSED.
+    assert_eq!(a.create_offer(now).unwrap_err().code, ErrorCode::Closed);
+    assert_eq!(a.put(now, b"k", false, vec![], 1000.0, false).unwrap_err().code, ErrorCode::Closed);
+    a.wait(Wait::Ready(Value::Null), 99);
+    assert_eq!(a.take().1, vec![(99, Err(ApiError::closed()))]);
+}
+
+#[test]
+fn a_manual_connection_that_closes_fails_its_description() {
+    let mut a = front(6);
+    let now = Instant(T0 + 1_000);
+    let o = a.create_offer(now).unwrap();
+    a.wait(o, 1);
+    let Some(LinkIo::Create { conn, .. }) = a.poll_link() else { panic!("a connection to create") };
+    a.node_mut().handle_link_closed(now, conn);
+    while let Some(io) = a.poll_link() {
+        drop(io);
+    }
+    let _ = a.drain_events();
+    assert_eq!(settled(&mut a).iter().map(|(t, r)| (*t, r.as_ref().map_err(|e| e.code).err())).collect::<Vec<_>>(), vec![(1, Some(ErrorCode::ConnectFailed))]);
 }

@@ -99,6 +99,20 @@ pub fn event(node: &Node, e: &Event) -> Option<Value> {
     })
 }
 
+/// `{sign, verify, delegation, pair, seal, open, seal16kMBps}` (operations per second).
+pub fn crypto(c: &crate::bench::CryptoOps) -> Value {
+    let n = Value::Num;
+    Value::Obj(vec![
+        ("sign", n(c.sign)),
+        ("verify", n(c.verify)),
+        ("delegation", n(c.delegation)),
+        ("pair", n(c.pair)),
+        ("seal", n(c.seal)),
+        ("open", n(c.open)),
+        ("seal16kMBps", n(c.seal_16k_mb_s)),
+    ])
+}
+
 /// `{writer, value, version, expiresAt, kind}`.
 pub fn record(r: &Record) -> Value {
     Value::Obj(vec![

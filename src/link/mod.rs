@@ -235,6 +235,10 @@ impl Links {
     }
 
     /// The peer of connection `conn`, once known.
+    pub fn has(&self, conn: ConnId) -> bool {
+        self.get(conn).is_some()
+    }
+
     pub fn peer_of(&self, conn: ConnId) -> Option<Did> {
         self.get(conn).and_then(|c| c.peer)
     }

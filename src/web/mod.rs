@@ -7,6 +7,7 @@ mod rtc;
 mod session;
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::api::{ApiError, ErrorCode, Value};
 use crate::Did;
@@ -16,6 +17,8 @@ pub use session::{WasmDelegationRequest, WasmSession};
 
 #[wasm_bindgen(typescript_custom_section)]
 const ERROR_CODE: &str = crate::api::ERROR_CODE_TS;
+#[wasm_bindgen(typescript_custom_section)]
+const VIEWS: &str = crate::api::VIEW_TS;
 
 /// A JS `Error` whose `name` is `RingsError` and whose `code` is stable, for the TS
 /// wrappers to turn into their typed error classes.
@@ -28,6 +31,11 @@ pub(crate) fn js_error(code: ErrorCode, message: impl core::fmt::Display) -> JsV
 
 pub(crate) fn api_error(e: ApiError) -> JsValue {
     js_error(e.code, e.message)
+}
+
+/// An `Error`'s message, or the value's debug text.
+pub(crate) fn js_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map_or_else(|| format!("{e:?}"), |e| String::from(e.message()))
 }
 
 /// A view as a JS value: objects, arrays, `Uint8Array`s, `bigint` ids.
@@ -69,18 +77,8 @@ pub fn resource_did(name: &str) -> String {
 
 /// Operations per second of the wire's cryptography in this browser, each run for
 /// `ms` milliseconds: `{sign, verify, delegation, pair, seal, open, seal16kMBps}`.
-#[wasm_bindgen(js_name = cryptoBench)]
+#[wasm_bindgen(js_name = cryptoBench, unchecked_return_type = "CryptoOps")]
 pub fn crypto_bench(ms: f64) -> JsValue {
     let mut clock = || js_sys::Date::now();
-    let c = crate::bench::crypto_ops(&mut clock, ms);
-    let n = Value::Num;
-    to_js(Value::Obj(vec![
-        ("sign", n(c.sign)),
-        ("verify", n(c.verify)),
-        ("delegation", n(c.delegation)),
-        ("pair", n(c.pair)),
-        ("seal", n(c.seal)),
-        ("open", n(c.open)),
-        ("seal16kMBps", n(c.seal_16k_mb_s)),
-    ]))
+    to_js(crate::api::crypto(&crate::bench::crypto_ops(&mut clock, ms)))
 }

@@ -9,8 +9,7 @@
 //!   core's link messages. A description leaves after its first candidates (a short
 //!   grace), the rest trickle.
 //! - Manual bootstrap: `createOffer` / `answerOffer` / `acceptAnswer` carry signed text.
-//! - Events reach JS only after the driver's state is released, so a handler may call
-//!   back into the provider.
+//! - Events reach JS only after the driver's state is released (a handler may call back).
 //!
 //! [`Node::poll_link`]: crate::node::Node::poll_link
 
@@ -24,7 +23,7 @@ use web_sys::{RtcIceServer, RtcSdpType};
 
 use super::rtc::{clear_timeout, set_timeout, Rtc, GATHER_LIMIT_MS, LOW_WATER};
 use super::session::WasmSession;
-use super::{api_error, js_error, parse_did, to_js};
+use super::{api_error, js_error, js_message, parse_did, to_js};
 use crate::api::{data_channel_config, ApiError, ErrorCode, Front, Value, Wait};
 use crate::link::{Candidate, CloseReason, ConnId};
 use crate::node::LinkIo;
@@ -102,7 +101,7 @@ impl Inner {
     fn pump(&mut self) {
         loop {
             let mut work = false;
-            while let Some(io) = self.front.node_mut().poll_link() {
+            while let Some(io) = self.front.poll_link() {
                 work = true;
                 self.perform(io);
             }
@@ -136,7 +135,7 @@ impl Inner {
                 let rtc = match Rtc::new(&self.ice_servers, conn, &self.me) {
                     Ok(r) => r,
                     Err(e) => {
-                        self.front.connection_failed(conn, Some(format!("{e:?}")));
+                        self.front.connection_failed(conn, Some(ApiError::new(ErrorCode::Webrtc, js_message(&e))));
                         return self.front.node_mut().handle_link_closed(now(), conn);
                     }
                 };
@@ -177,7 +176,6 @@ impl Inner {
                 if matches!(reason, CloseReason::PeerClosed | CloseReason::Drained) && c.rtc.dc.buffered_amount() > 0 {
                     self.retiring.push((c.rtc, now() + RETIRE_LIMIT));
                 }
-                self.front.connection_failed(conn, None);
             }
         }
     }
@@ -192,7 +190,8 @@ impl Inner {
                 self.front.handle_description(now(), conn, sdp);
             }
             Err(e) => {
-                self.front.connection_failed(conn, Some(format!("{e:?}")));
+                let e = self.front.description_error(conn, js_message(&e));
+                self.front.connection_failed(conn, Some(e));
                 self.lost(conn);
             }
         }
@@ -257,11 +256,11 @@ impl WasmProvider {
     pub fn new(
         session: &WasmSession,
         seed: &[u8],
-        ice_servers: js_sys::Array,
+        #[wasm_bindgen(unchecked_param_type = "RTCIceServer[]")] ice_servers: js_sys::Array,
         connect_timeout_ms: u32,
         max_connections: u32,
         ring_candidate_wait_ms: u32,
-        on_event: js_sys::Function,
+        #[wasm_bindgen(unchecked_param_type = "(e: ProviderEvent) => void")] on_event: js_sys::Function,
     ) -> Result<WasmProvider, JsValue> {
         let seed: [u8; 32] = seed.try_into().map_err(|_| js_error(ErrorCode::BadArgument, "seed must be 32 random bytes"))?;
         if ice_servers.iter().any(|s| s.dyn_ref::<RtcIceServer>().is_none() && !s.is_object()) {
@@ -299,30 +298,32 @@ impl WasmProvider {
     }
 
     /// A signed offer for a manual handshake (copy-paste, QR, HTTP …): `Promise<string>`.
-    #[wasm_bindgen(js_name = createOffer)]
+    #[wasm_bindgen(js_name = createOffer, unchecked_return_type = "Promise<string>")]
     pub fn create_offer(&self) -> js_sys::Promise {
         request(&self.inner, |i| i.front.create_offer(now()))
     }
 
     /// Answers a peer's offer: `Promise<string>` (the signed answer to send back).
-    #[wasm_bindgen(js_name = answerOffer)]
+    #[wasm_bindgen(js_name = answerOffer, unchecked_return_type = "Promise<string>")]
     pub fn answer_offer(&self, offer: String) -> js_sys::Promise {
         request(&self.inner, |i| i.front.answer_offer(now(), &offer))
     }
 
     /// Takes the answer to our offer: `Promise<string>`, the peer's DID once the link is
     /// open (this node then joins the ring through it if it is alone).
-    #[wasm_bindgen(js_name = acceptAnswer)]
+    #[wasm_bindgen(js_name = acceptAnswer, unchecked_return_type = "Promise<string>")]
     pub fn accept_answer(&self, answer: String) -> js_sys::Promise {
         request(&self.inner, |i| i.front.accept_answer(now(), &answer))
     }
 
-    /// Opens a link to `did`, signalled through the ring: `Promise`, once it is open.
+    /// Opens a link to `did`, signalled through the ring: `Promise<string>` (the DID),
+    /// once it is open.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn connect(&self, did: String) -> js_sys::Promise {
-        request(&self.inner, |i| {
-            let peer = parse_did(&did).map_err(|_| ApiError::new(ErrorCode::BadDid, format!("{did:?} is not a DID")))?;
-            i.front.connect(now(), peer)
-        })
+        match parse_did(&did) {
+            Ok(peer) => request(&self.inner, |i| i.front.connect(now(), peer)),
+            Err(e) => js_sys::Promise::reject(&e),
+        }
     }
 
     /// Closes the link to `did` (the ring will route around it).
@@ -338,6 +339,7 @@ impl WasmProvider {
     }
 
     /// `{did, joined, successor, predecessor, successors, fingers, connections, pending, stats}`.
+    #[wasm_bindgen(unchecked_return_type = "ProviderInfo")]
     pub fn info(&self) -> JsValue {
         let i = self.inner.borrow();
         let buffered: f64 = i.conns.values().map(|c| f64::from(c.rtc.dc.buffered_amount())).sum();
@@ -357,14 +359,14 @@ impl WasmProvider {
     /// provider's account: a single value (`set` false; only its writer may overwrite
     /// it) or this account's entry in an append-set. `keep`: rewrite it while the
     /// provider lives. Resolves once the key's owner has stored it.
-    #[wasm_bindgen(js_name = storePut)]
+    #[wasm_bindgen(js_name = storePut, unchecked_return_type = "Promise<null>")]
     pub fn store_put(&self, key: &[u8], set: bool, value: &[u8], ttl_ms: f64, keep: bool) -> js_sys::Promise {
         request(&self.inner, |i| i.front.put(now(), key, set, value.to_vec(), ttl_ms, keep))
     }
 
     /// The live records at `key`: `[{writer, value, version, expiresAt, kind}]` (empty if
     /// none), checked against their writers' signatures.
-    #[wasm_bindgen(js_name = storeGet)]
+    #[wasm_bindgen(js_name = storeGet, unchecked_return_type = "Promise<StoredRecord[]>")]
     pub fn store_get(&self, key: &[u8]) -> js_sys::Promise {
         request(&self.inner, |i| Ok(i.front.get(now(), key)))
     }
