@@ -40,9 +40,8 @@ fn step(fronts: &mut [F; 2], w: &mut Wires, now: Instant) {
                     }
                     LinkIo::SetAnswer { .. } => {
                         w.answered = true;
-                        for s in 0..2 {
-                            let c = w.created[s][0];
-                            fronts[s].node_mut().handle_link_open(now, c);
+                        for (f, created) in fronts.iter_mut().zip(&w.created) {
+                            f.node_mut().handle_link_open(now, created[0]);
                         }
                     }
                     LinkIo::Send { bytes, .. } => {
@@ -112,6 +111,15 @@ fn a_manual_handshake_settles_each_request_and_links_the_two() {
     assert_eq!(info.get("connections"), Some(&Value::Num(1.0)), "{info:?}");
 }
 
+/// A manual offer's signed text (its connection described at once).
+fn described_offer(f: &mut F, now: Instant) -> String {
+    let o = f.create_offer(now).expect("room for an offer");
+    f.wait(o, 1);
+    let Some(LinkIo::Create { conn, .. }) = f.poll_link() else { panic!("a connection to create") };
+    f.handle_description(now, conn, "v=0 offer".into());
+    text(&settled(f)[0].1)
+}
+
 #[test]
 fn bad_requests_get_their_codes() {
     let mut a = front(3);
@@ -126,12 +134,7 @@ fn bad_requests_get_their_codes() {
     assert_eq!(e(a.put(now, b"k", false, vec![1], f64::NAN, false)), ErrorCode::BadArgument);
     assert_eq!(e(a.put(now, b"k", false, vec![1], 0.5, false)), ErrorCode::BadArgument);
     // An offer is not an answer, and our own offer is not answered.
-    let o = a.create_offer(now).unwrap();
-    a.wait(o, 1);
-    let conn = a.node_mut().poll_link();
-    let Some(LinkIo::Create { conn, .. }) = conn else { panic!("{conn:?}") };
-    a.handle_description(now, conn, "v=0 a".into());
-    let offer_text = text(&settled(&mut a)[0].1);
+    let offer_text = described_offer(&mut a, now);
     assert_eq!(e(a.answer_offer(now, &offer_text)), ErrorCode::BadArgument);
     assert_eq!(e(b.accept_answer(now, &offer_text)), ErrorCode::BadAnswer);
     // Answered once: the same offer again would replace the link it made.
@@ -144,12 +147,7 @@ fn bad_requests_get_their_codes() {
     // Another network's offer.
     let mut rng = ChaCha20Rng::seed_from_u64(9);
     let other = Front::<u32>::new(session(&mut rng, 8, T0, DAY), data_channel_config(8, 8, 5_000, 1 << 20), [9; 32], now);
-    let mut other = other.unwrap();
-    let o = other.create_offer(now).unwrap();
-    other.wait(o, 1);
-    let Some(LinkIo::Create { conn, .. }) = other.node_mut().poll_link() else { panic!() };
-    other.handle_description(now, conn, "v=0 b".into());
-    let foreign = text(&settled(&mut other)[0].1);
+    let foreign = described_offer(&mut other.unwrap(), now);
     assert_eq!(e(b.answer_offer(now, &foreign)), ErrorCode::BadOffer);
 }
 
