@@ -11,7 +11,7 @@ wasm-pack build --release --target web --no-pack --out-dir "$WASM_OUT" --out-nam
   || wasm-pack build --release --target web --no-pack --out-dir "$WASM_OUT" --out-name rings_node
 rm -rf "$BUILD" pkg
 mkdir -p "$BUILD" pkg/dist
-cp js/index.ts js/tsconfig.json "$BUILD"/
+cp js/*.ts js/tsconfig.json "$BUILD"/
 cp "$WASM_OUT"/rings_node.js "$WASM_OUT"/rings_node.d.ts "$BUILD"/
 # The types declared in Rust (src/api: error codes, views, the event map) open the
 # generated .d.ts; index.ts takes them from their own module, so a consumer's tsc never

@@ -24,6 +24,7 @@ wasm-pack test --headless --chrome
 echo "== npm package: build, pack, install into a scratch project, tsc --strict"
 bash scripts/build-pkg.sh
 bash scripts/check-pack.sh
+node --test tests/js/
 bash scripts/api-docs.sh
 
 echo "== package in headless Chromium (playwright-core): rings of Providers over real WebRTC"

@@ -1,0 +1,79 @@
+// @ringsnetwork/rings-node: a Provider's peers and kept records in IndexedDB, and what tabs post to each other.
+
+import { RingsError } from "./errors.js";
+
+/** What same-origin tabs post to each other on the BroadcastChannel. */
+export interface LocalSignal {
+  type: "rings-offer" | "rings-answer";
+  id: string;
+  /** Offer: the DIDs asked to answer, or null for any tab. */
+  to?: string[] | null;
+  from?: string;
+  offer?: string;
+  answer?: string;
+}
+
+export interface KeptRecord {
+  id: string;
+  key: Uint8Array;
+  set: boolean;
+  value: Uint8Array;
+  ttlMs: number;
+}
+
+export function recordId(key: Uint8Array, set: boolean): string {
+  return (set ? "s:" : "v:") + Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function request<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((ok, fail) => {
+    r.onsuccess = () => ok(r.result);
+    r.onerror = () => fail(new RingsError("BAD_ARGUMENT", `IndexedDB: ${r.error?.message ?? "failed"}`));
+  });
+}
+
+/** A Provider's peers and kept records in IndexedDB (`rings-node/<name>`). */
+export class Persisted {
+  private constructor(private readonly db: IDBDatabase) {}
+
+  static async open(name: string): Promise<Persisted> {
+    const r = indexedDB.open(`rings-node/${name}`, 1);
+    r.onupgradeneeded = () => {
+      r.result.createObjectStore("peers", { keyPath: "did" });
+      r.result.createObjectStore("records", { keyPath: "id" });
+    };
+    return new Persisted(await request(r));
+  }
+
+  private store(name: "peers" | "records", mode: IDBTransactionMode): IDBObjectStore {
+    return this.db.transaction(name, mode).objectStore(name);
+  }
+
+  /** Records a peer; the cache keeps the 64 most recently seen. */
+  async putPeer(did: string): Promise<void> {
+    await request(this.store("peers", "readwrite").put({ did, seen: Date.now() }));
+    const all = (await request(this.store("peers", "readonly").getAll())) as { did: string; seen: number }[];
+    if (all.length > 64) {
+      const store = this.store("peers", "readwrite");
+      for (const old of all.sort((a, b) => b.seen - a.seen).slice(64)) store.delete(old.did);
+    }
+  }
+
+  /** The 32 most recently seen peers. */
+  async peers(): Promise<{ did: string; seen: number }[]> {
+    const all = (await request(this.store("peers", "readonly").getAll())) as { did: string; seen: number }[];
+    return all.sort((a, b) => b.seen - a.seen).slice(0, 32);
+  }
+
+  async putRecord(r: KeptRecord): Promise<void> {
+    await request(this.store("records", "readwrite").put(r));
+  }
+
+  async deleteRecord(id: string): Promise<void> {
+    await request(this.store("records", "readwrite").delete(id));
+  }
+
+  async records(): Promise<KeptRecord[]> {
+    return (await request(this.store("records", "readonly").getAll())) as KeptRecord[];
+  }
+}
