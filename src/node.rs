@@ -17,7 +17,7 @@ use crate::chord::{self, Config, ConfigError, DecodeError, Message, RequestId};
 use crate::identity::Session;
 use crate::link::{LinkConfig, Links};
 use crate::store::{GetResult, OpId, PutError, Record, RecordKind, Store, StoreConfig, StoreError, StoreEvent, StoreMsg, STORE_TAG};
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, WallOffset};
 use crate::wire::{self, Delivery, RejectReason, Undelivered, Wire, WireConfig, WireOutput};
 use crate::Did;
 
@@ -130,6 +130,8 @@ pub struct Node {
     /// by (key, kind): the next put starts above them.
     seen_versions: Vec<((Did, RecordKind), u64)>,
     next_republish: Instant,
+    /// Wall clock = `now` + this (validity checks; timers run on `now`).
+    wall: WallOffset,
     /// The predecessor changed since the last store maintenance.
     pred_changed: bool,
     transmits: VecDeque<Transmit>,
@@ -220,6 +222,7 @@ impl Node {
             },
             published: Vec::new(),
             next_republish: now + cfg.store.republish,
+            wall: WallOffset::default(),
             pred_changed: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -229,6 +232,21 @@ impl Node {
             delivery_timeout: cfg.delivery_timeout,
             unacked: delivery::Unacked::default(),
         })
+    }
+
+    /// The wall clock reads `wall_ms` (Unix milliseconds) at monotonic `now`: delegation
+    /// expiry, message issue times and record expiry and versions follow it, timers do
+    /// not (see [`crate::time`]). Drivers whose `now` is wall time need not call it.
+    pub fn set_wall_clock(&mut self, now: Instant, wall_ms: u64) {
+        let w = WallOffset::between(now, wall_ms);
+        self.wall = w;
+        self.wire.set_wall_offset(w);
+        self.store.set_wall_offset(w);
+    }
+
+    /// The wall clock at monotonic `now`.
+    pub fn wall_clock(&self, now: Instant) -> Instant {
+        self.wall.wall(now)
     }
 
     // ---- getters ----

@@ -398,7 +398,8 @@ impl<T> Front<T> {
             return Err(ApiError::new(code, SignalError::WrongKind));
         }
         let skew = self.node.wire().config().skew;
-        let from = signal.verify(self.network, now, MANUAL_SIGNAL_MAX_AGE, skew).map_err(|e| ApiError::new(code, e))?;
+        let wall = self.node.wall_clock(now);
+        let from = signal.verify(self.network, wall, MANUAL_SIGNAL_MAX_AGE, skew).map_err(|e| ApiError::new(code, e))?;
         Ok((signal, from))
     }
 
@@ -410,7 +411,7 @@ impl<T> Front<T> {
             Manual::Answer { digest } => SignalKind::Answer(digest),
         };
         let nonce = self.rng.next_u64();
-        let signal = Signal::new(&self.session, kind, sdp, now, nonce);
+        let signal = Signal::new(&self.session, kind, sdp, self.node.wall_clock(now), nonce);
         if let (Manual::Offer, Some(n)) = (m, self.node.links().and_then(|l| l.negotiation_of(conn))) {
             if self.manual_offers.len() >= MAX_MANUAL {
                 self.manual_offers.remove(0);

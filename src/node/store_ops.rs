@@ -78,7 +78,7 @@ impl Node {
     /// version) every third of its lifetime until [`Node::unpublish`].
     pub fn publish(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
         let last = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
-        let version = now.as_millis().max(last + 1); // what `put` signs
+        let version = self.wall.wall(now).as_millis().max(last + 1); // what `put` signs
         let op = self.put(now, key, kind, value.clone(), ttl)?;
         self.published.retain(|p| (p.key, p.kind) != (key, kind));
         self.published.push(Published { key, kind, value, ttl, version, renewed: now });
@@ -125,9 +125,10 @@ impl Node {
             return Err(StoreError::TooLong);
         }
         // Versions follow the clock, so a restarted writer still overwrites its past.
-        let version = now.as_millis().max(last + 1);
+        let wall = self.wall.wall(now).as_millis();
+        let version = wall.max(last + 1);
         // A record cannot outlive the delegation that vouches for it.
-        let expires = (now.as_millis() + ttl.as_millis()).min(session.delegation().expires_at);
+        let expires = (wall + ttl.as_millis()).min(session.delegation().expires_at);
         Ok(Record::sign(session, key, kind, version, expires, value))
     }
 
@@ -534,7 +535,7 @@ impl Node {
     /// a key to a newcomer hands it over; copies nobody refreshed go up to the
     /// predecessor, then expire; writers renew what they publish.
     pub(super) fn maintain_store(&mut self, now: Instant) {
-        self.store.expire(now.as_millis());
+        self.store.expire(self.wall.wall(now).as_millis());
         let me = self.did();
         let table = self.ring.table();
         let n = self.store.config().replicas.saturating_sub(1);

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use record::{Record, RecordKind};
 
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, WallOffset};
 use crate::Did;
 
 /// First byte of a store message on a link.
@@ -306,6 +306,8 @@ pub struct Store {
     /// most recent last.
     vouched: Vec<(u64, VerifyingKey, Did, u64)>,
     stats: StoreStats,
+    /// Wall clock = `now` + this (record expiry, delegations; see [`crate::time`]).
+    wall: WallOffset,
 }
 
 /// Writers whose delegation is remembered (checked again when forgotten).
@@ -313,7 +315,12 @@ const MAX_VOUCHED: usize = 64;
 
 impl Store {
     pub fn new(cfg: StoreConfig, network: u32, skew: Duration) -> Store {
-        Store { cfg, network, skew, held: Vec::new(), bytes: 0, vouched: Vec::new(), stats: StoreStats::default() }
+        Store { cfg, network, skew, held: Vec::new(), bytes: 0, vouched: Vec::new(), stats: StoreStats::default(), wall: WallOffset::default() }
+    }
+
+    /// The wall clock's offset from `now`.
+    pub fn set_wall_offset(&mut self, wall: WallOffset) {
+        self.wall = wall;
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -334,13 +341,13 @@ impl Store {
 
     /// Live records at `key` (a value, or a set's entries).
     pub fn records_at(&self, key: Did, now: Instant) -> Vec<Record> {
-        let now = now.as_millis();
+        let now = self.wall.wall(now).as_millis();
         self.at_key(key).iter().filter(|h| h.record.expires_at >= now).map(|h| h.record.clone()).collect()
     }
 
     /// Whether a live record is held at `key`.
     pub fn holds(&self, key: Did, now: Instant) -> bool {
-        let now = now.as_millis();
+        let now = self.wall.wall(now).as_millis();
         self.at_key(key).iter().any(|h| h.record.expires_at >= now)
     }
 
@@ -371,7 +378,7 @@ impl Store {
 
     /// Checks a record without storing it (a `get`'s answer); refusals are counted.
     pub fn check(&mut self, now: Instant, r: &Record) -> Result<(), StoreError> {
-        let result = if r.expires_at < now.as_millis() { Err(StoreError::Expired) } else { self.verify(now, r) };
+        let result = if r.expires_at < self.wall.wall(now).as_millis() { Err(StoreError::Expired) } else { self.verify(now, r) };
         if let Err(e) = result {
             self.stats.rejected[e as usize] += 1;
         }
@@ -403,7 +410,7 @@ impl Store {
     }
 
     fn check_and_insert(&mut self, now: Instant, r: Record, owns: &dyn Fn(Did) -> bool, from: Option<Did>) -> Result<bool, StoreError> {
-        let ms = now.as_millis();
+        let ms = self.wall.wall(now).as_millis();
         if r.expires_at < ms {
             return Err(StoreError::Expired);
         }
@@ -491,13 +498,14 @@ impl Store {
 
     fn verify(&mut self, now: Instant, r: &Record) -> Result<(), StoreError> {
         let fp = r.delegation.fingerprint();
-        let ms = now.as_millis();
+        let wall = self.wall.wall(now);
+        let ms = wall.as_millis();
         let skew = self.skew.as_millis();
         let known = self.vouched.iter().rev().find(|(f, _, account, expires)| *f == fp && *account == r.writer && *expires + skew >= ms);
         let key = match known {
             Some((_, k, _, _)) => *k,
             None => {
-                let k = r.check_delegation(self.network, now, self.skew)?;
+                let k = r.check_delegation(self.network, wall, self.skew)?;
                 if self.vouched.len() >= MAX_VOUCHED {
                     self.vouched.remove(0);
                 }

@@ -10,7 +10,6 @@
 //!   grace), the rest trickle.
 //! - Manual bootstrap: `createOffer` / `answerOffer` / `acceptAnswer` carry signed text.
 //! - Events reach JS only after the driver's state is released (a handler may call back).
-//!
 //! [`Node::poll_link`]: crate::node::Node::poll_link
 
 use std::cell::RefCell;
@@ -21,7 +20,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{RtcIceServer, RtcSdpType};
 
-use super::rtc::{clear_timeout, set_timeout, Rtc, GATHER_LIMIT_MS, LOW_WATER};
+use super::rtc::{clear_timeout, performance_now, set_timeout, Rtc, GATHER_LIMIT_MS, LOW_WATER};
 use super::session::WasmSession;
 use super::{api_error, js_error, js_message, parse_did, to_js};
 use crate::api::{data_channel_config, ApiError, ErrorCode, Front, Value, Wait};
@@ -34,8 +33,11 @@ const CANDIDATE_GRACE_MS: i32 = 15;
 /// How long a connection closed in agreement may take to send what it buffered.
 const RETIRE_LIMIT: Duration = Duration::from_millis(5000);
 
+thread_local!(static ORIGIN: f64 = js_sys::Date::now() - performance_now());
+
+/// Monotonic time for the node's timers (the wall clock is set apart, in `with`).
 pub(super) fn now() -> Instant {
-    Instant(js_sys::Date::now() as u64)
+    Instant(ORIGIN.with(|o| o + performance_now()).max(0.0) as u64)
 }
 
 /// A promise's resolve and reject.
@@ -75,6 +77,7 @@ pub(super) fn with(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner)) -> b
         if i.closed {
             return false;
         }
+        i.front.node_mut().set_wall_clock(now(), js_sys::Date::now() as u64);
         f(&mut i);
         i.pump();
         (i.front.take(), i.on_event.clone())
@@ -316,8 +319,7 @@ impl WasmProvider {
         request(&self.inner, |i| i.front.accept_answer(now(), &answer))
     }
 
-    /// Opens a link to `did`, signalled through the ring: `Promise<string>` (the DID),
-    /// once it is open.
+    /// Opens a link to `did`, signalled through the ring: `Promise<string>` (the DID).
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn connect(&self, did: String) -> js_sys::Promise {
         match parse_did(&did) {
@@ -355,10 +357,8 @@ impl WasmProvider {
         result.map_err(api_error)
     }
 
-    /// Writes `value` at `key` (stored at sha1 of the key) for `ttlMs`, as this
-    /// provider's account: a single value (`set` false; only its writer may overwrite
-    /// it) or this account's entry in an append-set. `keep`: rewrite it while the
-    /// provider lives. Resolves once the key's owner has stored it.
+    /// Writes `value` at `key` for `ttlMs` ([`Front::put`]); resolves once the key's owner
+    /// has stored it.
     #[wasm_bindgen(js_name = storePut, unchecked_return_type = "Promise<null>")]
     pub fn store_put(&self, key: &[u8], set: bool, value: &[u8], ttl_ms: f64, keep: bool) -> js_sys::Promise {
         request(&self.inner, |i| i.front.put(now(), key, set, value.to_vec(), ttl_ms, keep))

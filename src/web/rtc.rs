@@ -24,6 +24,9 @@ extern "C" {
     pub(super) fn set_timeout(f: &js_sys::Function, ms: i32) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
     pub(super) fn clear_timeout(id: &JsValue);
+    /// Monotonic milliseconds since the page (or worker) began.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    pub(super) fn performance_now() -> f64;
 }
 
 /// Channel bytes above which routed-frame credit is withheld (see `LinkConfig::low_water`).

@@ -25,7 +25,7 @@ use super::{RejectReason, RouteError, WireConfig, WireStats};
 use crate::chord::RoutingTable;
 use crate::identity::pair::{PairKeys, NONCE_LEN, TAG_LEN};
 use crate::identity::{Delegation, IdentityError, Session};
-use crate::time::Instant;
+use crate::time::{Instant, WallOffset};
 use crate::Did;
 
 mod inbound;
@@ -175,6 +175,8 @@ pub struct Wire {
     hints: super::link_route::Hints,
     out: VecDeque<WireOutput>,
     stats: WireStats,
+    /// Wall clock = `now` + this (issue times, expiries, delegations).
+    wall: WallOffset,
 }
 
 impl Wire {
@@ -197,7 +199,17 @@ impl Wire {
             hints: super::link_route::Hints::default(),
             out: VecDeque::new(),
             stats: WireStats::default(),
+            wall: WallOffset::default(),
         }
+    }
+
+    /// The wall clock's offset from `now` (see [`crate::time`]).
+    pub fn set_wall_offset(&mut self, wall: WallOffset) {
+        self.wall = wall;
+    }
+
+    fn wall(&self, now: Instant) -> Instant {
+        self.wall.wall(now)
     }
 
     pub fn stats(&self) -> &WireStats {
@@ -256,7 +268,7 @@ impl Wire {
             self.out.push_back(WireOutput::Delivered(Delivery { from: dest, tx, body, hops: 0 }));
             return Ok(tx);
         }
-        if let Some(peer) = self.sessions.get(dest, now.as_millis()) {
+        if let Some(peer) = self.sessions.get(dest, self.wall(now).as_millis()) {
             self.send_data(now, table, dest, tx, &peer, body);
             return Ok(tx);
         }
@@ -348,7 +360,7 @@ impl Wire {
             } else {
                 SessionProof::Full(session.delegation().clone())
             },
-            issued_at: now.as_millis(),
+            issued_at: self.wall(now).as_millis(),
             ttl: self.cfg.ttl.as_millis().min(u32::MAX as u64) as u32,
             kind,
             body_len: sealed_len as u32,
@@ -548,7 +560,7 @@ impl Wire {
                 }
             }
         }
-        self.replay.expire(now.as_millis().saturating_sub(self.cfg.skew.as_millis()));
+        self.replay.expire(self.wall(now).as_millis().saturating_sub(self.cfg.skew.as_millis()));
         self.pins.retain(|_, p| p.until > now);
         self.hints.expire(now);
         let hops: Vec<Did> = self.outbox.keys().copied().collect();
@@ -605,7 +617,7 @@ impl Wire {
         if h.network != self.cfg.network {
             return Err(RejectReason::WrongNetwork);
         }
-        let (now, skew) = (now.as_millis(), self.cfg.skew.as_millis());
+        let (now, skew) = (self.wall(now).as_millis(), self.cfg.skew.as_millis());
         if h.issued_at > now.saturating_add(skew) {
             return Err(RejectReason::FromFuture);
         }

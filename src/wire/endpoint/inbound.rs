@@ -8,7 +8,7 @@ impl Wire {
     fn prove(&mut self, now: Instant, origin: Did, proof: &SessionProof, msg_expires: u64) -> Result<Proven, RejectReason> {
         match proof {
             SessionProof::Known(fp) => {
-                let (did, s) = self.sessions.by_fingerprint(*fp, now.as_millis()).ok_or(RejectReason::UnknownSession)?;
+                let (did, s) = self.sessions.by_fingerprint(*fp, self.wall(now).as_millis()).ok_or(RejectReason::UnknownSession)?;
                 if did != origin {
                     return Err(RejectReason::SessionMismatch);
                 }
@@ -21,12 +21,12 @@ impl Wire {
                 let fingerprint = d.fingerprint();
                 // A delegation verified before (same fingerprint, same account) is not
                 // verified again; its network and expiry still are.
-                let known = self.sessions.by_fingerprint(fingerprint, now.as_millis()).filter(|(did, _)| *did == origin);
+                let known = self.sessions.by_fingerprint(fingerprint, self.wall(now).as_millis()).filter(|(did, _)| *did == origin);
                 let key = match known {
                     Some((_, s)) if d.network == self.cfg.network => s.key,
                     _ => {
                         self.stats.delegations_verified += 1;
-                        verify_delegation(d, self.cfg.network, now, self.cfg.skew)?
+                        verify_delegation(d, self.cfg.network, self.wall(now), self.cfg.skew)?
                     }
                 };
                 Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires, hops: 0, pair: None })
@@ -119,7 +119,7 @@ impl Wire {
             body: Vec::new(),
             last_progress: now,
             via,
-            deadline: Instant(expires_at) + self.cfg.reassembly_timeout,
+            deadline: self.wall.mono(Instant(expires_at)) + self.cfg.reassembly_timeout,
         };
         if !partial.append(&frame.piece) {
             return Err(RejectReason::ReassemblyFull);
@@ -235,7 +235,7 @@ impl Wire {
                 // Either way both sides now hold each other's session (a crossing pair
                 // of hellos included): release what waited for it.
                 let waiting = self.waiting.remove(&origin);
-                if let (Some(w), Some(peer)) = (waiting, self.sessions.get(origin, now.as_millis())) {
+                if let (Some(w), Some(peer)) = (waiting, self.sessions.get(origin, self.wall(now).as_millis())) {
                     for (tx, body) in w.messages {
                         self.send_data(now, table, origin, tx, &peer, body);
                     }
