@@ -13,5 +13,5 @@ pub use front::{data_channel_config, Front, Manual, Settled, Wait, MANUAL_SIGNAL
 pub use view::{crypto, event, info, reason_text, record, Value};
 pub use view_ts::VIEW_TS;
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))] // sessions from the simulator
 mod tests;

@@ -86,7 +86,7 @@ export interface CryptoOps {
 }
 "#;
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))] // a node from the simulator's sessions
 mod tests {
     use super::super::view::{self, Value};
     use super::VIEW_TS;

@@ -10,6 +10,7 @@
 //!   grace), the rest trickle.
 //! - Manual bootstrap: `createOffer` / `answerOffer` / `acceptAnswer` carry signed text.
 //! - Events reach JS only after the driver's state is released (a handler may call back).
+//!
 //! [`Node::poll_link`]: crate::node::Node::poll_link
 
 use std::cell::RefCell;
