@@ -16,8 +16,14 @@ cp "$WASM_OUT"/rings_node.js "$WASM_OUT"/rings_node.d.ts "$BUILD"/
 # The types declared in Rust (src/api: error codes, views, the event map) open the
 # generated .d.ts; index.ts takes them from their own module, so a consumer's tsc never
 # reads the wasm glue's declarations (whose `Symbol.dispose` needs lib esnext).
-awk '/^export (class|function) /{exit} {print}' "$WASM_OUT"/rings_node.d.ts > "$BUILD"/views.ts
-grep -q 'export interface ProviderInfo' "$BUILD"/views.ts || { echo "[build-pkg] no Rust-declared types in rings_node.d.ts" >&2; exit 1; }
+{
+  grep '^export type ErrorCode = ' "$WASM_OUT"/rings_node.d.ts
+  awk '/@rings-views-end/ {s=0} s {print} /@rings-views-begin/ {s=1}' "$WASM_OUT"/rings_node.d.ts
+} > "$BUILD"/views.ts
+# Every type index.ts re-exports from views.js must be there.
+for t in $(sed -n 's/^export type { \(.*\) } from "\.\/views\.js";/\1/p' js/index.ts | tr -d ','); do
+  grep -qE "^export (type|interface) $t\b" "$BUILD"/views.ts || { echo "[build-pkg] $t is not among the Rust-declared types" >&2; exit 1; }
+done
 tsc -p "$BUILD/tsconfig.json" --outDir pkg/dist
 cp "$WASM_OUT"/rings_node.js "$WASM_OUT"/rings_node.d.ts "$WASM_OUT"/rings_node_bg.wasm pkg/dist/
 cp pkg-template/package.json pkg/

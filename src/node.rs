@@ -175,7 +175,10 @@ struct Published {
     value: Vec<u8>,
     ttl: Duration,
     version: u64,
+    /// When it was last signed, by both clocks: it is renewed when either says a third
+    /// of its life passed (the monotonic clock may lag the wall clock, as after a sleep).
     renewed: Instant,
+    renewed_wall: Instant,
 }
 
 /// How soon after a change of predecessor or successor the store pushes its copies.

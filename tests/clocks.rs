@@ -59,3 +59,59 @@ fn a_wall_clock_jump_moves_validity_not_timers() {
         assert!(got.iter().all(|m| m == b"on time" || m == b"skewed"), "seed {seed}: {got:?}");
     }
 }
+
+/// Both nodes run on a monotonic clock that starts at 0, their wall clocks at T0: every
+/// validity check must read the wall clock (the monotonic one would make every
+/// delegation not yet valid). Messages small and multi-frame, a put and a get; then the
+/// receiver's clock jumps and it refuses what the sender signs.
+#[test]
+fn nodes_on_a_monotonic_clock_from_zero_check_validity_by_the_wall_clock() {
+    use rings_node::store::{GetResult, Record, RecordKind, StoreEvent};
+    use rings_node::{Duration, Identity, NodeConfig};
+    for seed in 1..=3u64 {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let (sa, sb) = (session(&mut rng, 1, T0, DAY), session(&mut rng, 1, T0, DAY));
+        let mut now = Instant(0);
+        let mut a = Node::new(Identity::Session(sa), NodeConfig::default(), [1; 32], now).expect("valid");
+        let mut b = Node::new(Identity::Session(sb), NodeConfig::default(), [2; 32], now).expect("valid");
+        a.set_wall_clock(now, T0);
+        b.set_wall_clock(now, T0);
+        b.join(now, a.did());
+        run(&mut a, &mut b, &mut now, 3_000, None);
+        assert_eq!(a.ring().successor(), Some(b.did()), "seed {seed}");
+        let big = vec![7u8; 200_000];
+        let _ = a.send(now, b.did(), b"small".to_vec());
+        let _ = a.send(now, b.did(), big.clone());
+        let _ = b.send(now, a.did(), b"back".to_vec());
+        run(&mut a, &mut b, &mut now, 3_000, None);
+        assert_eq!(delivered(&mut b), vec![b"small".to_vec(), big], "seed {seed}");
+        assert_eq!(delivered(&mut a), vec![b"back".to_vec()], "seed {seed}");
+        assert_eq!(a.wire().stats().rejected_total() + b.wire().stats().rejected_total(), 0, "seed {seed}: nothing refused");
+        // A record written by A is read by B, its expiry in wall time.
+        let key = Record::key_of(b"clock");
+        let put = a.put(now, key, RecordKind::Value, b"v".to_vec(), Duration::from_secs(600)).expect("a put");
+        run(&mut a, &mut b, &mut now, 2_000, None);
+        let get = b.get(now, key);
+        run(&mut a, &mut b, &mut now, 2_000, None);
+        let (mut stored, mut found) = (false, None);
+        for n in [&mut a, &mut b] {
+            while let Some(e) = n.poll_event() {
+                match e {
+                    Event::Store(StoreEvent::Put { op, result, .. }) if op == put => stored = result.is_ok(),
+                    Event::Store(StoreEvent::Get { op, result: GetResult::Found(rs), .. }) if op == get => found = Some(rs),
+                    _ => {}
+                }
+            }
+        }
+        assert!(stored, "seed {seed}: the put was stored");
+        let rs = found.expect("the get found the record");
+        assert!(rs[0].expires_at > T0 && rs[0].expires_at <= T0 + 20_000 + 600_000, "seed {seed}: expiry in wall time: {}", rs[0].expires_at);
+        // B's clock jumps two hours ahead: what A signs now has expired by B's clock.
+        b.set_wall_clock(now, T0 + now.0 + 7_200_000);
+        let before = b.wire().stats().rejected(RejectReason::Expired);
+        let _ = a.send(now, b.did(), b"late".to_vec());
+        run(&mut a, &mut b, &mut now, 500, None);
+        assert!(b.wire().stats().rejected(RejectReason::Expired) > before, "seed {seed}: B refused it as expired");
+        assert!(!delivered(&mut b).contains(&b"late".to_vec()), "seed {seed}");
+    }
+}

@@ -89,8 +89,9 @@ pub struct Front<T> {
     describing: Vec<(ConnId, Manual, T)>,
     opening: Vec<(Did, T)>,
     store_ops: Vec<(OpId, T)>,
-    /// Digests of the manual offers answered, with when: an offer is answered once.
-    answered: Vec<([u8; 32], Instant)>,
+    /// Digests of the manual offers answered, with when (monotonic) and the offer's
+    /// issue time (wall): an offer is answered once.
+    answered: Vec<([u8; 32], Instant, u64)>,
     events: Vec<Value>,
     settled: Vec<Settled<T>>,
     closed: bool,
@@ -182,15 +183,19 @@ impl<T> Front<T> {
         }
         let digest = signal.digest();
         // Answered once: a replayed offer would replace the link it made.
-        self.answered.retain(|(_, at)| now.0 < at.0 + MANUAL_SIGNAL_MAX_AGE.as_millis() * 2);
-        if self.answered.iter().any(|(d, _)| *d == digest) {
+        // Forgotten once both clocks agree it is stale (a wall clock set back would make it
+        // valid again; a monotonic one may lag).
+        let (wall, age) = (self.node.wall_clock(now).as_millis(), MANUAL_SIGNAL_MAX_AGE.as_millis() * 2);
+        self.answered.retain(|(_, at, issued)| now.0 < at.0 + age || wall < issued.saturating_add(age));
+        if self.answered.iter().any(|(d, _, _)| *d == digest) {
             return Err(ApiError::new(ErrorCode::BadOffer, "this offer was answered already"));
         }
+        let issued = signal.issued_at;
+        let conn = self.node.answer_manual(now, from, signal.sdp).ok_or_else(no_room)?;
         if self.answered.len() >= MAX_ANSWERED {
             self.answered.remove(0);
         }
-        self.answered.push((digest, now));
-        let conn = self.node.answer_manual(now, from, signal.sdp).ok_or_else(no_room)?;
+        self.answered.push((digest, now, issued));
         Ok(Wait::Described(conn, Manual::Answer { digest }))
     }
 

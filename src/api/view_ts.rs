@@ -3,6 +3,7 @@
 
 /// `ProviderInfo`, `StoredRecord`, the event map and `CryptoOps`.
 pub const VIEW_TS: &str = r#"
+// @rings-views-begin (scripts/build-pkg.sh copies what follows into views.ts)
 /** What `Provider.info()` returns. */
 export interface ProviderInfo {
   did: string;
@@ -84,6 +85,7 @@ export interface CryptoOps {
   open: number;
   seal16kMBps: number;
 }
+// @rings-views-end
 "#;
 
 #[cfg(all(test, not(target_arch = "wasm32")))] // a node from the simulator's sessions

@@ -81,7 +81,8 @@ impl Node {
         let version = self.wall.wall(now).as_millis().max(last + 1); // what `put` signs
         let op = self.put(now, key, kind, value.clone(), ttl)?;
         self.published.retain(|p| (p.key, p.kind) != (key, kind));
-        self.published.push(Published { key, kind, value, ttl, version, renewed: now });
+        let renewed_wall = self.wall.wall(now);
+        self.published.push(Published { key, kind, value, ttl, version, renewed: now, renewed_wall });
         self.pump(now);
         Ok(op)
     }
@@ -594,8 +595,8 @@ impl Node {
         }
         // Writers renew a third of the way through a record's life.
         for i in 0..self.published.len() {
-            let p = &self.published[i];
-            if p.renewed + crate::time::Duration(p.ttl.as_millis() / 3) > now {
+            let (p, third) = (&self.published[i], crate::time::Duration(self.published[i].ttl.as_millis() / 3));
+            if p.renewed + third > now && p.renewed_wall + third > self.wall.wall(now) {
                 continue;
             }
             let (key, kind, value, ttl, last) = (p.key, p.kind, p.value.clone(), p.ttl, p.version);
@@ -603,6 +604,7 @@ impl Node {
                 let p = &mut self.published[i];
                 p.version = record.version;
                 p.renewed = now;
+                p.renewed_wall = self.wall.wall(now);
                 self.start_op(now, key, OpKind::Put(record), RENEWAL);
             }
         }
