@@ -28,12 +28,16 @@ fn grow(sim: &mut Sim, target: usize) {
     if sim.members().is_empty() {
         sim.spawn(None);
     }
-    for _ in 0..200 {
+    let verbose = std::env::var_os("LINKS_VERBOSE").is_some();
+    for wave in 0..200 {
         let size = sim.members().len();
         if size >= target {
             return;
         }
         let pending = sim.unjoined().len();
+        if verbose {
+            eprintln!("wave {wave}: {size} members, {pending} waiting to join; {:?}", sim.link_stats());
+        }
         for _ in 0..size.min(target - size).saturating_sub(pending) {
             let via = sim.random_member();
             sim.spawn(via);

@@ -39,9 +39,9 @@ pub fn data_channel_config(network: u32, max_connections: u32, connect_timeout_m
     // A data channel buffers far more than the simulator's links: keep 3 MiB in flight
     // beyond `low_water`, so the link never waits on the sealing of the next message.
     cfg.wire.link_window = 3 << 20;
-    // A ring request can wait behind megabytes of data in the same ordered channel;
-    // dead links are noticed by WebRTC itself (channel close, connection state).
-    cfg.ring.hop_timeout = Duration::from_millis(2000);
+    // A hop may have to open a link first, and a ring request can wait behind megabytes
+    // in the same ordered channel; dead links are noticed by WebRTC itself.
+    cfg.ring.hop_timeout = crate::link::RING_HOP_TIMEOUT;
     let max_links = max_connections.max(2) as usize;
     let d = LinkConfig::default();
     cfg.links = Some(LinkConfig {

@@ -2,6 +2,15 @@
 
 use crate::time::Duration;
 
+/// The ring's patience with one hop in link mode (`chord::Config::hop_timeout` for every
+/// driver whose links are data channels): a relay may first have to open a link to the
+/// next hop — an offer signalled through the ring, 20–200 ms of setup — and an answer
+/// may wait behind megabytes in the same ordered channel. The chord default (500 ms)
+/// fits only an ideal network: in the simulator's link model it made joins time out and
+/// retry, so a growing 3,000-node ring had 877 members after 34 s where it has 2,099
+/// with this (`LINKS_VERBOSE=1 LINKS_NODES=3000 cargo test --test links under_churn`).
+pub const RING_HOP_TIMEOUT: Duration = Duration::from_millis(2000);
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkConfig {
     /// Connections held at once, open or opening: never more. When every one is kept

@@ -31,7 +31,7 @@ mod config;
 pub mod msg;
 mod room;
 
-pub use config::LinkConfig;
+pub use config::{LinkConfig, RING_HOP_TIMEOUT};
 pub use msg::{Candidate, LinkMsg, LinkMsgError, Negotiation};
 
 /// A connection, named by this node's link manager.

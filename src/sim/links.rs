@@ -27,6 +27,8 @@ pub struct LinkModel {
     pub crash_detect: Duration,
     /// How long a bootstrap (manual) offer waits for its answer.
     pub bootstrap_patience: Duration,
+    /// The ring's hop timeout in link mode, as the data-channel drivers set it.
+    pub ring_hop_timeout: Duration,
 }
 
 impl Default for LinkModel {
@@ -38,6 +40,7 @@ impl Default for LinkModel {
             fail_ppm: 20_000,
             crash_detect: Duration::from_millis(3_000),
             bootstrap_patience: Duration::from_millis(10_000),
+            ring_hop_timeout: crate::link::RING_HOP_TIMEOUT,
         }
     }
 }

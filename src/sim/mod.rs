@@ -188,6 +188,9 @@ pub struct Sim {
 impl Sim {
     pub fn new(cfg: SimConfig) -> Result<Sim, ConfigError> {
         cfg.node.validate()?;
+        if let Some(m) = &cfg.links {
+            Config { hop_timeout: m.ring_hop_timeout, ..cfg.node.clone() }.validate()?;
+        }
         Ok(Sim {
             rng: SeededRng::new(cfg.seed),
             now: Instant(0),
@@ -324,8 +327,12 @@ impl Sim {
             c.copy_from_slice(&stretch.next_u64().to_le_bytes());
         }
         let links = self.links.model().map(|m| m.config.clone());
+        let mut ring = self.cfg.node.clone();
+        if let Some(m) = self.links.model() {
+            ring.hop_timeout = m.ring_hop_timeout;
+        }
         let cfg = NodeConfig {
-            ring: self.cfg.node.clone(),
+            ring,
             wire: self.cfg.wire_config.clone(),
             store: self.cfg.store.clone(),
             links,
