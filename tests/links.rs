@@ -22,17 +22,34 @@ fn link_sim_acked(seed: u64, cap: usize, acks: bool) -> Sim {
     Sim::new(SimConfig { seed, identities: true, links: Some(model), delivery_timeout, ..SimConfig::default() }).expect("valid config")
 }
 
+/// Waves (2 s each) a joiner may wait before its user gives up and a new node comes in
+/// its place.
+const JOIN_PATIENCE: usize = 30;
+
 /// Grows the ring to `target` members in waves that at most double it, each new node
-/// bootstrapping by hand through a random member; nodes whose bootstrap failed try again.
-fn grow(sim: &mut Sim, target: usize) {
+/// bootstrapping by hand through a random member; nodes whose bootstrap failed try again,
+/// and one not joined after `JOIN_PATIENCE` waves is shut down and replaced. Returns how
+/// many were.
+fn grow(sim: &mut Sim, target: usize) -> usize {
     if sim.members().is_empty() {
         sim.spawn(None);
     }
     let verbose = std::env::var_os("LINKS_VERBOSE").is_some();
+    let mut waiting_since: HashMap<NodeIx, usize> = HashMap::new();
+    let mut given_up = 0;
     for wave in 0..200 {
         let size = sim.members().len();
         if size >= target {
-            return;
+            return given_up;
+        }
+        let unjoined = sim.unjoined();
+        waiting_since.retain(|ix, _| unjoined.contains(ix));
+        for ix in unjoined {
+            if wave - *waiting_since.entry(ix).or_insert(wave) >= JOIN_PATIENCE {
+                eprintln!("wave {wave}: node {ix} still not joined after {JOIN_PATIENCE} waves: replaced");
+                sim.crash(ix);
+                given_up += 1;
+            }
         }
         let pending = sim.unjoined().len();
         if verbose {
@@ -45,14 +62,14 @@ fn grow(sim: &mut Sim, target: usize) {
         sim.run_for(Duration::from_millis(2_000));
         sim.retry_bootstraps();
     }
-    panic!("the ring did not grow to {target}: {} members", sim.members().len());
+    panic!("the ring did not grow to {target}: {} members, {given_up} joiners replaced", sim.members().len());
 }
 
 #[test]
 fn a_link_only_ring_converges_under_the_cap_and_routes_every_message() {
     for seed in 1..=3 {
         let mut sim = link_sim(seed, 32);
-        grow(&mut sim, 200);
+        assert_eq!(grow(&mut sim, 200), 0, "seed {seed}: every joiner joined");
         let rounds = scenario::rounds_until_converged(&mut sim, 60, false);
         let stats = sim.link_stats().clone();
         assert!(rounds.is_some(), "seed {seed}: ring converged ({:?})", sim.ring_errors());
@@ -93,7 +110,8 @@ struct Split {
 /// crash, as many new nodes bootstrap, and `messages / 20` go between random pairs.
 fn churn_run(seed: u64, nodes: usize, messages: u64, acks: bool) -> (Split, rings_node::sim::LinkStats) {
     let mut sim = link_sim_acked(seed, 32, acks);
-    grow(&mut sim, nodes);
+    let replaced = grow(&mut sim, nodes);
+    println!("grown to {nodes}: {replaced} joiners not joined after {JOIN_PATIENCE} waves were replaced");
     scenario::rounds_until_converged(&mut sim, 30, false);
     let rounds = 20;
     let mut sent: HashMap<(NodeIx, u64), (NodeIx, u64)> = HashMap::new(); // (origin, tx) -> (dest, n)
