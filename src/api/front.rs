@@ -82,7 +82,6 @@ pub type Settled<T> = (T, Result<Value, ApiError>);
 pub struct Front<T> {
     node: Node,
     session: Session,
-    network: u32,
     rng: ChaCha20Rng,
     /// Our manual offers by the digest of their signed text.
     manual_offers: Vec<([u8; 32], Negotiation)>,
@@ -99,7 +98,6 @@ pub struct Front<T> {
 
 impl<T> Front<T> {
     pub fn new(session: Session, cfg: NodeConfig, seed: [u8; 32], now: Instant) -> Result<Front<T>, ApiError> {
-        let network = cfg.wire.network;
         let node = Node::new(Identity::Session(session.clone()), cfg, seed, now)
             .map_err(|e| ApiError::new(ErrorCode::BadArgument, format!("{e:?}")))?;
         let mut rng_seed = seed;
@@ -107,7 +105,6 @@ impl<T> Front<T> {
         Ok(Front {
             node,
             session,
-            network,
             rng: ChaCha20Rng::from_seed(rng_seed),
             manual_offers: Vec::new(),
             describing: Vec::new(),
@@ -402,9 +399,9 @@ impl<T> Front<T> {
         if matches!(signal.kind, SignalKind::Answer(_)) != answer {
             return Err(ApiError::new(code, SignalError::WrongKind));
         }
-        let skew = self.node.wire().config().skew;
+        let wire = self.node.wire().config();
         let wall = self.node.wall_clock(now);
-        let from = signal.verify(self.network, wall, MANUAL_SIGNAL_MAX_AGE, skew).map_err(|e| ApiError::new(code, e))?;
+        let from = signal.verify(wire.network, wall, MANUAL_SIGNAL_MAX_AGE, wire.skew).map_err(|e| ApiError::new(code, e))?;
         Ok((signal, from))
     }
 

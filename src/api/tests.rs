@@ -111,10 +111,15 @@ fn a_manual_handshake_settles_each_request_and_links_the_two() {
     assert_eq!(info.get("connections"), Some(&Value::Num(1.0)), "{info:?}");
 }
 
-/// A manual offer's signed text (its connection described at once).
-fn described_offer(f: &mut F, now: Instant) -> String {
+/// Starts a manual offer waiting on token 1.
+fn offer(f: &mut F, now: Instant) {
     let o = f.create_offer(now).expect("room for an offer");
     f.wait(o, 1);
+}
+
+/// A manual offer's signed text (its connection described at once).
+fn described_offer(f: &mut F, now: Instant) -> String {
+    offer(f, now);
     let Some(LinkIo::Create { conn, .. }) = f.poll_link() else { panic!("a connection to create") };
     f.handle_description(now, conn, "v=0 offer".into());
     text(&settled(f)[0].1)
@@ -155,8 +160,7 @@ fn bad_requests_get_their_codes() {
 fn close_fails_every_waiting_request_and_waiters_are_bounded() {
     let mut a = front(5);
     let now = Instant(T0 + 1_000);
-    let o = a.create_offer(now).unwrap();
-    a.wait(o, 1);
+    offer(&mut a, now);
     let g = a.get(now, b"key");
     a.wait(g, 2);
     for i in 0..300u32 {
@@ -183,8 +187,7 @@ fn close_fails_every_waiting_request_and_waiters_are_bounded() {
 fn a_manual_connection_that_closes_fails_its_description() {
     let mut a = front(6);
     let now = Instant(T0 + 1_000);
-    let o = a.create_offer(now).unwrap();
-    a.wait(o, 1);
+    offer(&mut a, now);
     let Some(LinkIo::Create { conn, .. }) = a.poll_link() else { panic!("a connection to create") };
     a.node_mut().handle_link_closed(now, conn);
     while let Some(io) = a.poll_link() {

@@ -234,11 +234,12 @@ impl Links {
         self.by_peer(peer).is_some_and(|c| c.phase == Phase::Open)
     }
 
-    /// The peer of connection `conn`, once known.
+    /// Whether connection `conn` is held (opening, open or closing).
     pub fn has(&self, conn: ConnId) -> bool {
         self.get(conn).is_some()
     }
 
+    /// The peer of connection `conn`, once known.
     pub fn peer_of(&self, conn: ConnId) -> Option<Did> {
         self.get(conn).and_then(|c| c.peer)
     }

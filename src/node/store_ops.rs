@@ -78,11 +78,11 @@ impl Node {
     /// version) every third of its lifetime until [`Node::unpublish`].
     pub fn publish(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
         let last = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
-        let version = self.wall.wall(now).as_millis().max(last + 1); // what `put` signs
+        let wall = self.wall.wall(now);
+        let version = wall.as_millis().max(last + 1); // what `put` signs
         let op = self.put(now, key, kind, value.clone(), ttl)?;
         self.published.retain(|p| (p.key, p.kind) != (key, kind));
-        let renewed_wall = self.wall.wall(now);
-        self.published.push(Published { key, kind, value, ttl, version, renewed: now, renewed_wall });
+        self.published.push(Published { key, kind, value, ttl, version, renewed: now, renewed_wall: wall });
         self.pump(now);
         Ok(op)
     }
@@ -594,9 +594,11 @@ impl Node {
             }
         }
         // Writers renew a third of the way through a record's life.
+        let wall = self.wall.wall(now);
         for i in 0..self.published.len() {
-            let (p, third) = (&self.published[i], crate::time::Duration(self.published[i].ttl.as_millis() / 3));
-            if p.renewed + third > now && p.renewed_wall + third > self.wall.wall(now) {
+            let p = &self.published[i];
+            let third = crate::time::Duration(p.ttl.as_millis() / 3);
+            if p.renewed + third > now && p.renewed_wall + third > wall {
                 continue;
             }
             let (key, kind, value, ttl, last) = (p.key, p.kind, p.value.clone(), p.ttl, p.version);
@@ -604,7 +606,7 @@ impl Node {
                 let p = &mut self.published[i];
                 p.version = record.version;
                 p.renewed = now;
-                p.renewed_wall = self.wall.wall(now);
+                p.renewed_wall = wall;
                 self.start_op(now, key, OpKind::Put(record), RENEWAL);
             }
         }

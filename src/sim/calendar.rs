@@ -49,7 +49,6 @@ impl<T> Calendar<T> {
     }
 }
 
-
 impl<T> Default for Calendar<T> {
     fn default() -> Calendar<T> {
         Calendar { base: 0, buckets: VecDeque::new(), spare: Vec::new() }

@@ -186,11 +186,12 @@ pub struct Sim {
 }
 
 impl Sim {
-    pub fn new(cfg: SimConfig) -> Result<Sim, ConfigError> {
-        cfg.node.validate()?;
+    pub fn new(mut cfg: SimConfig) -> Result<Sim, ConfigError> {
+        // Link-mode nodes run the ring with the hop timeout data-channel drivers use.
         if let Some(m) = &cfg.links {
-            Config { hop_timeout: m.ring_hop_timeout, ..cfg.node.clone() }.validate()?;
+            cfg.node.hop_timeout = m.ring_hop_timeout;
         }
+        cfg.node.validate()?;
         Ok(Sim {
             rng: SeededRng::new(cfg.seed),
             now: Instant(0),
@@ -327,12 +328,8 @@ impl Sim {
             c.copy_from_slice(&stretch.next_u64().to_le_bytes());
         }
         let links = self.links.model().map(|m| m.config.clone());
-        let mut ring = self.cfg.node.clone();
-        if let Some(m) = self.links.model() {
-            ring.hop_timeout = m.ring_hop_timeout;
-        }
         let cfg = NodeConfig {
-            ring,
+            ring: self.cfg.node.clone(),
             wire: self.cfg.wire_config.clone(),
             store: self.cfg.store.clone(),
             links,

@@ -228,11 +228,10 @@ fn request(inner: &Shared, start: impl FnOnce(&mut Inner) -> Result<Wait, ApiErr
     let promise = js_sys::Promise::new(&mut |resolve, reject| slot = Some((resolve, reject)));
     let Some(token) = slot else { return promise };
     let reject = token.1.clone();
-    let mut token = Some(token);
     let mut failed = None;
     let busy = inner.try_borrow().is_err();
     let ran = with(&Rc::downgrade(inner), |i| match start(i) {
-        Ok(w) => i.front.wait(w, token.take().expect("once")),
+        Ok(w) => i.front.wait(w, token),
         Err(e) => failed = Some(e),
     });
     if !ran {
