@@ -8,15 +8,12 @@
 //! authenticates (a signed handshake), so it is not signed per message. Messages routed
 //! across the ring are signed by their origin and sealed to their destination.
 
-use std::collections::{HashMap, VecDeque};
-
-use rand_chacha::rand_core::{RngCore, SeedableRng};
-use rand_chacha::ChaCha20Rng;
+use std::collections::VecDeque;
 
 use crate::chord::{self, Config, ConfigError, DecodeError, Message, RequestId};
 use crate::identity::Session;
 use crate::link::{LinkConfig, Links};
-use crate::store::{GetResult, OpId, PutError, Record, RecordKind, Store, StoreConfig, StoreError, StoreEvent, StoreMsg, STORE_TAG};
+use crate::store::{self, Engine, OpId, Record, RecordKind, Store, StoreConfig, StoreError, StoreEvent, StoreOutput, STORE_TAG};
 use crate::time::{Duration, Instant, WallOffset};
 use crate::wire::{self, Delivery, RejectReason, Undelivered, Wire, WireConfig, WireOutput};
 use crate::Did;
@@ -25,12 +22,10 @@ pub use crate::wire::SendError;
 
 mod delivery;
 mod links;
-mod store_ops;
-mod store_reads;
 
 pub use delivery::{ACKED_BODY, ACK_BODY, MAX_UNACKED};
-pub use links::{LinkEvent, LinkIo, APP_BODY, LINK_BODY};
 use links::LinkState;
+pub use links::{LinkEvent, LinkIo, APP_BODY, LINK_BODY};
 
 /// Who a node is.
 #[derive(Clone, Debug)]
@@ -96,7 +91,10 @@ pub enum Event {
     /// A direct link came or went (link mode).
     Link(LinkEvent),
     /// The destination acknowledged message `tx` (with `delivery_timeout` set).
-    Acknowledged { tx: u64, dest: Did },
+    Acknowledged {
+        tx: u64,
+        dest: Did,
+    },
 }
 
 /// Why an incoming link frame was refused (it is counted as well).
@@ -112,28 +110,10 @@ pub enum FrameError {
 pub struct Node {
     ring: chord::Node,
     wire: Wire,
-    store: Store,
-    ops: HashMap<u64, Op>,
-    /// Puts this node stored as owner, waiting for replicas to confirm.
-    quorums: Vec<store_ops::Quorum>,
-    /// Reads this node coordinates as owner, waiting for replicas.
-    reads: Vec<store_reads::Read>,
-    /// Stale copies offered to the predecessor before they are dropped.
-    releases: Vec<store_ops::Release>,
-    /// Ring lookups started for store operations.
-    op_lookups: Vec<(RequestId, u64)>,
-    /// Draws operation ids: unpredictable, so only the nodes asked can answer.
-    op_rng: ChaCha20Rng,
-    /// Records this node writes and keeps alive, by slot.
-    published: Vec<Published>,
-    /// Versions this node signed above a newer one the owner showed (another device's),
-    /// by (key, kind): the next put starts above them.
-    seen_versions: Vec<((Did, RecordKind), u64)>,
-    next_republish: Instant,
+    /// The store's protocol engine, holding this node's records.
+    store: Engine,
     /// Wall clock = `now` + this (validity checks; timers run on `now`).
     wall: WallOffset,
-    /// The predecessor changed since the last store maintenance.
-    pred_changed: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     /// Link mode's state.
@@ -146,48 +126,6 @@ pub struct Node {
     unacked: delivery::Unacked,
 }
 
-#[derive(Debug)]
-struct Op {
-    key: Did,
-    deadline: Instant,
-    what: OpKind,
-    /// The node a put was sent to (only its acknowledgement counts).
-    asked: Option<Did>,
-    /// Hops the lookup of the key's owner took (0: this node owns it).
-    hops: u8,
-    /// A put sent to a node that did not own the key was looked up again.
-    retried: bool,
-    /// Times this node's own record was signed again above a newer version the owner
-    /// showed (another device of the account, or this one before a restart).
-    bumps: u8,
-}
-
-#[derive(Debug)]
-enum OpKind {
-    Put(Record),
-    Get,
-}
-
-#[derive(Debug)]
-struct Published {
-    key: Did,
-    kind: RecordKind,
-    value: Vec<u8>,
-    ttl: Duration,
-    version: u64,
-    /// When it was last signed, by both clocks: it is renewed when either says a third
-    /// of its life passed (the monotonic clock may lag the wall clock, as after a sleep).
-    renewed: Instant,
-    renewed_wall: Instant,
-}
-
-/// How soon after a change of predecessor or successor the store pushes its copies.
-const STORE_REPAIR_DELAY: Duration = Duration(50);
-
-/// Store messages are batched up to this many encoded bytes (a data channel message
-/// stays far below 64 KiB).
-const STORE_BATCH: usize = 32 << 10;
-
 impl Node {
     /// `seed` keys the node's randomness (32 bytes from a CSPRNG in the browser).
     pub fn new(identity: Identity, cfg: NodeConfig, seed: [u8; 32], now: Instant) -> Result<Node, ConfigError> {
@@ -198,7 +136,9 @@ impl Node {
         let mut ring_seed = seed;
         ring_seed[31] ^= 0x5c; // a stream apart from the wire's and the store's
         let ring = chord::Node::with_seed(did, cfg.ring, ring_seed, now)?;
-        let store = Store::new(cfg.store.clone(), cfg.wire.network, cfg.wire.skew);
+        let mut store_seed = seed;
+        store_seed[31] ^= 0x0b; // a stream apart from the wire's
+        let store = Engine::new(did, session.clone(), cfg.store.clone(), cfg.wire.network, cfg.wire.skew, store_seed, now);
         // Every body carries its kind in one byte more than the application's limit.
         let mut wire_cfg = cfg.wire.clone();
         wire_cfg.max_message = wire_cfg.max_message.saturating_add(1);
@@ -212,21 +152,7 @@ impl Node {
             ring,
             wire,
             store,
-            ops: HashMap::new(),
-            quorums: Vec::new(),
-            reads: Vec::new(),
-            releases: Vec::new(),
-            seen_versions: Vec::new(),
-            op_lookups: Vec::new(),
-            op_rng: {
-                let mut s = seed;
-                s[31] ^= 0x0b; // a stream apart from the wire's
-                ChaCha20Rng::from_seed(s)
-            },
-            published: Vec::new(),
-            next_republish: now + cfg.store.republish,
             wall: WallOffset::default(),
-            pred_changed: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             link,
@@ -264,7 +190,7 @@ impl Node {
         &self.wire
     }
     pub fn store(&self) -> &Store {
-        &self.store
+        self.store.store()
     }
 
     // ---- application calls ----
@@ -313,6 +239,51 @@ impl Node {
         r
     }
 
+    // ---- the store ----
+
+    /// Writes `value` at `key` (see [`Record::key_of`]) as this node's account, for
+    /// `ttl`; ends with [`StoreEvent::Put`]. Refused at once if this node has no session
+    /// or the value is over the limit.
+    pub fn put(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
+        let r = self.with_store(|s, cx| s.put(now, cx, key, kind, value, ttl));
+        self.pump(now);
+        r
+    }
+
+    /// Like [`Node::put`], and keeps the record alive: it is written again (a new
+    /// version) every third of its lifetime until [`Node::unpublish`].
+    pub fn publish(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
+        let r = self.with_store(|s, cx| s.publish(now, cx, key, kind, value, ttl));
+        self.pump(now);
+        r
+    }
+
+    /// Stops renewing a published record (it expires where it is stored).
+    pub fn unpublish(&mut self, key: Did, kind: RecordKind) {
+        self.store.unpublish(key, kind);
+    }
+
+    /// Stores a record signed elsewhere (a client's); ends with [`StoreEvent::Put`].
+    pub fn put_record(&mut self, now: Instant, record: Record) -> OpId {
+        let op = self.with_store(|s, cx| s.put_record(now, cx, record));
+        self.pump(now);
+        op
+    }
+
+    /// Reads the records at `key` from its owner (or, if the owner holds none, its
+    /// replicas); ends with [`StoreEvent::Get`].
+    pub fn get(&mut self, now: Instant, key: Did) -> OpId {
+        let op = self.with_store(|s, cx| s.get(now, cx, key));
+        self.pump(now);
+        op
+    }
+
+    /// Runs `f` on the store with the ring's view and the shared verified delegations.
+    fn with_store<R>(&mut self, f: impl FnOnce(&mut Engine, &mut store::Context<'_>) -> R) -> R {
+        let mut cx = store::Context { table: self.ring.table(), joined: self.ring.is_joined(), vouched: self.wire.vouched_mut() };
+        f(&mut self.store, &mut cx)
+    }
+
     // ---- inputs ----
 
     /// A frame arrived from the link peer `from`. A bad frame is counted and its reason
@@ -321,7 +292,7 @@ impl Node {
         let r = if bytes.first() == Some(&wire::ROUTED_TAG) {
             self.wire.handle_frame(now, self.ring.table(), from, bytes).map_err(FrameError::Routed)
         } else if bytes.first() == Some(&STORE_TAG) {
-            self.handle_store_frame(now, from, bytes).map_err(FrameError::Store)
+            self.with_store(|s, cx| s.handle_frame(now, cx, from, bytes)).map_err(FrameError::Store)
         } else {
             self.ring.handle_frame(now, from, bytes).map_err(FrameError::Ring)
         };
@@ -364,17 +335,8 @@ impl Node {
         if let Some(l) = self.link.as_mut() {
             l.links.handle_timeout(now);
         }
-        let late: Vec<u64> = self.ops.iter().filter(|(_, o)| o.deadline <= now).map(|(id, _)| *id).collect();
-        for id in late {
-            self.finish_op(id, None);
-        }
-        self.expire_quorums(now);
-        self.expire_reads(now);
+        self.with_store(|s, cx| s.handle_timeout(now, cx));
         self.expire_unacked(now);
-        if now >= self.next_republish {
-            self.next_republish = now + self.store.config().republish;
-            self.maintain_store(now);
-        }
         self.pump(now);
     }
 
@@ -392,16 +354,11 @@ impl Node {
 
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let store = if self.store.is_empty() && self.published.is_empty() { None } else { Some(self.next_republish) };
-        let ops = self
-            .ops
-            .values()
-            .map(|o| o.deadline)
-            .chain(self.quorums.iter().map(|q| q.deadline))
-            .chain(self.reads.iter().map(|r| r.deadline))
-            .min();
         let links = self.link.as_ref().and_then(|l| l.links.poll_timeout());
-        [self.ring.poll_timeout(), self.wire.poll_timeout(), store, ops, links, self.unacked.poll_timeout()].into_iter().flatten().min()
+        [self.ring.poll_timeout(), self.wire.poll_timeout(), self.store.poll_timeout(), links, self.unacked.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Bodies of no known kind, and link messages that did not decode.
@@ -410,7 +367,7 @@ impl Node {
     }
 
     /// Moves every part's outputs into the node's queues, in order, until none has more;
-    /// answers to the store's own lookups are taken here.
+    /// the store's lookups go to the ring and their answers straight back to the store.
     fn pump(&mut self, now: Instant) {
         loop {
             self.pump_parts(now);
@@ -426,33 +383,26 @@ impl Node {
             while let Some(t) = self.ring.poll_transmit() {
                 self.transmits.push_back(Transmit { to: t.to, frame: LinkFrame::Ring(t.message) });
             }
-            let Some(e) = self.ring.poll_event() else { break };
-            match e {
-                chord::Event::LookupDone { id, owner, hops, .. } if self.op_lookups.iter().any(|(l, _)| *l == id) => {
-                    let op = self.take_lookup(id);
-                    if let Some(o) = self.ops.get_mut(&op) {
-                        o.hops = hops;
-                    }
-                    self.op_at_owner(now, op, owner);
-                }
-                chord::Event::LookupFailed { id, .. } if self.op_lookups.iter().any(|(l, _)| *l == id) => {
-                    let op = self.take_lookup(id);
-                    self.finish_op(op, Some(Answer::NoRoute));
-                }
-                e => {
-                    if let (chord::Event::PeerUnreachable { peer }, Some(l)) = (&e, self.link.as_mut()) {
-                        l.links.handle_unreachable(now, *peer);
-                    }
-                    if matches!(e, chord::Event::PredecessorChanged { .. }) {
-                        self.pred_changed = true;
-                    }
-                    if matches!(e, chord::Event::PredecessorChanged { .. } | chord::Event::SuccessorChanged { .. }) {
-                        // Ownership or the replica set moved: repair copies soon.
-                        self.next_republish = self.next_republish.min(now + STORE_REPAIR_DELAY);
-                    }
-                    self.events.push_back(Event::Ring(e));
-                }
+            if let Some(a) = self.ring.poll_lookup_answer() {
+                self.with_store(|s, cx| s.handle_lookup(now, cx, a.tag, a.result));
+                continue;
             }
+            if let Some(o) = self.store.poll_output() {
+                match o {
+                    StoreOutput::Send { to, bytes } => self.transmits.push_back(Transmit { to, frame: LinkFrame::Store(bytes) }),
+                    StoreOutput::Lookup { tag, key } => self.ring.lookup_for(now, key, tag),
+                    StoreOutput::Event(e) => self.events.push_back(Event::Store(e)),
+                }
+                continue;
+            }
+            let Some(e) = self.ring.poll_event() else { break };
+            if let (chord::Event::PeerUnreachable { peer }, Some(l)) = (&e, self.link.as_mut()) {
+                l.links.handle_unreachable(now, *peer);
+            }
+            if let chord::Event::PredecessorChanged { .. } | chord::Event::SuccessorChanged { .. } = e {
+                self.store.handle_ring_change(now, matches!(e, chord::Event::PredecessorChanged { .. }));
+            }
+            self.events.push_back(Event::Ring(e));
         }
         while let Some(o) = self.wire.poll_output() {
             match o {
@@ -477,11 +427,4 @@ impl Node {
             }
         }
     }
-}
-
-/// How an operation ended, before it becomes an event.
-enum Answer {
-    Ack(Result<(), StoreError>),
-    Records(Vec<Record>),
-    NoRoute,
 }

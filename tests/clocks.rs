@@ -105,7 +105,11 @@ fn nodes_on_a_monotonic_clock_from_zero_check_validity_by_the_wall_clock() {
         }
         assert!(stored, "seed {seed}: the put was stored");
         let rs = found.expect("the get found the record");
-        assert!(rs[0].expires_at > T0 && rs[0].expires_at <= T0 + 20_000 + 600_000, "seed {seed}: expiry in wall time: {}", rs[0].expires_at);
+        assert!(
+            rs[0].expires_at > T0 && rs[0].expires_at <= T0 + 20_000 + 600_000,
+            "seed {seed}: expiry in wall time: {}",
+            rs[0].expires_at
+        );
         // B's clock jumps two hours ahead: what A signs now has expired by B's clock.
         b.set_wall_clock(now, T0 + now.0 + 7_200_000);
         let before = b.wire().stats().rejected(RejectReason::Expired);

@@ -4,7 +4,7 @@
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use rings_node::identity::Session;
+use rings_node::identity::{Session, Vouched};
 use rings_node::store::{Record, RecordKind, Store, StoreConfig, StoreError, StoreMsg};
 use rings_node::{Did, Duration, Instant};
 
@@ -26,23 +26,28 @@ fn a_renewing_service_stays_listed_against_any_number_of_newcomers() {
     let mut rng = ChaCha20Rng::seed_from_u64(21);
     let cfg = StoreConfig::default();
     let mut store = Store::new(cfg.clone(), 1, Duration::from_secs(30));
+    let mut vouched = Vouched::default();
     let owns = |_: Did| true;
     let key = Record::key_of(b"service:chat");
     let service = session(&mut rng, 1, T0, DAY);
     let mut t = T0 + 1_000;
-    assert_eq!(store.accept(Instant(t), entry(&service, key, 1, t + MINUTE), &owns, None), Ok(true));
+    assert_eq!(store.accept(Instant(t), entry(&service, key, 1, t + MINUTE), &owns, None, &mut vouched), Ok(true));
     let seven_days = entry(&session(&mut rng, 1, T0, DAY), key, 1, t + 7 * 24 * 60 * MINUTE);
-    assert_eq!(store.accept(Instant(t), seven_days, &owns, None), Err(StoreError::TooLong));
+    assert_eq!(store.accept(Instant(t), seven_days, &owns, None, &mut vouched), Err(StoreError::TooLong));
     // 300 Sybil accounts, one hour each (the longest a set entry may ask), never renewed;
     // the service renews every 20 s meanwhile.
     let mut version = 1;
     for i in 0..300 {
         let sybil = session(&mut rng, 1, T0, DAY);
-        let _ = store.accept(Instant(t), entry(&sybil, key, 1, t + 60 * MINUTE), &owns, None);
+        let _ = store.accept(Instant(t), entry(&sybil, key, 1, t + 60 * MINUTE), &owns, None, &mut vouched);
         if i % 20 == 19 {
             t += 20_000;
             version += 1;
-            assert_eq!(store.accept(Instant(t), entry(&service, key, version, t + MINUTE), &owns, None), Ok(true), "renewal {version}");
+            assert_eq!(
+                store.accept(Instant(t), entry(&service, key, version, t + MINUTE), &owns, None, &mut vouched),
+                Ok(true),
+                "renewal {version}"
+            );
         }
         let listed = store.records_at(key, Instant(t));
         assert!(listed.iter().any(|r| r.writer == service.did()), "the service is listed after {} newcomers", i + 1);
@@ -51,7 +56,7 @@ fn a_renewing_service_stays_listed_against_any_number_of_newcomers() {
     // Once the newcomers' hour is over, the set has room again.
     t += 61 * MINUTE;
     let late = session(&mut rng, 1, T0, DAY);
-    assert_eq!(store.accept(Instant(t), entry(&late, key, 1, t + MINUTE), &owns, None), Ok(true));
+    assert_eq!(store.accept(Instant(t), entry(&late, key, 1, t + MINUTE), &owns, None, &mut vouched), Ok(true));
 }
 
 /// Before: a replication batch stopped at its first bad record, so one writer whose
@@ -108,18 +113,19 @@ fn one_sender_fills_at_most_its_share_of_a_nodes_copies() {
     let mut rng = ChaCha20Rng::seed_from_u64(23);
     let cfg = StoreConfig { max_records: 80, ..StoreConfig::default() };
     let mut store = Store::new(cfg, 1, Duration::from_secs(30));
+    let mut vouched = Vouched::default();
     let mine = |k: Did| k < Did::from_u64(1_000); // the first 41 keys
     let w = session(&mut rng, 1, T0, DAY);
     let pusher = Did::from_u64(77);
     let t = Instant(T0 + 1_000);
     for i in 0..41u64 {
         let r = Record::sign(&w, Did::from_u64(i), RecordKind::Value, 1, t.as_millis() + MINUTE, vec![1]);
-        assert_eq!(store.accept(t, r, &mine, None), Ok(true));
+        assert_eq!(store.accept(t, r, &mine, None, &mut vouched), Ok(true));
     }
     let mut taken = 0;
     for i in 0..40u64 {
         let r = Record::sign(&w, Did::from_u64(1_000 + i), RecordKind::Value, 1, t.as_millis() + MINUTE, vec![1]);
-        if store.accept(t, r, &mine, Some(pusher)) == Ok(true) {
+        if store.accept(t, r, &mine, Some(pusher), &mut vouched) == Ok(true) {
             taken += 1;
         }
     }
@@ -127,5 +133,5 @@ fn one_sender_fills_at_most_its_share_of_a_nodes_copies() {
     assert_eq!(store.stats().rejected(StoreError::NotReplica), 30);
     // Another sender still has its own share.
     let r = Record::sign(&w, Did::from_u64(5_000), RecordKind::Value, 1, t.as_millis() + MINUTE, vec![1]);
-    assert_eq!(store.accept(t, r, &mine, Some(Did::from_u64(78))), Ok(true));
+    assert_eq!(store.accept(t, r, &mine, Some(Did::from_u64(78)), &mut vouched), Ok(true));
 }

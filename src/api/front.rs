@@ -281,7 +281,8 @@ impl<T> Front<T> {
     pub fn close(&mut self, now: Instant) {
         self.closed = true;
         let pending = self.describing.drain(..).map(|(_, _, t)| t);
-        let pending: Vec<T> = pending.chain(self.opening.drain(..).map(|(_, t)| t)).chain(self.store_ops.drain(..).map(|(_, t)| t)).collect();
+        let pending: Vec<T> =
+            pending.chain(self.opening.drain(..).map(|(_, t)| t)).chain(self.store_ops.drain(..).map(|(_, t)| t)).collect();
         self.settled.extend(pending.into_iter().map(|t| (t, Err(ApiError::closed()))));
         self.node.close_links(now);
     }
@@ -322,7 +323,8 @@ impl<T> Front<T> {
             any = true;
             self.on_event(e);
         }
-        let gone: Vec<ConnId> = self.describing.iter().map(|(c, _, _)| *c).filter(|c| !self.node.links().is_some_and(|l| l.has(*c))).collect();
+        let gone: Vec<ConnId> =
+            self.describing.iter().map(|(c, _, _)| *c).filter(|c| !self.node.links().is_some_and(|l| l.has(*c))).collect();
         for conn in gone {
             self.connection_failed(conn, None);
         }

@@ -98,7 +98,10 @@ fn a_manual_handshake_settles_each_request_and_links_the_two() {
     assert!(w.answered);
     let (events, s) = fronts[0].take();
     assert_eq!(s, vec![(3, Ok(Value::did(b)))], "settled with the peer's DID");
-    assert!(events.iter().any(|e| e.get("type") == Some(&Value::Str("peerUp".into())) && e.get("did") == Some(&Value::did(b))), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.get("type") == Some(&Value::Str("peerUp".into())) && e.get("did") == Some(&Value::did(b))),
+        "{events:?}"
+    );
     assert_eq!(fronts[0].peers(), vec![b]);
 
     // Already linked: `connect` is done at once.
@@ -194,5 +197,8 @@ fn a_manual_connection_that_closes_fails_its_description() {
         drop(io);
     }
     let _ = a.drain_events();
-    assert_eq!(settled(&mut a).iter().map(|(t, r)| (*t, r.as_ref().map_err(|e| e.code).err())).collect::<Vec<_>>(), vec![(1, Some(ErrorCode::ConnectFailed))]);
+    assert_eq!(
+        settled(&mut a).iter().map(|(t, r)| (*t, r.as_ref().map_err(|e| e.code).err())).collect::<Vec<_>>(),
+        vec![(1, Some(ErrorCode::ConnectFailed))]
+    );
 }

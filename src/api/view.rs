@@ -90,10 +90,15 @@ pub fn event(node: &Node, e: &Event) -> Option<Value> {
             Value::event("peerDown", vec![("did", Value::did(*peer)), ("reason", Value::Str(reason_text(*reason).into()))])
         }
         Event::Ring(chord::Event::Joined { .. }) => Value::event("joined", vec![]),
-        Event::Ring(chord::Event::JoinFailed { error, .. }) => Value::event("joinFailed", vec![("reason", Value::Str(format!("{error:?}")))]),
+        Event::Ring(chord::Event::JoinFailed { error, .. }) => {
+            Value::event("joinFailed", vec![("reason", Value::Str(format!("{error:?}")))])
+        }
         Event::Ring(chord::Event::SuccessorChanged { .. } | chord::Event::PredecessorChanged { .. }) => {
             let r = node.ring();
-            Value::event("ringChanged", vec![("successor", Value::opt_did(r.successor())), ("predecessor", Value::opt_did(r.predecessor()))])
+            Value::event(
+                "ringChanged",
+                vec![("successor", Value::opt_did(r.successor())), ("predecessor", Value::opt_did(r.predecessor()))],
+            )
         }
         _ => return None,
     })

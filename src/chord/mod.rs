@@ -18,5 +18,5 @@ pub mod table;
 
 pub use config::{Config, ConfigError};
 pub use message::{Check, DecodeError, FailReason, FindSuccessor, Message};
-pub use node::{Event, LookupError, Node, RequestId, Stats, Transmit};
+pub use node::{Event, LookupAnswer, LookupError, Node, RequestId, Stats, Transmit};
 pub use table::RoutingTable;

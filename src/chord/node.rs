@@ -188,6 +188,18 @@ pub(super) enum ReqKind {
         attempt: u8,
     },
     Finger(u8),
+    /// A lookup for another part of the node (its store), answered through
+    /// [`Node::poll_lookup_answer`] under the caller's tag, never as an event.
+    Tagged(u64),
+}
+
+/// The end of a lookup started with [`Node::lookup_for`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LookupAnswer {
+    pub tag: u64,
+    pub key: Did,
+    /// The owner and the hops it took.
+    pub result: Result<(Did, u8), LookupError>,
 }
 
 #[derive(Clone, Debug)]
@@ -324,6 +336,9 @@ pub struct Node {
     pub(super) gone: VecDeque<(Did, Instant)>,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
+    /// Answers to tagged lookups (at most `max_requests` are in flight; the composite
+    /// node drains them after every call).
+    pub(super) answers: VecDeque<LookupAnswer>,
     pub(super) stats: Stats,
 }
 
@@ -374,6 +389,7 @@ impl Node {
             gone: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            answers: VecDeque::new(),
             stats: Stats::default(),
         })
     }
@@ -452,20 +468,36 @@ impl Node {
     /// [`Event::LookupFailed`] carrying the returned id.
     pub fn lookup(&mut self, now: Instant, key: Did) -> RequestId {
         let id = self.alloc_id();
-        let error = if !self.is_joined() {
+        if let Some(error) = self.lookup_refused() {
+            self.push_event(Event::LookupFailed { id: RequestId(id), key, error });
+            return RequestId(id);
+        }
+        self.start_lookup(now, id, key, ReqKind::User);
+        RequestId(id)
+    }
+
+    /// Finds the owner of `key` like [`Node::lookup`], for another part of the node: it
+    /// ends in [`Node::poll_lookup_answer`] under `tag` (the public event stream, which
+    /// drops its oldest events when full, never sees it).
+    pub fn lookup_for(&mut self, now: Instant, key: Did, tag: u64) {
+        if let Some(error) = self.lookup_refused() {
+            self.answers.push_back(LookupAnswer { tag, key, result: Err(error) });
+            return;
+        }
+        let id = self.alloc_id();
+        self.start_lookup(now, id, key, ReqKind::Tagged(tag));
+    }
+
+    /// Why a lookup cannot start now.
+    fn lookup_refused(&mut self) -> Option<LookupError> {
+        if !self.is_joined() {
             Some(LookupError::NotJoined)
         } else if self.requests.len() >= self.cfg.max_requests {
             self.stats.overloaded += 1;
             Some(LookupError::Overloaded)
         } else {
             None
-        };
-        if let Some(error) = error {
-            self.push_event(Event::LookupFailed { id: RequestId(id), key, error });
-            return RequestId(id);
         }
-        self.start_lookup(now, id, key, ReqKind::User);
-        RequestId(id)
     }
 
     /// Leaves gracefully: tells successor and predecessor, then goes quiet. The node
@@ -589,6 +621,12 @@ impl Node {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The next answer to a [`Node::lookup_for`].
+    #[must_use]
+    pub fn poll_lookup_answer(&mut self) -> Option<LookupAnswer> {
+        self.answers.pop_front()
     }
 
     /// The next instant at which [`Node::handle_timeout`] must be called.

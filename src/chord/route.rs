@@ -15,7 +15,7 @@
 //! answer from anyone but the next hop is counted and dropped.
 
 use super::message::{Check, FailReason, FindSuccessor, Message};
-use super::node::{Back, Event, Hop, LookupError, Node, Phase, ReqKind, Request, RequestId};
+use super::node::{Back, Event, Hop, LookupAnswer, LookupError, Node, Phase, ReqKind, Request, RequestId};
 use crate::time::{Duration, Instant};
 use crate::Did;
 
@@ -266,6 +266,7 @@ impl Node {
             ReqKind::User => self.push_event(Event::LookupDone { id, key, owner, hops }),
             ReqKind::Join { attempt, .. } => self.join_found(now, owner, attempt),
             ReqKind::Finger(i) => self.finger_found(now, i, owner),
+            ReqKind::Tagged(tag) => self.answers.push_back(LookupAnswer { tag, key, result: Ok((owner, hops)) }),
         }
     }
 
@@ -274,6 +275,7 @@ impl Node {
             ReqKind::User => self.push_event(Event::LookupFailed { id: RequestId(req), key: r.key, error }),
             ReqKind::Join { attempt, .. } => self.join_attempt_failed(now, attempt, error),
             ReqKind::Finger(i) => self.finger_check_failed(now, i),
+            ReqKind::Tagged(tag) => self.answers.push_back(LookupAnswer { tag, key: r.key, result: Err(error) }),
         }
     }
 

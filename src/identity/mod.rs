@@ -16,6 +16,7 @@
 pub mod pair;
 mod sig;
 mod text;
+mod vouched;
 
 use k256::ecdsa::{SigningKey, VerifyingKey};
 use rand_chacha::rand_core::{CryptoRng, RngCore};
@@ -27,6 +28,7 @@ use crate::Did;
 
 pub use sig::{CompactSig, PublicKeyBytes, RecoverableSig};
 pub use text::delegation_text;
+pub use vouched::{Vouched, VOUCHED_CAPACITY};
 
 /// Domain tag in front of what a raw-key account signs (an EIP-191 wallet has its own).
 pub const RAW_ACCOUNT_DOMAIN: &[u8] = b"rings-node/account/v1\n";
@@ -193,6 +195,12 @@ impl Delegation {
     /// Checks the account signature, the network and the validity window (with `skew`
     /// tolerance); returns the session key it vouches for.
     pub fn verify(&self, network: u32, now: Instant, skew: Duration) -> Result<VerifyingKey, IdentityError> {
+        self.check_validity(network, now, skew)?;
+        self.verify_signature()
+    }
+
+    /// The network and the validity window only (no signature).
+    pub fn check_validity(&self, network: u32, now: Instant, skew: Duration) -> Result<(), IdentityError> {
         if self.network != network {
             return Err(IdentityError::WrongNetwork);
         }
@@ -205,7 +213,7 @@ impl Delegation {
         if now.as_millis().saturating_sub(skew.as_millis()) > self.expires_at {
             return Err(IdentityError::Expired);
         }
-        self.verify_signature()
+        Ok(())
     }
 
     /// Only the signature chain (no clock, no network): the session key, if the claimed

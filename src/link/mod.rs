@@ -182,7 +182,16 @@ impl Links {
     /// `negotiation_seed`: where this node's negotiation numbers start (random, so a
     /// restarted node does not reuse its earlier ones).
     pub fn new(me: Did, cfg: LinkConfig, negotiation_seed: u64) -> Links {
-        Links { cfg, me, conns: Vec::new(), next_conn: 1, next_negotiation: negotiation_seed, protected: [None; 2], out: VecDeque::new(), candidates: (0, 0) }
+        Links {
+            cfg,
+            me,
+            conns: Vec::new(),
+            next_conn: 1,
+            next_negotiation: negotiation_seed,
+            protected: [None; 2],
+            out: VecDeque::new(),
+            candidates: (0, 0),
+        }
     }
 
     pub fn config(&self) -> &LinkConfig {

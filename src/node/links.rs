@@ -31,22 +31,43 @@ pub enum LinkIo {
     /// or answer the peer's offer; report its description by
     /// [`Node::handle_local_description`] and its candidates by
     /// [`Node::handle_local_candidate`].
-    Create { conn: ConnId, answer_to: Option<String> },
+    Create {
+        conn: ConnId,
+        answer_to: Option<String>,
+    },
     /// Set the peer's answer as the remote description of `conn`.
-    SetAnswer { conn: ConnId, sdp: String },
-    AddCandidate { conn: ConnId, candidate: Candidate },
+    SetAnswer {
+        conn: ConnId,
+        sdp: String,
+    },
+    AddCandidate {
+        conn: ConnId,
+        candidate: Candidate,
+    },
     /// Send `bytes` as one message on `conn`'s channel.
-    Send { conn: ConnId, bytes: Vec<u8> },
+    Send {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
     /// Close `conn` and forget it (no [`Node::handle_link_closed`] is expected for it).
-    Close { conn: ConnId, reason: CloseReason },
+    Close {
+        conn: ConnId,
+        reason: CloseReason,
+    },
 }
 
 /// A direct link came or went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkEvent {
-    Up { peer: Did },
+    Up {
+        peer: Did,
+    },
     /// `was_open`: false if the connection never opened.
-    Down { peer: Did, was_open: bool, reason: CloseReason },
+    Down {
+        peer: Did,
+        was_open: bool,
+        reason: CloseReason,
+    },
 }
 
 #[derive(Debug)]

@@ -73,12 +73,29 @@ pub struct LinkStats {
 }
 
 pub(super) enum LinkWhat {
-    Described { node: NodeIx, conn: ConnId, sdp: String },
-    Open { node: NodeIx, conn: ConnId },
-    Closed { node: NodeIx, conn: ConnId },
-    Frame { node: NodeIx, conn: ConnId, bytes: Vec<u8> },
+    Described {
+        node: NodeIx,
+        conn: ConnId,
+        sdp: String,
+    },
+    Open {
+        node: NodeIx,
+        conn: ConnId,
+    },
+    Closed {
+        node: NodeIx,
+        conn: ConnId,
+    },
+    Frame {
+        node: NodeIx,
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
     /// The channel has sent what it was given: buffered amount 0.
-    Drained { node: NodeIx, conn: ConnId },
+    Drained {
+        node: NodeIx,
+        conn: ConnId,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -310,7 +327,8 @@ impl Sim {
         for key in mine {
             let Some(c) = self.links.remove(key) else { continue };
             if let Some((p, pc)) = c.peer {
-                let delay = if crashed { detect } else { self.latency(self.slots[ix as usize].node.did(), self.slots[p as usize].node.did()) };
+                let delay =
+                    if crashed { detect } else { self.latency(self.slots[ix as usize].node.did(), self.slots[p as usize].node.did()) };
                 self.schedule(self.now + delay, What::Link(LinkWhat::Closed { node: p, conn: pc }));
             }
         }

@@ -17,13 +17,17 @@
 //! node neither owns nor had refreshed for `lease` are dropped. When an owner fails, its
 //! successor — already a replica — becomes the owner and pushes again.
 
+mod engine;
+mod ops;
+mod reads;
 mod record;
 
-use k256::ecdsa::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
+pub use engine::{Context, Engine, StoreOutput};
 pub use record::{Record, RecordKind};
 
+use crate::identity::Vouched;
 use crate::time::{Duration, Instant, WallOffset};
 use crate::Did;
 
@@ -302,25 +306,24 @@ pub struct Store {
     /// Sorted by slot (key, then writer for set entries): a key's records are adjacent.
     held: Vec<Held>,
     bytes: usize,
-    /// Delegations already verified: (fingerprint, session key, account, expiry), the
-    /// most recent last.
-    vouched: Vec<(u64, VerifyingKey, Did, u64)>,
     stats: StoreStats,
     /// Wall clock = `now` + this (record expiry, delegations; see [`crate::time`]).
     wall: WallOffset,
 }
 
-/// Writers whose delegation is remembered (checked again when forgotten).
-const MAX_VOUCHED: usize = 64;
-
 impl Store {
     pub fn new(cfg: StoreConfig, network: u32, skew: Duration) -> Store {
-        Store { cfg, network, skew, held: Vec::new(), bytes: 0, vouched: Vec::new(), stats: StoreStats::default(), wall: WallOffset::default() }
+        Store { cfg, network, skew, held: Vec::new(), bytes: 0, stats: StoreStats::default(), wall: WallOffset::default() }
     }
 
     /// The wall clock's offset from `now`.
     pub fn set_wall_offset(&mut self, wall: WallOffset) {
         self.wall = wall;
+    }
+
+    /// The wall clock at monotonic `now`.
+    pub fn wall_clock(&self, now: Instant) -> Instant {
+        self.wall.wall(now)
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -377,8 +380,8 @@ impl Store {
     }
 
     /// Checks a record without storing it (a `get`'s answer); refusals are counted.
-    pub fn check(&mut self, now: Instant, r: &Record) -> Result<(), StoreError> {
-        let result = if r.expires_at < self.wall.wall(now).as_millis() { Err(StoreError::Expired) } else { self.verify(now, r) };
+    pub fn check(&mut self, now: Instant, r: &Record, vouched: &mut Vouched) -> Result<(), StoreError> {
+        let result = if r.expires_at < self.wall.wall(now).as_millis() { Err(StoreError::Expired) } else { self.verify(now, r, vouched) };
         if let Err(e) = result {
             self.stats.rejected[e as usize] += 1;
         }
@@ -398,9 +401,17 @@ impl Store {
     /// Checks and stores `r`; `owns` says whether this node owns a key now (records it
     /// does not own go first when room is needed); `from`: the peer that pushed a copy
     /// (once the store is half full, each sender may hold at most an eighth of its
-    /// records and bytes as copies it does not own). A refusal is counted.
-    pub fn accept(&mut self, now: Instant, r: Record, owns: &dyn Fn(Did) -> bool, from: Option<Did>) -> Result<bool, StoreError> {
-        let result = self.check_and_insert(now, r, owns, from);
+    /// records and bytes as copies it does not own); `vouched`: the delegations this
+    /// node verified (a writer's is checked once). A refusal is counted.
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        r: Record,
+        owns: &dyn Fn(Did) -> bool,
+        from: Option<Did>,
+        vouched: &mut Vouched,
+    ) -> Result<bool, StoreError> {
+        let result = self.check_and_insert(now, r, owns, from, vouched);
         match result {
             Ok(true) => self.stats.accepted += 1,
             Ok(false) => self.stats.refreshed += 1,
@@ -409,7 +420,14 @@ impl Store {
         result
     }
 
-    fn check_and_insert(&mut self, now: Instant, r: Record, owns: &dyn Fn(Did) -> bool, from: Option<Did>) -> Result<bool, StoreError> {
+    fn check_and_insert(
+        &mut self,
+        now: Instant,
+        r: Record,
+        owns: &dyn Fn(Did) -> bool,
+        from: Option<Did>,
+        vouched: &mut Vouched,
+    ) -> Result<bool, StoreError> {
         let ms = self.wall.wall(now).as_millis();
         if r.expires_at < ms {
             return Err(StoreError::Expired);
@@ -480,7 +498,7 @@ impl Store {
                 }
             }
         }
-        self.verify(now, &r)?;
+        self.verify(now, &r, vouched)?;
         let bytes = r.encoded_len();
         let new_slot = replacing.is_none() && gives_way.is_none();
         // Room is made before anything is removed, so a refusal loses nothing.
@@ -496,23 +514,8 @@ impl Store {
         Ok(true)
     }
 
-    fn verify(&mut self, now: Instant, r: &Record) -> Result<(), StoreError> {
-        let fp = r.delegation.fingerprint();
-        let wall = self.wall.wall(now);
-        let ms = wall.as_millis();
-        let skew = self.skew.as_millis();
-        let known = self.vouched.iter().rev().find(|(f, _, account, expires)| *f == fp && *account == r.writer && *expires + skew >= ms);
-        let key = match known {
-            Some((_, k, _, _)) => *k,
-            None => {
-                let k = r.check_delegation(self.network, wall, self.skew)?;
-                if self.vouched.len() >= MAX_VOUCHED {
-                    self.vouched.remove(0);
-                }
-                self.vouched.push((fp, k, r.writer, r.delegation.expires_at));
-                k
-            }
-        };
+    fn verify(&self, now: Instant, r: &Record, vouched: &mut Vouched) -> Result<(), StoreError> {
+        let key = r.check_delegation(self.network, self.wall.wall(now), self.skew, vouched)?;
         r.check_signature(&key)
     }
 

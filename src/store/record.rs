@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
-use crate::identity::{CompactSig, Delegation, IdentityError, Session};
+use crate::identity::{CompactSig, Delegation, Session, Vouched};
 use crate::time::{Duration, Instant};
 use crate::Did;
 
@@ -68,15 +68,19 @@ impl Record {
     }
 
     /// Checks the writer's delegation (its account is the writer, the network matches,
-    /// it is valid now) and returns the session key it vouches for.
-    pub fn check_delegation(&self, network: u32, now: Instant, skew: Duration) -> Result<k256::ecdsa::VerifyingKey, StoreError> {
+    /// it is valid now) and returns the session key it vouches for; its account
+    /// signature is verified unless `vouched` holds it already.
+    pub fn check_delegation(
+        &self,
+        network: u32,
+        now: Instant,
+        skew: Duration,
+        vouched: &mut Vouched,
+    ) -> Result<k256::ecdsa::VerifyingKey, StoreError> {
         if self.delegation.account != self.writer {
             return Err(StoreError::BadDelegation);
         }
-        self.delegation.verify(network, now, skew).map_err(|e| match e {
-            IdentityError::Expired => StoreError::BadDelegation,
-            _ => StoreError::BadDelegation,
-        })
+        vouched.verify(&self.delegation, network, now, skew).map_err(|_| StoreError::BadDelegation)
     }
 
     /// Checks the session's signature over the record.

@@ -235,7 +235,11 @@ fn request(inner: &Shared, start: impl FnOnce(&mut Inner) -> Result<Wait, ApiErr
         Err(e) => failed = Some(e),
     });
     if !ran {
-        failed = Some(if busy { ApiError::new(ErrorCode::Busy, "provider is busy") } else { ApiError::new(ErrorCode::Closed, "provider closed") });
+        failed = Some(if busy {
+            ApiError::new(ErrorCode::Busy, "provider is busy")
+        } else {
+            ApiError::new(ErrorCode::Closed, "provider closed")
+        });
     }
     if let Some(e) = failed {
         let _ = reject.call1(&JsValue::UNDEFINED, &api_error(e));

@@ -14,8 +14,8 @@ use web_sys::{
 };
 
 use super::js_error;
-use crate::api::ErrorCode;
 use super::provider::{with, Inner};
+use crate::api::ErrorCode;
 use crate::link::{Candidate, ConnId};
 
 #[wasm_bindgen]

@@ -89,7 +89,8 @@ impl WasmDelegationRequest {
 
     /// Takes the wallet's 65-byte signature; fails unless it recovers to the account.
     pub fn finish(&self, signature: &[u8]) -> Result<WasmSession, JsValue> {
-        let sig = RecoverableSig::from_slice(signature).ok_or_else(|| js_error(ErrorCode::BadArgument, "a personal_sign signature is 65 bytes"))?;
+        let sig = RecoverableSig::from_slice(signature)
+            .ok_or_else(|| js_error(ErrorCode::BadArgument, "a personal_sign signature is 65 bytes"))?;
         let d = self.unsigned.clone().with_signature(sig);
         d.verify_signature().map_err(|e| js_error(ErrorCode::BadSignature, e))?;
         Session::new(self.key.clone(), d).map(WasmSession).map_err(|e| js_error(ErrorCode::BadSignature, e))

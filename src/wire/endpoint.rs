@@ -24,7 +24,7 @@ use super::sessions::{PeerSession, Sessions};
 use super::{RejectReason, RouteError, WireConfig, WireStats};
 use crate::chord::RoutingTable;
 use crate::identity::pair::{PairKeys, NONCE_LEN, TAG_LEN};
-use crate::identity::{Delegation, IdentityError, Session};
+use crate::identity::{IdentityError, Session, Vouched};
 use crate::time::{Instant, WallOffset};
 use crate::Did;
 
@@ -158,6 +158,8 @@ pub struct Wire {
     session: Option<Session>,
     rng: ChaCha20Rng,
     sessions: Sessions,
+    /// Delegations verified here or by the store (lent to it: [`Wire::vouched_mut`]).
+    vouched: Vouched,
     replay: ReplayCache,
     reasm: Reassembly,
     waiting: HashMap<Did, Waiting>,
@@ -185,6 +187,7 @@ impl Wire {
     pub fn new(me: Did, session: Option<Session>, cfg: WireConfig, seed: [u8; 32]) -> Wire {
         Wire {
             sessions: Sessions::new(cfg.session_capacity),
+            vouched: Vouched::default(),
             replay: ReplayCache::new(cfg.replay_capacity),
             cfg,
             me,
@@ -218,6 +221,16 @@ impl Wire {
     pub fn config(&self) -> &WireConfig {
         &self.cfg
     }
+    /// The delegations this node verified (by the wire or the store).
+    pub fn vouched(&self) -> &Vouched {
+        &self.vouched
+    }
+
+    /// The delegations this node verified, for the store to check records against.
+    pub fn vouched_mut(&mut self) -> &mut Vouched {
+        &mut self.vouched
+    }
+
     pub fn session(&self) -> Option<&Session> {
         self.session.as_ref()
     }

@@ -19,16 +19,12 @@ impl Wire {
                     return Err(RejectReason::SessionMismatch);
                 }
                 let fingerprint = d.fingerprint();
-                // A delegation verified before (same fingerprint, same account) is not
-                // verified again; its network and expiry still are.
-                let known = self.sessions.by_fingerprint(fingerprint, self.wall(now).as_millis()).filter(|(did, _)| *did == origin);
-                let key = match known {
-                    Some((_, s)) if d.network == self.cfg.network => s.key,
-                    _ => {
-                        self.stats.delegations_verified += 1;
-                        verify_delegation(d, self.cfg.network, self.wall(now), self.cfg.skew)?
-                    }
-                };
+                // A delegation verified before (here or by the store) is not verified
+                // again; its network and validity still are.
+                let before = self.vouched.verified();
+                let key = self.vouched.verify(d, self.cfg.network, self.wall(now), self.cfg.skew).map_err(delegation_fault);
+                self.stats.delegations_verified += self.vouched.verified() - before;
+                let key = key?;
                 Ok(Proven { key, fingerprint, full: true, expires_at: d.expires_at, msg_expires, hops: 0, pair: None })
             }
         }
@@ -302,17 +298,12 @@ fn authenticate(check: Check, key: &k256::ecdsa::VerifyingKey, body: Vec<u8>) ->
     }
 }
 
-/// Verifies a delegation and maps its faults to reject reasons.
-fn verify_delegation(
-    d: &Delegation,
-    network: u32,
-    now: Instant,
-    skew: crate::time::Duration,
-) -> Result<k256::ecdsa::VerifyingKey, RejectReason> {
-    d.verify(network, now, skew).map_err(|e| match e {
+/// A delegation's fault as a reject reason.
+fn delegation_fault(e: IdentityError) -> RejectReason {
+    match e {
         IdentityError::Expired => RejectReason::DelegationExpired,
         IdentityError::WrongSigner | IdentityError::BadAccountSignature => RejectReason::DelegationSigner,
         IdentityError::WrongNetwork => RejectReason::WrongNetwork,
         _ => RejectReason::DelegationInvalid,
-    })
+    }
 }

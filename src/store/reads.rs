@@ -9,7 +9,12 @@
 //! repair, until `request_timeout / 2`. Every answer the reader gets is checked by the
 //! reader again: the owner cannot forge, only withhold.
 
-use super::*;
+use std::collections::HashMap;
+
+use super::engine::{Answer, Context, Engine, BATCH};
+use super::{Record, StoreError, StoreMsg};
+use crate::time::{Duration, Instant};
+use crate::Did;
 
 /// Reads waiting for replicas, in all (a sixteenth of it per asking node: past that a
 /// node's reads are answered from the owner's copy alone).
@@ -49,15 +54,15 @@ pub(super) struct Read {
     pub(super) deadline: Instant,
 }
 
-impl Node {
+impl Engine {
     /// Answers a read of `key` for `reader` as the key's owner (see the module docs).
-    pub(super) fn serve_get(&mut self, now: Instant, reader: Reader, key: Did) {
-        let me = self.did();
+    pub(super) fn serve_get(&mut self, now: Instant, cx: &mut Context<'_>, reader: Reader, key: Did) {
+        let me = self.me;
         let asker = reader.peer();
         // Only the owner gathers its replicas' copies (a node asked by a stale lookup
         // answers from its own: no one makes it ask others for nothing). A replica that
         // asks is asked too: its own copy counts.
-        let table = self.ring.table();
+        let table = cx.table;
         let owner = table.predecessor().is_none() || table.owns(key);
         let n = if owner { self.store.config().replicas.saturating_sub(1) } else { 0 };
         let replicas: Vec<Did> = table.successors().iter().copied().filter(|d| *d != me).take(n).collect();
@@ -67,7 +72,7 @@ impl Node {
         if needed == 0 || per_asker >= MAX_READS / 16 || !self.room_for_read(now, per_asker) {
             return self.answer_read(now, reader, key);
         }
-        let tag = self.op_rng.next_u64();
+        let tag = self.draw();
         for &r in &replicas {
             self.send_store(r, &StoreMsg::Peek { op: tag, key });
         }
@@ -102,9 +107,9 @@ impl Node {
     }
 
     /// Replica `from`'s answer to the `Peek` of read `i` (see [`Node::read_asking`]).
-    pub(super) fn peeked(&mut self, now: Instant, from: Did, i: usize, records: Vec<Record>) {
+    pub(super) fn peeked(&mut self, now: Instant, cx: &mut Context<'_>, from: Did, i: usize, records: Vec<Record>) {
         let key = self.reads[i].key;
-        let table = self.ring.table();
+        let table = cx.table;
         let mut held = Vec::with_capacity(records.len());
         for r in records {
             if r.key != key {
@@ -114,7 +119,7 @@ impl Node {
             held.push((r.slot(), r.version));
             // A newer version or a missing copy is taken (checked); the same one only
             // refreshes; an older one is refused as stale and repaired below.
-            let _ = self.store.accept(now, r, &|k| table.owns(k), Some(from));
+            let _ = self.store.accept(now, r, &|k| table.owns(k), Some(from), cx.vouched);
         }
         let read = &mut self.reads[i];
         read.asked.retain(|a| *a != from);
@@ -173,8 +178,8 @@ impl Node {
     /// Answers an owner's `Peek` with what this node holds at `key` — only to a node that
     /// could own it or replicate it before us (as for pushed copies): nobody else makes
     /// this node upload a set.
-    pub(super) fn serve_peek(&mut self, now: Instant, from: Did, op: u64, key: Did) {
-        if !super::store_ops::may_push(self.ring.table(), from, key, self.store.config().replicas) {
+    pub(super) fn serve_peek(&mut self, now: Instant, cx: &mut Context<'_>, from: Did, op: u64, key: Did) {
+        if !super::ops::may_push(cx.table, from, key, self.store.config().replicas) {
             self.store.count(StoreError::NotReplica);
             return;
         }
@@ -208,7 +213,7 @@ fn cut_to_batch(mut records: Vec<Record>) -> Vec<Record> {
     let mut size = 0;
     records.retain(|r| {
         size += r.encoded_len();
-        size <= STORE_BATCH
+        size <= BATCH
     });
     records
 }

@@ -1,7 +1,10 @@
 //! The store side of a node: puts, gets, replication and republishing.
 
-use super::store_reads::Reader;
-use super::*;
+use super::engine::{Answer, Context, Engine, Op, OpKind, Published, StoreOutput, BATCH};
+use super::reads::Reader;
+use super::{GetResult, OpId, PutError, Record, RecordKind, StoreError, StoreEvent, StoreMsg};
+use crate::time::{Duration, Instant};
+use crate::Did;
 
 /// Puts waiting for their write quorum, in all (and a sixteenth of it per writer's node).
 const MAX_QUORUMS: usize = 1024;
@@ -61,29 +64,41 @@ pub(super) struct Quorum {
 }
 
 // ---- the store: puts, gets, replication ----
-impl Node {
-    /// Writes `value` at `key` (see [`Record::key_of`]) as this node's account, for
-    /// `ttl`; ends with [`StoreEvent::Put`]. Refused at once if this node has no session
-    /// or the value is over the limit.
-    pub fn put(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
+impl Engine {
+    /// See [`crate::node::Node::put`].
+    pub fn put(
+        &mut self,
+        now: Instant,
+        cx: &mut Context<'_>,
+        key: Did,
+        kind: RecordKind,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<OpId, StoreError> {
         let published = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
         let seen = self.seen_versions.iter().find(|(slot, _)| *slot == (key, kind)).map_or(0, |(_, v)| *v);
         let record = self.sign_record(now, key, kind, value, ttl, published.max(seen))?;
         // A plain put replaces what was kept alive: no renewal writes the old value back.
         self.published.retain(|p| (p.key, p.kind) != (key, kind));
-        Ok(self.put_record(now, record))
+        Ok(self.put_record(now, cx, record))
     }
 
-    /// Like [`Node::put`], and keeps the record alive: it is written again (a new
-    /// version) every third of its lifetime until [`Node::unpublish`].
-    pub fn publish(&mut self, now: Instant, key: Did, kind: RecordKind, value: Vec<u8>, ttl: Duration) -> Result<OpId, StoreError> {
+    /// See [`crate::node::Node::publish`].
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        cx: &mut Context<'_>,
+        key: Did,
+        kind: RecordKind,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<OpId, StoreError> {
         let last = self.published.iter().find(|p| (p.key, p.kind) == (key, kind)).map_or(0, |p| p.version);
-        let wall = self.wall.wall(now);
+        let wall = self.store.wall_clock(now);
         let version = wall.as_millis().max(last + 1); // what `put` signs
-        let op = self.put(now, key, kind, value.clone(), ttl)?;
+        let op = self.put(now, cx, key, kind, value.clone(), ttl)?;
         self.published.retain(|p| (p.key, p.kind) != (key, kind));
         self.published.push(Published { key, kind, value, ttl, version, renewed: now, renewed_wall: wall });
-        self.pump(now);
         Ok(op)
     }
 
@@ -92,20 +107,15 @@ impl Node {
         self.published.retain(|p| (p.key, p.kind) != (key, kind));
     }
 
-    /// Stores a record signed elsewhere (a client's); ends with [`StoreEvent::Put`].
-    pub fn put_record(&mut self, now: Instant, record: Record) -> OpId {
+    /// See [`crate::node::Node::put_record`].
+    pub fn put_record(&mut self, now: Instant, cx: &mut Context<'_>, record: Record) -> OpId {
         let key = record.key;
-        let op = self.start_op(now, key, OpKind::Put(record), 0);
-        self.pump(now);
-        op
+        self.start_op(now, cx, key, OpKind::Put(record), 0)
     }
 
-    /// Reads the records at `key` from its owner (or, if the owner holds none, its
-    /// replicas); ends with [`StoreEvent::Get`].
-    pub fn get(&mut self, now: Instant, key: Did) -> OpId {
-        let op = self.start_op(now, key, OpKind::Get, 0);
-        self.pump(now);
-        op
+    /// See [`crate::node::Node::get`].
+    pub fn get(&mut self, now: Instant, cx: &mut Context<'_>, key: Did) -> OpId {
+        self.start_op(now, cx, key, OpKind::Get, 0)
     }
 
     fn sign_record(
@@ -117,7 +127,7 @@ impl Node {
         ttl: Duration,
         last: u64,
     ) -> Result<Record, StoreError> {
-        let session = self.wire.session().ok_or(StoreError::NoSession)?;
+        let session = self.session.as_ref().ok_or(StoreError::NoSession)?;
         let cfg = self.store.config();
         if value.len() > cfg.max_value {
             return Err(StoreError::TooLarge);
@@ -126,48 +136,42 @@ impl Node {
             return Err(StoreError::TooLong);
         }
         // Versions follow the clock, so a restarted writer still overwrites its past.
-        let wall = self.wall.wall(now).as_millis();
+        let wall = self.store.wall_clock(now).as_millis();
         let version = wall.max(last + 1);
         // A record cannot outlive the delegation that vouches for it.
         let expires = (wall + ttl.as_millis()).min(session.delegation().expires_at);
         Ok(Record::sign(session, key, kind, version, expires, value))
     }
 
-    pub(super) fn take_lookup(&mut self, id: RequestId) -> u64 {
-        let at = self.op_lookups.iter().position(|(l, _)| *l == id);
-        at.map_or(0, |i| self.op_lookups.swap_remove(i).1)
-    }
-
-    fn start_op(&mut self, now: Instant, key: Did, what: OpKind, bumps: u8) -> OpId {
-        let mut id = self.op_rng.next_u64();
+    fn start_op(&mut self, now: Instant, cx: &mut Context<'_>, key: Did, what: OpKind, bumps: u8) -> OpId {
+        let mut id = self.draw();
         while self.ops.contains_key(&id) {
-            id = self.op_rng.next_u64();
+            id = self.draw();
         }
         let deadline = now + self.store.config().request_timeout;
-        self.ops.insert(id, Op { key, deadline, what, asked: None, hops: 0, retried: false, bumps });
+        self.ops.insert(id, Op { key, deadline, what, asked: None, hops: 0, retried: false, bumps, looking: false });
         // A node still (re)joining would answer for keys the ring gives to others.
-        if !self.ring.is_joined() {
+        if !cx.joined {
             self.finish_op(id, Some(Answer::NoRoute));
-        } else if self.ring.table().owns(key) || self.ring.successor().is_none() {
-            self.op_at_owner(now, id, self.did());
+        } else if cx.table.owns(key) || cx.table.successor().is_none() {
+            self.op_at_owner(now, cx, id, self.me);
         } else {
-            let lookup = self.ring.lookup(now, key);
-            self.op_lookups.push((lookup, id));
+            self.lookup(id, key);
         }
         OpId(id)
     }
 
     /// The owner of an operation's key is known: ask it (or act, if it is this node).
-    pub(super) fn op_at_owner(&mut self, now: Instant, id: u64, owner: Did) {
+    pub(super) fn op_at_owner(&mut self, now: Instant, cx: &mut Context<'_>, id: u64, owner: Did) {
         let Some(op) = self.ops.get(&id) else { return };
-        let me = self.did();
+        let me = self.me;
         match &op.what {
             OpKind::Put(record) if owner == me => {
                 let record = record.clone();
                 if let Some(o) = self.ops.get_mut(&id) {
                     o.asked = None; // a re-lookup found this node: bumps go here now
                 }
-                self.store_put(now, record, Reply::Local(id));
+                self.store_put(now, cx, record, Reply::Local(id));
             }
             OpKind::Put(record) => {
                 let msg = StoreMsg::Put { op: id, record: record.clone() };
@@ -179,7 +183,7 @@ impl Node {
             OpKind::Get => {
                 let key = op.key;
                 if owner == me {
-                    self.serve_get(now, Reader::Local(id), key);
+                    self.serve_get(now, cx, Reader::Local(id), key);
                 } else {
                     if let Some(o) = self.ops.get_mut(&id) {
                         o.asked = Some(owner);
@@ -194,15 +198,15 @@ impl Node {
     /// once (the periodic push keeps them fresh), and acknowledges it to `reply` once
     /// `write_quorum - 1` replicas confirmed holding it (at once if the record was held
     /// already, the ring has no other node, or the table of waiting puts is full).
-    fn store_put(&mut self, now: Instant, record: Record, reply: Reply) {
-        let table = self.ring.table();
-        let accepted = match self.store.accept(now, record.clone(), &|k| table.owns(k), None) {
+    fn store_put(&mut self, now: Instant, cx: &mut Context<'_>, record: Record, reply: Reply) {
+        let table = cx.table;
+        let accepted = match self.store.accept(now, record.clone(), &|k| table.owns(k), None, cx.vouched) {
             Ok(a) => a,
             Err(StoreError::Stale) => {
                 // Shown the newer version, the writer can write above it.
                 let held = self.store.held_at(record.slot()).cloned();
                 return match (reply, held) {
-                    (Reply::Local(op), Some(held)) => self.newer_held(now, op, held),
+                    (Reply::Local(op), Some(held)) => self.newer_held(now, cx, op, held),
                     (Reply::Remote { to, op }, Some(record)) => self.send_store(to, &StoreMsg::Newer { op, record }),
                     (reply, None) => self.reply_put(reply, Err(StoreError::Stale)),
                 };
@@ -213,7 +217,7 @@ impl Node {
             return self.reply_put(reply, Ok(()));
         }
         let n = self.store.config().replicas.saturating_sub(1);
-        let replicas: Vec<Did> = self.ring.table().successors().iter().copied().filter(|d| *d != self.did()).take(n).collect();
+        let replicas: Vec<Did> = cx.table.successors().iter().copied().filter(|d| *d != self.me).take(n).collect();
         let needed = self.store.config().write_quorum.saturating_sub(1).min(replicas.len());
         let from_peer = reply.peer();
         let per_peer = self.quorums.iter().filter(|q| from_peer.is_some() && q.reply.peer() == from_peer).count();
@@ -223,7 +227,7 @@ impl Node {
             }
             return self.reply_put(reply, Ok(()));
         }
-        let tag = self.op_rng.next_u64();
+        let tag = self.draw();
         for &r in &replicas {
             self.send_store(r, &StoreMsg::Copy { tag, record: record.clone() });
         }
@@ -238,17 +242,17 @@ impl Node {
     /// ("later write wins": the version is max(clock, highest seen + 1)). Twice at most;
     /// `held` must be the same writer's and verify, so nobody else can make a writer
     /// skip versions.
-    fn newer_held(&mut self, now: Instant, id: u64, held: Record) {
+    fn newer_held(&mut self, now: Instant, cx: &mut Context<'_>, id: u64, held: Record) {
         let Some(op) = self.ops.get(&id) else { return };
         let OpKind::Put(mine) = &op.what else { return };
-        let session = self.wire.session().filter(|s| s.did() == mine.writer && *s.delegation() == mine.delegation);
+        let session = self.session.as_ref().filter(|s| s.did() == mine.writer && *s.delegation() == mine.delegation);
         let fits = held.slot() == mine.slot() && held.writer == mine.writer && held.version >= mine.version && held.version < u64::MAX;
         let (key, kind, version, expires, value) = (mine.key, mine.kind, held.version + 1, mine.expires_at, mine.value.clone());
         let renewal = op.bumps == RENEWAL;
         let Some(session) = session.filter(|_| fits && (op.bumps < 2 || renewal)) else {
             return self.finish_op(id, Some(Answer::Ack(Err(StoreError::Stale))));
         };
-        if self.store.check(now, &held).is_err() {
+        if self.store.check(now, &held, cx.vouched).is_err() {
             return self.finish_op(id, Some(Answer::Ack(Err(StoreError::Stale))));
         }
         if renewal {
@@ -271,7 +275,7 @@ impl Node {
         op.what = OpKind::Put(record.clone());
         match op.asked {
             Some(owner) => self.send_store(owner, &StoreMsg::Put { op: id, record }),
-            None => self.store_put(now, record, Reply::Local(id)),
+            None => self.store_put(now, cx, record, Reply::Local(id)),
         }
     }
 
@@ -282,7 +286,7 @@ impl Node {
         if self.quorums.len() < MAX_QUORUMS {
             return true;
         }
-        let Some(q) = super::store_reads::take_heaviest(&mut self.quorums, |q| q.reply.peer(), asking) else {
+        let Some(q) = super::reads::take_heaviest(&mut self.quorums, |q| q.reply.peer(), asking) else {
             return false;
         };
         self.reply_put(q.reply, Err(StoreError::Unreplicated));
@@ -322,7 +326,7 @@ impl Node {
                 continue;
             }
             r.offers += 1;
-            r.tag = self.op_rng.next_u64();
+            r.tag = self.draw();
             r.version = record.version;
             r.deadline = now + timeout;
             self.send_store(p, &StoreMsg::Copy { tag: r.tag, record });
@@ -334,16 +338,16 @@ impl Node {
                 break;
             }
             let slot = record.slot();
-            let tag = self.op_rng.next_u64();
+            let tag = self.draw();
             self.releases.push(Release { tag, slot, version: record.version, to: p, offers: 1, deadline: now + timeout });
             self.send_store(p, &StoreMsg::Copy { tag, record });
         }
     }
 
     /// A replica answered copy `tag`: a put's, or a stale copy's this node releases.
-    fn copied(&mut self, now: Instant, from: Did, tag: u64, held: bool) {
+    fn copied(&mut self, now: Instant, cx: &mut Context<'_>, from: Did, tag: u64, held: bool) {
         if let Some(i) = self.releases.iter().position(|r| r.tag == tag && r.to == from) {
-            let table = self.ring.table();
+            let table = cx.table;
             let owned = table.predecessor().is_none() || table.owns(self.releases[i].slot.0);
             if held && !owned {
                 let r = self.releases.swap_remove(i);
@@ -376,11 +380,8 @@ impl Node {
         }
     }
 
-    pub(super) fn send_store(&mut self, to: Did, msg: &StoreMsg) {
-        self.transmits.push_back(Transmit { to, frame: LinkFrame::Store(msg.encode()) });
-    }
-
-    pub(super) fn handle_store_frame(&mut self, now: Instant, from: Did, bytes: &[u8]) -> Result<(), StoreError> {
+    /// A store message from the direct peer `from`; a bad one is counted and refused.
+    pub fn handle_frame(&mut self, now: Instant, cx: &mut Context<'_>, from: Did, bytes: &[u8]) -> Result<(), StoreError> {
         let msg = match StoreMsg::decode(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -393,21 +394,21 @@ impl Node {
                 // Only the key's owner takes a put (with its predecessor just failed, it
                 // may own any key it is asked for); anyone else's would bypass the checks
                 // on pushed copies, and a node still joining owns nothing yet.
-                let table = self.ring.table();
-                let owner = self.ring.is_joined() && (table.predecessor().is_none() || table.owns(record.key));
+                let table = cx.table;
+                let owner = cx.joined && (table.predecessor().is_none() || table.owns(record.key));
                 if !owner {
                     self.store.count(StoreError::NotReplica);
                     self.send_store(from, &StoreMsg::PutAck { op, result: Err(StoreError::NotReplica) });
                     return Err(StoreError::NotReplica);
                 }
-                self.store_put(now, record, Reply::Remote { to: from, op });
+                self.store_put(now, cx, record, Reply::Remote { to: from, op });
                 Ok(())
             }
             StoreMsg::Copy { tag, record } => {
-                let table = self.ring.table();
+                let table = cx.table;
                 let held = if may_push(table, from, record.key, self.store.config().replicas) {
                     // Holding this version or a newer one is holding it.
-                    matches!(self.store.accept(now, record, &|k| table.owns(k), Some(from)), Ok(_) | Err(StoreError::Stale))
+                    matches!(self.store.accept(now, record, &|k| table.owns(k), Some(from), cx.vouched), Ok(_) | Err(StoreError::Stale))
                 } else {
                     self.store.count(StoreError::NotReplica);
                     false
@@ -416,12 +417,12 @@ impl Node {
                 Ok(())
             }
             StoreMsg::Copied { tag, held } => {
-                self.copied(now, from, tag, held);
+                self.copied(now, cx, from, tag, held);
                 Ok(())
             }
             StoreMsg::Newer { op, record } => {
                 if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_)) && o.asked == Some(from)) {
-                    self.newer_held(now, op, record);
+                    self.newer_held(now, cx, op, record);
                 }
                 Ok(())
             }
@@ -433,8 +434,7 @@ impl Node {
                         && self.ops.get_mut(&op).is_some_and(|o| !std::mem::replace(&mut o.retried, true));
                     if again {
                         let key = self.ops[&op].key;
-                        let lookup = self.ring.lookup(now, key);
-                        self.op_lookups.push((lookup, op));
+                        self.lookup(op, key);
                     } else {
                         self.finish_op(op, Some(Answer::Ack(result)));
                     }
@@ -443,18 +443,18 @@ impl Node {
             }
             StoreMsg::Get { op, key } => {
                 // A node still joining owns nothing yet (and its answer would be empty).
-                if self.ring.is_joined() {
-                    self.serve_get(now, Reader::Remote { to: from, op }, key);
+                if cx.joined {
+                    self.serve_get(now, cx, Reader::Remote { to: from, op }, key);
                 }
                 Ok(())
             }
             StoreMsg::Peek { op, key } => {
-                self.serve_peek(now, from, op, key);
+                self.serve_peek(now, cx, from, op, key);
                 Ok(())
             }
             StoreMsg::GetReply { op, records } => {
                 if let Some(i) = self.read_asking(op, from) {
-                    self.peeked(now, from, i, records);
+                    self.peeked(now, cx, from, i, records);
                     return Ok(());
                 }
                 // Only the owner asked answers (a forged reply is ignored).
@@ -466,7 +466,7 @@ impl Node {
                 // Bad records are dropped and counted one by one; the frame itself is taken.
                 let mut good = Vec::with_capacity(records.len());
                 for r in records {
-                    match (r.key == key).then(|| self.store.check(now, &r)) {
+                    match (r.key == key).then(|| self.store.check(now, &r, cx.vouched)) {
                         Some(Ok(())) => good.push(r),
                         Some(Err(_)) => {}
                         None => self.store.count(StoreError::Malformed),
@@ -487,13 +487,13 @@ impl Node {
             StoreMsg::Replicate { records } => {
                 // Each copy is judged (and a refusal counted) on its own: a bad one (a
                 // writer whose clock runs ahead, a forgery) never stops the rest.
-                let table = self.ring.table();
+                let table = cx.table;
                 for r in records {
                     if !may_push(table, from, r.key, self.store.config().replicas) {
                         self.store.count(StoreError::NotReplica);
                         continue;
                     }
-                    let _ = self.store.accept(now, r, &|k| table.owns(k), Some(from));
+                    let _ = self.store.accept(now, r, &|k| table.owns(k), Some(from), cx.vouched);
                 }
                 Ok(())
             }
@@ -503,7 +503,6 @@ impl Node {
     /// Ends an operation with its answer (`None`: timed out) as an event.
     pub(super) fn finish_op(&mut self, id: u64, answer: Option<Answer>) {
         let Some(op) = self.ops.remove(&id) else { return };
-        self.op_lookups.retain(|(_, o)| *o != id);
         let (key, op_id, hops) = (op.key, OpId(id), op.hops);
         let answer = match answer {
             Some(Answer::Records(mut rs)) => {
@@ -529,16 +528,16 @@ impl Node {
             (OpKind::Get, Some(Answer::NoRoute)) => StoreEvent::Get { op: op_id, key, hops, result: GetResult::NoRoute },
             (OpKind::Get, _) => StoreEvent::Get { op: op_id, key, hops, result: GetResult::TimedOut },
         };
-        self.events.push_back(Event::Store(event));
+        self.out.push_back(StoreOutput::Event(event));
     }
 
     /// The periodic work: owners push their records to their replicas; a node that lost
     /// a key to a newcomer hands it over; copies nobody refreshed go up to the
     /// predecessor, then expire; writers renew what they publish.
-    pub(super) fn maintain_store(&mut self, now: Instant) {
-        self.store.expire(self.wall.wall(now).as_millis());
-        let me = self.did();
-        let table = self.ring.table();
+    pub(super) fn maintain(&mut self, now: Instant, cx: &mut Context<'_>) {
+        self.store.expire(self.store.wall_clock(now).as_millis());
+        let me = self.me;
+        let table = cx.table;
         let n = self.store.config().replicas.saturating_sub(1);
         let replicas: Vec<Did> = table.successors().iter().copied().filter(|d| *d != me).take(n).collect();
         let pred = table.predecessor().filter(|p| *p != me);
@@ -582,7 +581,7 @@ impl Node {
             let mut size = 0;
             for r in records {
                 let len = r.encoded_len();
-                if size + len > STORE_BATCH && !batch.is_empty() {
+                if size + len > BATCH && !batch.is_empty() {
                     self.send_store(to, &StoreMsg::Replicate { records: std::mem::take(&mut batch) });
                     size = 0;
                 }
@@ -594,7 +593,7 @@ impl Node {
             }
         }
         // Writers renew a third of the way through a record's life.
-        let wall = self.wall.wall(now);
+        let wall = self.store.wall_clock(now);
         for i in 0..self.published.len() {
             let p = &self.published[i];
             let third = crate::time::Duration(p.ttl.as_millis() / 3);
@@ -607,7 +606,7 @@ impl Node {
                 p.version = record.version;
                 p.renewed = now;
                 p.renewed_wall = wall;
-                self.start_op(now, key, OpKind::Put(record), RENEWAL);
+                self.start_op(now, cx, key, OpKind::Put(record), RENEWAL);
             }
         }
     }
