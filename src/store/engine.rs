@@ -220,9 +220,4 @@ impl Engine {
     pub(super) fn draw(&mut self) -> u64 {
         self.rng.next_u64()
     }
-
-    /// Operations in flight (tests and memory accounting).
-    pub fn pending(&self) -> usize {
-        self.ops.len()
-    }
 }
