@@ -83,7 +83,7 @@ impl Vouched {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))] // sessions from the simulator
 mod tests {
     use super::*;
     use crate::sim::pair::{session, DAY, T0};
