@@ -384,7 +384,7 @@ impl Node {
                 self.transmits.push_back(Transmit { to: t.to, frame: LinkFrame::Ring(t.message) });
             }
             if let Some(a) = self.ring.poll_lookup_answer() {
-                self.with_store(|s, cx| s.handle_lookup(now, cx, a.tag, a.result));
+                self.with_store(|s, cx| s.handle_lookup(now, cx, a.tag, a.key, a.result));
                 continue;
             }
             if let Some(o) = self.store.poll_output() {

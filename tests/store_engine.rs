@@ -94,3 +94,28 @@ fn the_store_s_lookups_never_reach_the_application() {
         }
     }
 }
+
+/// A node that leaves while its reads are still looking up their keys' owners answers
+/// each of them at once (no route), instead of leaving them to time out.
+#[test]
+fn reads_looking_for_an_owner_end_when_the_node_leaves() {
+    use rings_node::sim::scenario::grow_in_waves;
+    use rings_node::sim::{Sim, SimConfig};
+    for seed in 1..=3u64 {
+        let mut sim = Sim::new(SimConfig { seed, wire: true, ..SimConfig::default() }).expect("valid config");
+        grow_in_waves(&mut sim, 24, 4);
+        sim.run_rounds(3);
+        let ops: Vec<_> = (0..16).map(|i| sim.get(0, Record::key_of(format!("r{seed}-{i}").as_bytes()))).collect();
+        // Some reads ended at once (this node owns the key, or knows its owner); the others
+        // wait on the ring's lookups, which the leave cuts short.
+        let pending: Vec<_> = ops.into_iter().filter(|&op| sim.take_store_event(0, op).is_none()).collect();
+        assert!(!pending.is_empty(), "seed {seed}: every read ended without a lookup; the test shows nothing");
+        sim.leave(0);
+        for op in pending {
+            match sim.take_store_event(0, op) {
+                Some(StoreEvent::Get { result: GetResult::NoRoute, .. }) => {}
+                other => panic!("seed {seed}: {op:?} ended {other:?} at the leave"),
+            }
+        }
+    }
+}

@@ -336,8 +336,9 @@ pub struct Node {
     pub(super) gone: VecDeque<(Did, Instant)>,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
-    /// Answers to tagged lookups (at most `max_requests` are in flight; the composite
-    /// node drains them after every call).
+    /// Answers to tagged lookups. At most `max_requests` are in flight, but refused ones
+    /// are answered here at once, so the queue is bounded only by its reader: the
+    /// composite node drains it after every call.
     pub(super) answers: VecDeque<LookupAnswer>,
     pub(super) stats: Stats,
 }
@@ -514,7 +515,12 @@ impl Node {
         }
         self.phase = Phase::Left;
         self.table.clear();
-        self.requests.clear();
+        // Other parts' lookups end now rather than at their deadlines.
+        for r in std::mem::take(&mut self.requests).into_values() {
+            if let ReqKind::Tagged(tag) = r.kind {
+                self.answers.push_back(LookupAnswer { tag, key: r.key, result: Err(LookupError::NotJoined) });
+            }
+        }
         self.deadlines.clear();
         self.retries.clear();
         self.hops.clear();

@@ -2,9 +2,10 @@
 //! message's origin, the store for a record's writer): an account's signature is checked
 //! once per delegation, however many messages and records it vouches for.
 //!
-//! Entries are keyed by the delegation's fingerprint and hold its account: a hit needs
-//! both to match, and the delegation's clock and network checks run on every use (they
-//! cost nothing). The table is bounded; when full, the least recently used entry goes
+//! Entries are keyed by the delegation's fingerprint and hold the whole delegation: a hit
+//! needs every signed and unsigned field to match (a 64-bit fingerprint alone could be
+//! collided), and the delegation's clock and network checks run on every use (they cost
+//! nothing). The table is bounded; when full, the least recently used entry goes
 //! (found by one pass: an insert that evicts follows a signature check that costs far
 //! more). A peer that fills it with fresh delegations of its own only makes this node
 //! verify others' again, which is what it costs without the table.
@@ -15,14 +16,13 @@ use k256::ecdsa::VerifyingKey;
 
 use super::{Delegation, IdentityError};
 use crate::time::{Duration, Instant};
-use crate::Did;
 
 /// Delegations remembered by default.
 pub const VOUCHED_CAPACITY: usize = 512;
 
 #[derive(Debug)]
 struct Entry {
-    account: Did,
+    delegation: Delegation,
     key: VerifyingKey,
     used: u64,
 }
@@ -54,22 +54,23 @@ impl Vouched {
         d.check_validity(network, now, skew)?;
         let fp = d.fingerprint();
         self.tick += 1;
-        if let Some(e) = self.entries.get_mut(&fp).filter(|e| e.account == d.account) {
+        if let Some(e) = self.entries.get_mut(&fp).filter(|e| e.delegation == *d) {
             e.used = self.tick;
             return Ok(e.key);
         }
-        let key = d.verify_signature()?;
+        // Counted before the check: a forged delegation costs this node the same work.
         self.verified += 1;
+        let key = d.verify_signature()?;
         if self.entries.len() >= self.capacity {
             if let Some(old) = self.entries.iter().min_by_key(|(_, e)| e.used).map(|(&f, _)| f) {
                 self.entries.remove(&old);
             }
         }
-        self.entries.insert(fp, Entry { account: d.account, key, used: self.tick });
+        self.entries.insert(fp, Entry { delegation: d.clone(), key, used: self.tick });
         Ok(key)
     }
 
-    /// Account signatures verified in full so far.
+    /// Account signatures checked in full so far (forged ones included).
     pub fn verified(&self) -> u64 {
         self.verified
     }
@@ -117,14 +118,15 @@ mod tests {
         let mut v = Vouched::new(4);
         assert!(v.verify(honest.delegation(), 1, now, SKEW).is_ok());
         // Another account's signature under the honest account's name: refused, twice
-        // (it is verified each time, never remembered).
+        // (it is verified each time, never remembered, and each check is counted).
         let other = session(&mut rng, 1, T0, DAY);
         let mut forged = other.delegation().clone();
         forged.account = honest.did();
         for _ in 0..2 {
             assert_eq!(v.verify(&forged, 1, now, SKEW), Err(IdentityError::WrongSigner));
         }
-        assert_eq!(v.verified(), 1);
+        assert_eq!(v.verified(), 3);
+        assert_eq!(v.len(), 1);
         // A crowd of fresh delegations fills the table; it never holds more than its
         // capacity, and the honest one, pushed out, is verified again (not refused).
         for _ in 0..10 {
@@ -135,5 +137,28 @@ mod tests {
         let before = v.verified();
         assert!(v.verify(honest.delegation(), 1, now, SKEW).is_ok());
         assert_eq!(v.verified(), before + 1);
+    }
+
+    #[test]
+    fn the_least_recently_used_delegation_goes_first() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let now = Instant(T0 + 1_000);
+        let s: Vec<_> = (0..4).map(|_| session(&mut rng, 1, T0, DAY)).collect();
+        let mut v = Vouched::new(3);
+        for x in &s[..3] {
+            assert!(v.verify(x.delegation(), 1, now, SKEW).is_ok());
+        }
+        // Using the oldest makes the second the least recently used: the fourth evicts it.
+        assert!(v.verify(s[0].delegation(), 1, now, SKEW).is_ok());
+        assert!(v.verify(s[3].delegation(), 1, now, SKEW).is_ok());
+        assert_eq!((v.len(), v.verified()), (3, 4));
+        for (i, expect_check) in [(0, 0), (2, 0), (3, 0), (1, 1)] {
+            let before = v.verified();
+            assert!(v.verify(s[i].delegation(), 1, now, SKEW).is_ok());
+            assert_eq!(v.verified() - before, expect_check, "session {i}");
+        }
+        // Not yet valid: refused from the table as it would be without it.
+        let early = Instant(s[0].delegation().issued_at - SKEW.as_millis() - 1);
+        assert_eq!(v.verify(s[0].delegation(), 1, early, SKEW), Err(IdentityError::NotYetValid));
     }
 }

@@ -82,7 +82,7 @@ pub(super) struct Op {
     /// Times this node's own record was signed again above a newer version the owner
     /// showed (another device of the account, or this one before a restart).
     pub bumps: u8,
-    /// The lookup of the owner is out.
+    /// The lookup of the owner is out (the node asked before it is not heard meanwhile).
     pub looking: bool,
 }
 
@@ -190,10 +190,10 @@ impl Engine {
     }
 
     /// The answer to the lookup `tag` of a [`StoreOutput::Lookup`]: the key's owner and
-    /// the hops it took, or why none was found. An answer for an operation that ended
-    /// (or is not looking) is ignored.
-    pub fn handle_lookup(&mut self, now: Instant, cx: &mut Context<'_>, tag: u64, result: Result<(Did, u8), LookupError>) {
-        let Some(op) = self.ops.get_mut(&tag).filter(|o| o.looking) else { return };
+    /// the hops it took, or why none was found. An answer for an operation that ended,
+    /// is not looking, or looks for another key is ignored.
+    pub fn handle_lookup(&mut self, now: Instant, cx: &mut Context<'_>, tag: u64, key: Did, result: Result<(Did, u8), LookupError>) {
+        let Some(op) = self.ops.get_mut(&tag).filter(|o| o.looking && o.key == key) else { return };
         op.looking = false;
         match result {
             Ok((owner, hops)) => {

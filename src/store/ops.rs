@@ -421,13 +421,13 @@ impl Engine {
                 Ok(())
             }
             StoreMsg::Newer { op, record } => {
-                if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_)) && o.asked == Some(from)) {
+                if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_)) && o.asked == Some(from) && !o.looking) {
                     self.newer_held(now, cx, op, record);
                 }
                 Ok(())
             }
             StoreMsg::PutAck { op, result } => {
-                if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_)) && o.asked == Some(from)) {
+                if self.ops.get(&op).is_some_and(|o| matches!(o.what, OpKind::Put(_)) && o.asked == Some(from) && !o.looking) {
                     // Asked a node that no longer owns the key (a join raced the lookup):
                     // look the owner up once more.
                     let again = result == Err(StoreError::NotReplica)
@@ -458,7 +458,7 @@ impl Engine {
                     return Ok(());
                 }
                 // Only the owner asked answers (a forged reply is ignored).
-                let Some(o) = self.ops.get(&op).filter(|o| matches!(o.what, OpKind::Get) && o.asked == Some(from)) else {
+                let Some(o) = self.ops.get(&op).filter(|o| matches!(o.what, OpKind::Get) && o.asked == Some(from) && !o.looking) else {
                     return Ok(());
                 };
                 let key = o.key;
