@@ -396,8 +396,18 @@ impl Node {
                 continue;
             }
             let Some(e) = self.ring.poll_event() else { break };
-            if let (chord::Event::PeerUnreachable { peer }, Some(l)) = (&e, self.link.as_mut()) {
-                l.links.handle_unreachable(now, *peer);
+            if let Some(l) = self.link.as_mut() {
+                match e {
+                    chord::Event::PeerUnreachable { peer } => l.links.handle_unreachable(now, peer),
+                    chord::Event::Joined { .. } => l.bootstrap = None,
+                    // Every attempt through the bootstrap peer failed: give its link up (the
+                    // driver bootstraps elsewhere) rather than retry through it for ever.
+                    chord::Event::JoinFailed { .. } if l.bootstrap.take().is_some() => {
+                        self.ring.stop_joining();
+                        l.links.give_up_join(now);
+                    }
+                    _ => {}
+                }
             }
             if let chord::Event::PredecessorChanged { .. } | chord::Event::SuccessorChanged { .. } = e {
                 self.store.handle_ring_change(now, matches!(e, chord::Event::PredecessorChanged { .. }));

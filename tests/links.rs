@@ -27,9 +27,10 @@ fn link_sim_acked(seed: u64, cap: usize, acks: bool) -> Sim {
 const JOIN_PATIENCE: usize = 30;
 
 /// Grows the ring to `target` members in waves that at most double it, each new node
-/// bootstrapping by hand through a random member; nodes whose bootstrap failed try again,
-/// and one not joined after `JOIN_PATIENCE` waves is shut down and replaced. Returns how
-/// many were.
+/// bootstrapping by hand through a random member; nodes whose bootstrap failed try again
+/// (a link that opened but could not join its node is given up by the node itself), and
+/// one not joined after `JOIN_PATIENCE` waves is shut down and replaced — a backstop the
+/// runs so far never needed. Returns how many were.
 fn grow(sim: &mut Sim, target: usize) -> usize {
     if sim.members().is_empty() {
         sim.spawn(None);
@@ -196,4 +197,30 @@ fn under_churn_every_message_is_delivered_or_reported_and_the_cap_holds() {
     assert!(stats.max_held <= 32 && stats.max_closing <= 8, "{stats:?}");
     assert_eq!((stats.unsolicited, stats.sent_after_closing), (0, 0), "{stats:?}");
     assert_eq!(split.neither, 0, "{split:?}");
+}
+
+/// A joiner whose bootstrap link opens but carries nothing (every frame between the two
+/// is lost, the link stays up) gives that link up once the ring's join attempts are spent
+/// (5, about 25 s), instead of holding it and retrying through it for ever; bootstrapped
+/// again through another member, it joins.
+#[test]
+fn a_joiner_gives_up_a_bootstrap_link_that_cannot_join_it() {
+    for seed in 1..=4 {
+        let mut sim = link_sim(seed, 32);
+        assert_eq!(grow(&mut sim, 30), 0, "seed {seed}: every joiner joined");
+        let members = sim.members();
+        let (b, c) = (members[0], members[members.len() / 2]);
+        let (x, _) = sim.spawn(Some(b));
+        let far = rings_node::Instant(sim.now().as_millis() + 3_600_000);
+        sim.cut(sim.node(x).did(), sim.node(b).did(), far);
+        sim.run_for(Duration::from_millis(5_000));
+        assert_eq!(sim.links_held(x), 1, "seed {seed}: the bootstrap link is up");
+        sim.run_for(Duration::from_millis(40_000));
+        assert!(sim.unjoined().contains(&x), "seed {seed}: not joined through a link that carries nothing");
+        assert_eq!(sim.links_held(x), 0, "seed {seed}: the joiner gave its bootstrap link up");
+        assert!(sim.bootstrap(x, c), "seed {seed}: room to bootstrap again");
+        sim.run_for(Duration::from_millis(30_000));
+        assert!(!sim.unjoined().contains(&x), "seed {seed}: joined through another member");
+        assert!(sim.links_held(x) >= 2, "seed {seed}: holds links in the ring: {}", sim.links_held(x));
+    }
 }

@@ -70,6 +70,7 @@ pub fn reason_text(r: CloseReason) -> &'static str {
         CloseReason::PeerClosed => "closed by the peer",
         CloseReason::Drained => "closed",
         CloseReason::Lost => "connection lost",
+        CloseReason::JoinFailed => "the ring could not be joined through it",
     }
 }
 

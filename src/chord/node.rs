@@ -465,6 +465,21 @@ impl Node {
         RequestId(id)
     }
 
+    /// Stops a join in progress (its attempts and the start-overs after them): the node is
+    /// alone again, a ring of one, until it is told to join anew. A link-mode node does this
+    /// when every attempt through its bootstrap peer failed, so that its driver bootstraps
+    /// elsewhere instead of the node retrying through the same peer for ever.
+    pub fn stop_joining(&mut self) {
+        if matches!(self.phase, Phase::Joining(_)) {
+            self.phase = Phase::Joined;
+            self.table.clear();
+            self.probes.clear();
+            self.join_wait = None;
+            self.join_step = None;
+            self.join_candidates.clear();
+        }
+    }
+
     /// Finds the owner (successor) of `key`. Completes with [`Event::LookupDone`] or
     /// [`Event::LookupFailed`] carrying the returned id.
     pub fn lookup(&mut self, now: Instant, key: Did) -> RequestId {

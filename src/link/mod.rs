@@ -58,6 +58,9 @@ pub enum CloseReason {
     Drained,
     /// The connection closed or failed on its own (the driver said so).
     Lost,
+    /// Every attempt to join the ring through it failed: the node gives its links up so
+    /// that its driver can bootstrap through another peer.
+    JoinFailed,
 }
 
 /// The frame a closing link's last: the peer stops sending and closes its end.
@@ -323,6 +326,18 @@ impl Links {
         if let Some(id) = self.by_peer(peer).map(|c| c.id) {
             self.let_go(now, id, CloseReason::Closed);
         }
+    }
+
+    /// The join through the bootstrap link failed: lets go of every link to a known peer
+    /// (a joiner's links all serve that join), open ones draining first. Manual offers
+    /// still waiting for their answer stay: they may be the next bootstrap. Returns how
+    /// many it let go.
+    pub fn give_up_join(&mut self, now: Instant) -> usize {
+        let ids: Vec<ConnId> = self.conns.iter().filter(|c| c.phase != Phase::Closing && c.peer.is_some()).map(|c| c.id).collect();
+        for &id in &ids {
+            self.let_go(now, id, CloseReason::JoinFailed);
+        }
+        ids.len()
     }
 
     /// Closes every connection at once (the node leaves).

@@ -508,3 +508,21 @@ fn strangers_offers_take_our_links_only_beyond_our_reserved_share() {
     assert_eq!(taken, vec![did(2), did(3)]);
     assert!(a.is_open(did(4)) && a.is_open(did(5)) && !a.holds(did(102)));
 }
+
+#[test]
+fn a_failed_join_lets_go_of_the_joiner_s_links_but_not_of_an_unanswered_manual_offer() {
+    let mut a = Links::new(did(1), LinkConfig::default(), 0);
+    let conn = a.manual_offer(ms(0), Duration::from_millis(600_000)).unwrap();
+    a.handle_local_description(ms(0), conn, "sdp".into());
+    let id = a.negotiation_of(conn).unwrap();
+    a.accept_manual_answer(ms(1), id, did(2), "answer".into()).unwrap();
+    a.handle_open(ms(5), conn);
+    let spare = a.manual_offer(ms(6), Duration::from_millis(600_000)).unwrap();
+    drain(&mut a);
+    assert_eq!(a.give_up_join(ms(30_000)), 1);
+    let out = drain(&mut a);
+    assert!(is_down(&out, did(2), true), "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, LinkOutput::Down { reason: CloseReason::JoinFailed, .. })), "{out:?}");
+    assert!(a.negotiation_of(spare).is_some(), "the unanswered manual offer stays");
+    assert_eq!(a.give_up_join(ms(30_001)), 0, "nothing twice");
+}

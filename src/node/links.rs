@@ -76,11 +76,14 @@ pub(super) struct LinkState {
     io: VecDeque<LinkIo>,
     /// (wire transaction, peer, negotiation) of link messages in flight.
     txs: Vec<(u64, Did, Negotiation)>,
+    /// The peer of the bootstrap link this node is joining through, until it joined or
+    /// gave up.
+    pub(super) bootstrap: Option<Did>,
 }
 
 impl LinkState {
     pub(super) fn new(links: Links) -> LinkState {
-        LinkState { links, io: VecDeque::new(), txs: Vec::new() }
+        LinkState { links, io: VecDeque::new(), txs: Vec::new(), bootstrap: None }
     }
 }
 
@@ -256,6 +259,9 @@ impl Node {
                     continue;
                 }
                 LinkOutput::Join { via } => {
+                    if let Some(l) = self.link.as_mut() {
+                        l.bootstrap = Some(via);
+                    }
                     self.ring.join(now, via);
                     continue;
                 }

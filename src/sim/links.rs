@@ -315,7 +315,13 @@ impl Sim {
         if bytes.first() == Some(&crate::wire::ROUTED_TAG) {
             self.schedule(start, What::Link(LinkWhat::Drained { node: ix, conn }));
         }
-        let at = start + self.latency(self.slots[ix as usize].node.did(), self.slots[p as usize].node.did());
+        let (me, peer) = (self.slots[ix as usize].node.did(), self.slots[p as usize].node.did());
+        // A cut link stays open and drains, but what it carries is lost.
+        if self.is_cut(me, peer) {
+            self.stats.lost += 1;
+            return;
+        }
+        let at = start + self.latency(me, peer);
         self.schedule(at, What::Link(LinkWhat::Frame { node: p, conn: pc, bytes }));
     }
 

@@ -225,7 +225,8 @@ impl Sim {
     pub fn oracle(&self) -> &Oracle {
         &self.oracle
     }
-    /// Every message between `a` and `b`, both ways, is lost until `until`.
+    /// Every message between `a` and `b`, both ways, is lost until `until` (in link mode:
+    /// every frame on their links, which stay open).
     pub fn cut(&mut self, a: Did, b: Did, until: Instant) {
         self.cuts.push((a, b, until));
     }
@@ -486,6 +487,16 @@ impl Sim {
         Duration(lo + h.below(hi.saturating_sub(lo) + 1))
     }
 
+    /// Whether a cut (see [`Sim::cut`]) separates `from` and `to` now.
+    fn is_cut(&mut self, from: Did, to: Did) -> bool {
+        if self.cuts.is_empty() {
+            return false;
+        }
+        let now = self.now;
+        self.cuts.retain(|c| c.2 > now);
+        self.cuts.iter().any(|&(a, b, _)| (a, b) == (from, to) || (b, a) == (from, to))
+    }
+
     /// Drains a node's outputs after an input.
     fn after_input(&mut self, ix: NodeIx) {
         self.drain_links(ix);
@@ -495,13 +506,7 @@ impl Sim {
             if !self.ghosts.is_empty() && self.ghosts.contains(&tx.to) {
                 self.stats.to_ghost += 1;
             }
-            let mut cut = false;
-            if !self.cuts.is_empty() {
-                let now = self.now;
-                self.cuts.retain(|c| c.2 > now);
-                cut = self.cuts.iter().any(|&(a, b, _)| (a, b) == (from, tx.to) || (b, a) == (from, tx.to));
-            }
-            if cut || (self.cfg.loss_ppm > 0 && self.rng.chance_ppm(self.cfg.loss_ppm)) {
+            if self.is_cut(from, tx.to) || (self.cfg.loss_ppm > 0 && self.rng.chance_ppm(self.cfg.loss_ppm)) {
                 self.stats.lost += 1;
                 continue;
             }
