@@ -60,7 +60,7 @@ pub enum LinkFrame {
     Ring(Message),
     /// An encoded routed frame ([`wire::Frame`]).
     Routed(Vec<u8>),
-    /// An encoded store message ([`StoreMsg`]), to a direct peer.
+    /// An encoded store message ([`StoreMsg`](crate::store::StoreMsg)), to a direct peer.
     Store(Vec<u8>),
 }
 

@@ -3,11 +3,13 @@
 //! on it. The browser's `Provider` (`src/web`) and the native node's JSON-RPC are thin
 //! translations of these.
 
+mod account;
 mod error;
 mod front;
 mod view;
 mod view_ts;
 
+pub use account::{session_key, validity};
 pub use error::{ApiError, ErrorCode, ERROR_CODE_TS};
 pub use front::{data_channel_config, Front, Manual, Settled, Wait, MANUAL_SIGNAL_MAX_AGE};
 pub use view::{crypto, event, info, reason_text, record, Value};

@@ -17,7 +17,8 @@
 //! lookup one hop timeout, not its answer.
 
 use super::message::Message;
-use super::node::{Event, Node, Probe, ProbeKind, MAX_CANDIDATE_PROBES, MAX_PROBES, MAX_SUSPECTS};
+use super::node::{Node, Probe, ProbeKind, MAX_CANDIDATE_PROBES, MAX_PROBES, MAX_SUSPECTS};
+use super::output::Event;
 use crate::time::Instant;
 use crate::Did;
 

@@ -27,7 +27,8 @@
 //!   inside that gap is adopted, so two rings or a loop that formed by accident merge.
 
 use super::message::{Check, FindSuccessor, MAX_LISTED};
-use super::node::{Back, Event, Node, Phase, ProbeKind, ReqKind, Request, RequestId};
+use super::node::{Back, Node, Phase, ProbeKind, ReqKind, Request};
+use super::output::{Event, RequestId};
 use crate::time::{Duration, Instant};
 use crate::Did;
 

@@ -13,10 +13,12 @@ mod liveness;
 mod maintain;
 pub mod message;
 mod node;
+mod output;
 mod route;
 pub mod table;
 
 pub use config::{Config, ConfigError};
 pub use message::{Check, DecodeError, FailReason, FindSuccessor, Message};
-pub use node::{Event, LookupAnswer, LookupError, Node, RequestId, Stats, Transmit};
+pub use node::Node;
+pub use output::{Event, LookupAnswer, LookupError, RequestId, Stats, Transmit};
 pub use table::RoutingTable;

@@ -15,7 +15,8 @@
 //! answer from anyone but the next hop is counted and dropped.
 
 use super::message::{Check, FailReason, FindSuccessor, Message};
-use super::node::{Back, Event, Hop, LookupAnswer, LookupError, Node, Phase, ReqKind, Request, RequestId};
+use super::node::{Back, Hop, Node, Phase, ReqKind, Request};
+use super::output::{Event, LookupAnswer, LookupError, RequestId};
 use crate::time::{Duration, Instant};
 use crate::Did;
 

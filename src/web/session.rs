@@ -4,21 +4,9 @@
 use k256::ecdsa::SigningKey;
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, parse_did};
-use crate::api::ErrorCode;
+use super::{api_error, js_error, parse_did};
+use crate::api::{self, ErrorCode};
 use crate::identity::{AccountKind, Delegation, LocalAccount, PublicKeyBytes, RecoverableSig, Session};
-use crate::time::{Duration, Instant};
-
-fn session_key(seed: &[u8]) -> Result<SigningKey, JsValue> {
-    SigningKey::from_slice(seed).map_err(|_| js_error(ErrorCode::BadArgument, "session seed must be 32 random bytes below the curve order"))
-}
-
-fn window(now_ms: f64, ttl_ms: f64) -> Result<(Instant, Duration), JsValue> {
-    if !(now_ms.is_finite() && now_ms >= 0.0 && ttl_ms.is_finite() && ttl_ms > 0.0) {
-        return Err(js_error(ErrorCode::BadArgument, "time and ttl must be positive milliseconds"));
-    }
-    Ok((Instant(now_ms as u64), Duration(ttl_ms as u64)))
-}
 
 /// A session: an ephemeral key vouched for by an account.
 #[wasm_bindgen]
@@ -33,8 +21,8 @@ impl WasmSession {
     pub fn from_private_key(secret: &[u8], session_seed: &[u8], network: u32, now_ms: f64, ttl_ms: f64) -> Result<WasmSession, JsValue> {
         let secret: &[u8; 32] = secret.try_into().map_err(|_| js_error(ErrorCode::BadArgument, "a private key is 32 bytes"))?;
         let account = LocalAccount::from_bytes(secret).map_err(|e| js_error(ErrorCode::BadArgument, e))?;
-        let key = session_key(session_seed)?;
-        let (now, ttl) = window(now_ms, ttl_ms)?;
+        let key = api::session_key(session_seed).map_err(api_error)?;
+        let (now, ttl) = api::validity(now_ms, ttl_ms).map_err(api_error)?;
         let d = account.delegate(AccountKind::Secp256k1, &PublicKeyBytes::of(key.verifying_key()), network, now, ttl);
         Session::new(key, d).map(WasmSession).map_err(|e| js_error(ErrorCode::BadArgument, e))
     }
@@ -75,8 +63,8 @@ impl WasmDelegationRequest {
     #[wasm_bindgen(constructor)]
     pub fn new(account: &str, session_seed: &[u8], network: u32, now_ms: f64, ttl_ms: f64) -> Result<WasmDelegationRequest, JsValue> {
         let account = parse_did(account)?;
-        let key = session_key(session_seed)?;
-        let (now, ttl) = window(now_ms, ttl_ms)?;
+        let key = api::session_key(session_seed).map_err(api_error)?;
+        let (now, ttl) = api::validity(now_ms, ttl_ms).map_err(api_error)?;
         let unsigned = Delegation::unsigned(AccountKind::Eip191, account, PublicKeyBytes::of(key.verifying_key()), network, now, ttl);
         Ok(WasmDelegationRequest { key, unsigned })
     }

@@ -18,6 +18,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::frame::{Auth, ErrorBody, Frame, Header, Kind, Part, SessionProof, Signing};
+use super::output::{Delivery, SendError, Undelivered, WireOutput};
 use super::reassembly::{Budget, Check, Partial, Reassembly};
 use super::replay::ReplayCache;
 use super::sessions::{PeerSession, Sessions};
@@ -31,64 +32,6 @@ use crate::Did;
 mod inbound;
 #[cfg(all(test, not(target_arch = "wasm32")))] // uses the simulator
 mod relay_tests;
-
-/// A message delivered to this node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
-    pub from: Did,
-    pub tx: u64,
-    pub body: Vec<u8>,
-    /// Links the first frame crossed (1: a direct neighbour).
-    pub hops: u8,
-}
-
-/// A message this node sent that did not arrive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Undelivered {
-    pub tx: u64,
-    pub dest: Did,
-    pub reason: RouteError,
-    /// The node that found the fault (this node for local failures).
-    pub reporter: Did,
-}
-
-/// What the endpoint asks of its node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WireOutput {
-    Transmit { to: Did, frame: Vec<u8> },
-    Delivered(Delivery),
-    Undelivered(Undelivered),
-}
-
-/// Why `send` refused a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SendError {
-    /// This node has no session (a ring-only node).
-    NoSession,
-    TooLarge {
-        len: usize,
-        max: usize,
-    },
-    /// Too many messages already wait for a session with this destination.
-    QueueFull,
-}
-
-impl core::fmt::Display for SendError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            SendError::NoSession => write!(f, "this node has no session and cannot send messages"),
-            SendError::TooLarge { len, max } => {
-                write!(f, "message of {len} bytes exceeds the limit of {max}")
-            }
-            SendError::QueueFull => {
-                write!(f, "too many messages wait for a session with this peer")
-            }
-        }
-    }
-}
-
-impl std::error::Error for SendError {}
 
 #[derive(Debug)]
 struct Waiting {

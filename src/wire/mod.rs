@@ -10,6 +10,7 @@
 mod endpoint;
 pub mod frame;
 mod link_route;
+mod output;
 mod reassembly;
 mod replay;
 mod sessions;
@@ -18,8 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::Duration;
 
-pub use endpoint::{Delivery, SendError, Undelivered, Wire, WireOutput, MIN_PIECE};
+pub use endpoint::{Wire, MIN_PIECE};
 pub use frame::{Auth, ErrorBody, Frame, FrameError, Header, Kind, Part, SessionProof, ROUTED_TAG};
+pub use output::{Delivery, SendError, Undelivered, WireOutput};
 
 /// Limits and timings of the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
