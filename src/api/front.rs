@@ -264,8 +264,11 @@ impl<T> Front<T> {
 
     /// DIDs with an open link, sorted.
     pub fn peers(&self) -> Vec<Did> {
-        let mut v: Vec<Did> = self.node.links().into_iter().flat_map(|l| l.open_peers()).collect();
-        v.sort();
+        // Inserted in order: a few dozen links, and no sort routine in the wasm for them.
+        let mut v: Vec<Did> = Vec::new();
+        for d in self.node.links().into_iter().flat_map(|l| l.open_peers()) {
+            v.insert(v.partition_point(|x| *x < d), d);
+        }
         v
     }
 

@@ -12,7 +12,7 @@
 //! except from the seed it was built with. Request ids and hop tags come from a ChaCha20
 //! stream keyed by that seed, so a peer cannot guess them and answer for someone else.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -146,15 +146,15 @@ pub struct Node {
     pub(super) table: RoutingTable,
     pub(super) phase: Phase,
     /// This node's requests, by random id.
-    pub(super) requests: BTreeMap<u64, Request>,
+    pub(super) requests: HashMap<u64, Request>,
     /// `(deadline, id)` and `(retry_at, id)` of the requests above.
     pub(super) deadlines: BTreeSet<(Instant, u64)>,
     pub(super) retries: BTreeSet<(Instant, u64)>,
     /// Hops this node handed on (its own requests and relayed ones), by tag.
-    pub(super) hops: BTreeMap<u64, Hop>,
+    pub(super) hops: HashMap<u64, Hop>,
     /// Relayed hops held per peer that handed them over (at most
     /// `max_forwards / PER_PEER_FORWARDS` each).
-    pub(super) relayed: std::collections::HashMap<Did, u32>,
+    pub(super) relayed: HashMap<Did, u32>,
     /// `(ack_by, tag)` and `(deadline, tag)` of the hops above.
     pub(super) ack_timers: BTreeSet<(Instant, u64)>,
     pub(super) hop_timers: BTreeSet<(Instant, u64)>,
@@ -216,10 +216,10 @@ impl Node {
             rng,
             ids,
             phase: Phase::Joined,
-            requests: BTreeMap::new(),
+            requests: HashMap::new(),
             deadlines: BTreeSet::new(),
             retries: BTreeSet::new(),
-            hops: BTreeMap::new(),
+            hops: HashMap::new(),
             relayed: std::collections::HashMap::new(),
             ack_timers: BTreeSet::new(),
             hop_timers: BTreeSet::new(),
@@ -376,7 +376,10 @@ impl Node {
         self.phase = Phase::Left;
         self.table.clear();
         // Other parts' lookups end now rather than at their deadlines.
-        for r in std::mem::take(&mut self.requests).into_values() {
+        // (In deadline order: every request has one, and the order must not depend on the
+        // hash map's.)
+        let ids: Vec<u64> = self.deadlines.iter().map(|&(_, id)| id).collect();
+        for r in ids.into_iter().filter_map(|id| self.requests.remove(&id)) {
             if let ReqKind::Tagged(tag) = r.kind {
                 self.answers.push_back(LookupAnswer { tag, key: r.key, result: Err(LookupError::NotJoined) });
             }
@@ -448,7 +451,10 @@ impl Node {
             return;
         }
         // Requests waiting on that peer fail over now rather than at their deadline.
-        let waiting: Vec<u64> = self.hops.iter().filter(|(_, h)| h.next == peer).map(|(&t, _)| t).collect();
+        // (In deadline order: every hop has one, and the order must not depend on the hash
+        // map's.)
+        let waiting: Vec<u64> =
+            self.hop_timers.iter().map(|&(_, t)| t).filter(|t| self.hops.get(t).is_some_and(|h| h.next == peer)).collect();
         for tag in waiting {
             if let Some(h) = self.take_hop(tag) {
                 self.hop_unacknowledged(now, h);

@@ -18,14 +18,18 @@
 //! The cache therefore never lets a replay through, whatever its size, and there is no
 //! global floor that a flood could raise.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use crate::Did;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Origin {
-    count: usize,
     floor: u64,
+    /// `(expiry, tx)` of its entries, the oldest on top. Every entry leaves as its
+    /// origin's oldest (by `forget_oldest`, or by `expire` taking the oldest of all), so a
+    /// heap serves where an ordered index would cost the wasm build another B-tree.
+    entries: BinaryHeap<Reverse<(u64, u64)>>,
 }
 
 #[derive(Debug)]
@@ -34,8 +38,6 @@ pub(super) struct ReplayCache {
     share: usize,
     seen: HashSet<(Did, u64)>,
     by_expiry: BTreeSet<(u64, Did, u64)>,
-    /// `(origin, expiry, tx)`: each origin's oldest first.
-    by_origin: BTreeSet<(Did, u64, u64)>,
     origins: HashMap<Did, Origin>,
     /// `(count, origin, 0)`: the heaviest origin last (the shape of `by_expiry`, so the
     /// wasm build carries one B-tree for both).
@@ -51,7 +53,6 @@ impl ReplayCache {
             share: (capacity / 16).max(1),
             seen: HashSet::new(),
             by_expiry: BTreeSet::new(),
-            by_origin: BTreeSet::new(),
             origins: HashMap::new(),
             by_count: BTreeSet::new(),
         }
@@ -72,7 +73,7 @@ impl ReplayCache {
         if self.seen.contains(&(origin, tx)) {
             return true;
         }
-        let count = self.origins.get(&origin).map_or(0, |o| o.count);
+        let count = self.origins.get(&origin).map_or(0, |o| o.entries.len());
         if count >= self.share {
             self.forget_oldest(origin);
         } else if self.seen.len() >= self.capacity {
@@ -88,34 +89,34 @@ impl ReplayCache {
         let expires_at = expires_at.max(floor);
         self.seen.insert((origin, tx));
         self.by_expiry.insert((expires_at, origin, tx));
-        self.by_origin.insert((origin, expires_at, tx));
-        let o = self.origins.entry(origin).or_insert(Origin { count: 0, floor: 0 });
-        self.by_count.remove(&(o.count as u64, origin, 0));
-        o.count += 1;
-        self.by_count.insert((o.count as u64, origin, 0));
+        let o = self.origins.entry(origin).or_insert(Origin { floor: 0, entries: BinaryHeap::new() });
+        self.by_count.remove(&(o.entries.len() as u64, origin, 0));
+        o.entries.push(Reverse((expires_at, tx)));
+        self.by_count.insert((o.entries.len() as u64, origin, 0));
         true
     }
 
     /// Forgets `origin`'s oldest entry and raises its floor to that entry's expiry.
     fn forget_oldest(&mut self, origin: Did) {
-        let Some(&(_, exp, tx)) = self.by_origin.range((origin, 0, 0)..=(origin, u64::MAX, u64::MAX)).next() else { return };
+        let Some(&Reverse((exp, tx))) = self.origins.get(&origin).and_then(|o| o.entries.peek()) else { return };
         self.remove(origin, exp, tx);
         if let Some(o) = self.origins.get_mut(&origin) {
             o.floor = o.floor.max(exp);
         }
     }
 
-    /// Removes one entry; an origin's record goes with its last entry (its floor is then
-    /// below every live message's expiry, which the expiry check enforces).
+    /// Removes `origin`'s oldest entry, `(exp, tx)`; its record goes with its last entry
+    /// in `expire` (its floor is then below every live message's expiry, which the expiry
+    /// check enforces).
     fn remove(&mut self, origin: Did, exp: u64, tx: u64) {
         self.seen.remove(&(origin, tx));
         self.by_expiry.remove(&(exp, origin, tx));
-        self.by_origin.remove(&(origin, exp, tx));
         if let Some(o) = self.origins.get_mut(&origin) {
-            self.by_count.remove(&(o.count as u64, origin, 0));
-            o.count -= 1;
-            if o.count > 0 {
-                self.by_count.insert((o.count as u64, origin, 0));
+            self.by_count.remove(&(o.entries.len() as u64, origin, 0));
+            let top = o.entries.pop();
+            debug_assert_eq!(top, Some(Reverse((exp, tx))), "an entry leaves as its origin's oldest");
+            if !o.entries.is_empty() {
+                self.by_count.insert((o.entries.len() as u64, origin, 0));
             }
         }
     }
@@ -127,7 +128,7 @@ impl ReplayCache {
                 break;
             }
             self.remove(origin, exp, tx);
-            if self.origins.get(&origin).is_some_and(|o| o.count == 0) {
+            if self.origins.get(&origin).is_some_and(|o| o.entries.is_empty()) {
                 self.origins.remove(&origin);
             }
         }
@@ -160,7 +161,7 @@ mod tests {
         assert!(!c.is_fresh(o, 3, 300));
         c.expire(1_000);
         assert_eq!(c.len(), 0);
-        assert!(c.origins.is_empty() && c.by_count.is_empty() && c.by_origin.is_empty());
+        assert!(c.origins.is_empty() && c.by_count.is_empty() && c.by_expiry.is_empty());
     }
 
     #[test]
@@ -219,5 +220,32 @@ mod tests {
         }
         assert!(!c.insert(Did::from_u64(99), 0, 1_000));
         assert!(!c.contains(Did::from_u64(99), 0));
+    }
+
+    #[test]
+    fn random_traffic_keeps_the_indexes_in_step_and_never_lets_a_replay_in() {
+        for seed in 0..40u64 {
+            let mut rng = crate::rng::SeededRng::new(seed);
+            let mut c = ReplayCache::new(64);
+            let mut now = 0u64;
+            let mut entered = Vec::new();
+            for _ in 0..2_000 {
+                now += rng.below(50);
+                let o = Did::from_u64(rng.below(12));
+                let tx = rng.below(400);
+                let exp = now + 1 + rng.below(3_000);
+                if c.is_fresh(o, tx, exp) && c.insert(o, tx, exp) {
+                    entered.push((o, tx, exp));
+                }
+                if rng.below(20) == 0 {
+                    c.expire(now);
+                }
+                let held: usize = c.origins.values().map(|x| x.entries.len()).sum();
+                assert_eq!((c.seen.len(), c.by_expiry.len()), (held, held), "seed {seed}");
+                assert!(c.len() <= 64 && c.origins.values().all(|x| x.entries.len() <= 4), "seed {seed}");
+            }
+            // Every message entered and not yet expired is refused again.
+            assert!(entered.iter().filter(|e| e.2 > now).all(|&(o, tx, exp)| !c.is_fresh(o, tx, exp)), "seed {seed}");
+        }
     }
 }
