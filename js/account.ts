@@ -65,17 +65,18 @@ export class Account {
       const accounts = await wallet.request({ method: "eth_requestAccounts" }).catch((e: unknown) => {
         throw new RingsError("WALLET", `wallet refused: ${String(e)}`);
       });
-      need(Array.isArray(accounts) && typeof accounts[0] === "string", "wallet returned no account");
-      address = (accounts as string[])[0];
+      const first: unknown = Array.isArray(accounts) ? accounts[0] : undefined;
+      need(typeof first === "string", "wallet returned no account");
+      address = first;
     }
-    const req = guard(() => new WasmDelegationRequest(address as string, randomBytes(32), network, Date.now(), ttl));
+    const req = guard(() => new WasmDelegationRequest(address, randomBytes(32), network, Date.now(), ttl));
     const text = req.text;
     const hexText = bytesToHex(new TextEncoder().encode(text));
     const sig = await wallet.request({ method: "personal_sign", params: [hexText, address] }).catch((e: unknown) => {
       throw new RingsError("WALLET", `wallet refused to sign: ${String(e)}`);
     });
     need(typeof sig === "string", "wallet returned no signature");
-    return new Account(guard(() => req.finish(hexToBytes(sig as string))));
+    return new Account(guard(() => req.finish(hexToBytes(sig))));
   }
 }
 

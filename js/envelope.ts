@@ -28,11 +28,14 @@ export function encodeEnvelope(kind: Kind, id: number, ns: Uint8Array, data: Uin
   return out;
 }
 
+const KINDS = [Kind.Message, Kind.Request, Kind.Reply, Kind.ErrorReply];
+
 export function decodeEnvelope(b: Uint8Array): Envelope | undefined {
-  if (b.length < 7 || b[0] !== MAGIC || b[1] > 3) return undefined;
+  const kind = KINDS[b[1]];
+  if (b.length < 7 || b[0] !== MAGIC || kind === undefined) return undefined;
   const n = b[6];
   if (b.length < 7 + n) return undefined;
   const id = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(2);
-  return { kind: b[1] as Kind, id, namespace: new TextDecoder().decode(b.subarray(7, 7 + n)), data: b.subarray(7 + n) };
+  return { kind, id, namespace: new TextDecoder().decode(b.subarray(7, 7 + n)), data: b.subarray(7 + n) };
 }
 

@@ -1,6 +1,7 @@
 // @ringsnetwork/rings-node: errors and argument checks.
 
 import type { ErrorCode } from "./views.js";
+import { errorCodes } from "./rings_node.js";
 
 /** Every error this package throws or rejects with. `code` is stable across versions. */
 export class RingsError extends Error {
@@ -15,8 +16,8 @@ export class RingsError extends Error {
 export function rethrow(e: unknown): never {
   if (e instanceof RingsError) throw e;
   if (e instanceof Error) {
-    const code = (e as Error & { code?: unknown }).code;
-    throw new RingsError(typeof code === "string" ? (code as ErrorCode) : "WEBRTC", e.message);
+    const code: unknown = "code" in e ? e.code : undefined;
+    throw new RingsError(isErrorCode(code) ? code : "WEBRTC", e.message);
   }
   throw new RingsError("WEBRTC", String(e));
 }
@@ -37,6 +38,14 @@ export async function guardAsync<T>(p: () => Promise<T>): Promise<T> {
   }
 }
 
-export function need(cond: boolean, message: string): void {
+let codes: Set<unknown> | undefined;
+
+/** Whether `c` is one of the codes the wasm module throws with. */
+function isErrorCode(c: unknown): c is ErrorCode {
+  codes ??= new Set(errorCodes());
+  return codes.has(c);
+}
+
+export function need(cond: boolean, message: string): asserts cond {
   if (!cond) throw new RingsError("BAD_ARGUMENT", message);
 }

@@ -21,6 +21,23 @@ export interface KeptRecord {
   ttlMs: number;
 }
 
+const isPeer = (x: unknown): x is { did: string; seen: number } =>
+  typeof x === "object" && x !== null && "did" in x && typeof x.did === "string" && "seen" in x && typeof x.seen === "number";
+
+const isKept = (x: unknown): x is KeptRecord =>
+  typeof x === "object" &&
+  x !== null &&
+  "id" in x &&
+  typeof x.id === "string" &&
+  "key" in x &&
+  x.key instanceof Uint8Array &&
+  "set" in x &&
+  typeof x.set === "boolean" &&
+  "value" in x &&
+  x.value instanceof Uint8Array &&
+  "ttlMs" in x &&
+  typeof x.ttlMs === "number";
+
 export function recordId(key: Uint8Array, set: boolean): string {
   return (set ? "s:" : "v:") + Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -52,7 +69,7 @@ export class Persisted {
   /** Records a peer; the cache keeps the 64 most recently seen. */
   async putPeer(did: string): Promise<void> {
     await request(this.store("peers", "readwrite").put({ did, seen: Date.now() }));
-    const all = (await request(this.store("peers", "readonly").getAll())) as { did: string; seen: number }[];
+    const all = await this.peersAll();
     if (all.length > 64) {
       const store = this.store("peers", "readwrite");
       for (const old of all.sort((a, b) => b.seen - a.seen).slice(64)) store.delete(old.did);
@@ -61,8 +78,14 @@ export class Persisted {
 
   /** The 32 most recently seen peers. */
   async peers(): Promise<{ did: string; seen: number }[]> {
-    const all = (await request(this.store("peers", "readonly").getAll())) as { did: string; seen: number }[];
+    const all = await this.peersAll();
     return all.sort((a, b) => b.seen - a.seen).slice(0, 32);
+  }
+
+  /** Every peer kept (what does not have a peer's shape, written by another version, say, is skipped). */
+  private async peersAll(): Promise<{ did: string; seen: number }[]> {
+    const all: unknown[] = await request(this.store("peers", "readonly").getAll());
+    return all.filter(isPeer);
   }
 
   async putRecord(r: KeptRecord): Promise<void> {
@@ -74,6 +97,7 @@ export class Persisted {
   }
 
   async records(): Promise<KeptRecord[]> {
-    return (await request(this.store("records", "readonly").getAll())) as KeptRecord[];
+    const all: unknown[] = await request(this.store("records", "readonly").getAll());
+    return all.filter(isKept);
   }
 }

@@ -274,7 +274,10 @@ export class Provider {
   }
 
   on<K extends keyof ProviderEventMap>(type: K, listener: Listener<K>): () => void {
-    const wrapped = (e: Event) => listener((e as CustomEvent<ProviderEventMap[K]>).detail);
+    // Only `dispatch` puts events on the target, each under its own type with its detail.
+    const wrapped = (e: Event) => {
+      if (e instanceof CustomEvent) listener(e.detail);
+    };
     this.target.addEventListener(type, wrapped);
     return () => this.target.removeEventListener(type, wrapped);
   }

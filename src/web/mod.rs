@@ -69,6 +69,12 @@ pub fn normalize_did(s: &str) -> Result<String, JsError> {
     s.parse::<Did>().map(Did::to_checksum).map_err(|e| JsError::new(&e.to_string()))
 }
 
+/// Every error code (the `code` of a `RingsError`), for the wrappers to tell ours apart.
+#[wasm_bindgen(js_name = errorCodes)]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL.iter().map(|c| c.as_str().to_string()).collect()
+}
+
 /// The resource DID of a name: sha1 of its UTF-8 bytes.
 #[wasm_bindgen(js_name = resourceDid)]
 pub fn resource_did(name: &str) -> String {
