@@ -400,11 +400,17 @@ impl Node {
                 match e {
                     chord::Event::PeerUnreachable { peer } => l.links.handle_unreachable(now, peer),
                     chord::Event::Joined { .. } => l.bootstrap = None,
-                    // Every attempt through the bootstrap peer failed: give its link up (the
-                    // driver bootstraps elsewhere) rather than retry through it for ever.
-                    chord::Event::JoinFailed { .. } if l.bootstrap.take().is_some() => {
-                        self.ring.stop_joining();
-                        l.links.give_up_join(now);
+                    // Every attempt of this join through the bootstrap peer failed and the
+                    // peer fell silent: give its link up (the driver bootstraps elsewhere)
+                    // rather than retry through it for ever. A peer still heard from is
+                    // retried, as the ring does (the fault may lie beyond it).
+                    chord::Event::JoinFailed { id, .. } => {
+                        if let Some((via, _)) = l.bootstrap.filter(|b| b.1 == id) {
+                            if l.links.give_up_join(now, via) {
+                                l.bootstrap = None;
+                                self.ring.stop_joining();
+                            }
+                        }
                     }
                     _ => {}
                 }

@@ -47,7 +47,12 @@ fn grow(sim: &mut Sim, target: usize) -> usize {
         waiting_since.retain(|ix, _| unjoined.contains(ix));
         for ix in unjoined {
             if wave - *waiting_since.entry(ix).or_insert(wave) >= JOIN_PATIENCE {
-                eprintln!("wave {wave}: node {ix} still not joined after {JOIN_PATIENCE} waves: replaced");
+                eprintln!(
+                    "wave {wave}: node {ix} still not joined after {JOIN_PATIENCE} waves: replaced (DBG held {} ring {:?} succ {:?})",
+                    sim.links_held(ix),
+                    sim.node(ix).ring().is_joined(),
+                    sim.node(ix).ring().successor()
+                );
                 sim.crash(ix);
                 given_up += 1;
             }
@@ -200,19 +205,20 @@ fn under_churn_every_message_is_delivered_or_reported_and_the_cap_holds() {
 }
 
 /// A joiner whose bootstrap link opens but carries nothing (every frame between the two
-/// is lost, the link stays up) gives that link up once the ring's join attempts are spent
-/// (5, about 25 s), instead of holding it and retrying through it for ever; bootstrapped
-/// again through another member, it joins.
+/// is lost for 45 s, the link stays up) gives that link up once the ring's join attempts
+/// are spent (5, about 25 s), instead of holding it and retrying through it for ever;
+/// bootstrapped again through another member, it joins. (The cut ends before the second
+/// bootstrap: the dead peer may be the joiner's successor-to-be.)
 #[test]
 fn a_joiner_gives_up_a_bootstrap_link_that_cannot_join_it() {
-    for seed in 1..=4 {
+    for seed in 1..=6 {
         let mut sim = link_sim(seed, 32);
         assert_eq!(grow(&mut sim, 30), 0, "seed {seed}: every joiner joined");
         let members = sim.members();
         let (b, c) = (members[0], members[members.len() / 2]);
         let (x, _) = sim.spawn(Some(b));
-        let far = rings_node::Instant(sim.now().as_millis() + 3_600_000);
-        sim.cut(sim.node(x).did(), sim.node(b).did(), far);
+        let until = rings_node::Instant(sim.now().as_millis() + 45_000);
+        sim.cut(sim.node(x).did(), sim.node(b).did(), until);
         sim.run_for(Duration::from_millis(5_000));
         assert_eq!(sim.links_held(x), 1, "seed {seed}: the bootstrap link is up");
         sim.run_for(Duration::from_millis(40_000));
@@ -222,5 +228,28 @@ fn a_joiner_gives_up_a_bootstrap_link_that_cannot_join_it() {
         sim.run_for(Duration::from_millis(30_000));
         assert!(!sim.unjoined().contains(&x), "seed {seed}: joined through another member");
         assert!(sim.links_held(x) >= 2, "seed {seed}: holds links in the ring: {}", sim.links_held(x));
+    }
+}
+
+/// A second bootstrap while the first join is still failing (its bootstrap peer crashed
+/// after the link opened): the new join is neither failed nor starved by the old one's
+/// pending retry and attempts in flight, and its link is kept.
+#[test]
+fn a_new_bootstrap_is_not_failed_by_the_join_it_replaces() {
+    for seed in 1..=6 {
+        let mut sim = link_sim(seed, 32);
+        assert_eq!(grow(&mut sim, 30), 0, "seed {seed}: every joiner joined");
+        let members = sim.members();
+        let (b, c) = (members[0], members[members.len() / 2]);
+        let (x, _) = sim.spawn(Some(b));
+        sim.run_for(Duration::from_millis(300));
+        sim.crash(b);
+        // Deep in the first join's attempts (retries pending, one in flight).
+        sim.run_for(Duration::from_millis(12_000));
+        assert!(sim.unjoined().contains(&x));
+        assert!(sim.bootstrap(x, c), "seed {seed}: room for a second bootstrap");
+        sim.run_for(Duration::from_millis(30_000));
+        assert!(!sim.unjoined().contains(&x), "seed {seed}: joined through the second bootstrap");
+        assert!(sim.node(x).links().is_some_and(|l| l.is_open(sim.node(c).did())), "seed {seed}: its link kept");
     }
 }

@@ -169,3 +169,48 @@ fn twenty_percent_liars_change_no_honest_pointer_and_no_honest_answer() {
         assert!(r.success_rate() >= 0.99, "seed {seed}: {}", r.success_rate());
     }
 }
+
+/// A join started while an earlier one still has an attempt in flight (its last, through
+/// a peer that never answers): that attempt's timeout does not fail the new join, nor
+/// does a stale retry spend its attempts; the new join fails only after all its own.
+#[test]
+fn a_new_join_is_not_failed_by_the_attempts_of_the_join_it_replaces() {
+    use rings_node::chord::{Config, Event, Node};
+    use rings_node::Instant;
+    let cfg = Config::default();
+    let (me, a, b) = (Did::from_u64(10), Did::from_u64(20), Did::from_u64(30));
+    let mut n = Node::new(me, cfg.clone(), 7, Instant(0)).unwrap();
+    let mut now = Instant(0);
+    let sent_to = |n: &mut Node, to: Did| {
+        let mut k = 0;
+        while let Some(t) = n.poll_transmit() {
+            k += usize::from(t.to == to);
+        }
+        while n.poll_event().is_some() {}
+        k
+    };
+    n.join(now, a);
+    let mut to_a = sent_to(&mut n, a);
+    // Until the last attempt through `a` is in flight.
+    while to_a < cfg.join_attempts as usize {
+        now = n.poll_timeout().expect("a pending attempt");
+        n.handle_timeout(now);
+        to_a += sent_to(&mut n, a);
+    }
+    let id = n.join(now, b);
+    let start = now;
+    let mut failed_at = None;
+    while failed_at.is_none() && now.as_millis() < start.as_millis() + 600_000 {
+        now = n.poll_timeout().expect("a pending attempt");
+        n.handle_timeout(now);
+        while n.poll_transmit().is_some() {}
+        while let Some(e) = n.poll_event() {
+            if matches!(e, Event::JoinFailed { id: f, .. } if f == id) {
+                failed_at = Some(now);
+            }
+        }
+    }
+    let failed_at = failed_at.expect("the new join fails in the end: nobody answers");
+    // Its own attempts take at least their backoffs (1 + 2 + 4 + 8 s by default).
+    assert!(failed_at.as_millis() - start.as_millis() >= 15_000, "failed after {} ms", failed_at.as_millis() - start.as_millis());
+}

@@ -301,6 +301,7 @@ impl Node {
             self.push_event(Event::JoinFailed { id: RequestId(id), error: LookupError::Unreachable });
             return RequestId(id);
         }
+        self.cancel_join();
         self.table.clear();
         self.probes.clear();
         self.fingers = super::fingers::Sweep::new(now);
@@ -316,12 +317,25 @@ impl Node {
     /// elsewhere instead of the node retrying through the same peer for ever.
     pub fn stop_joining(&mut self) {
         if matches!(self.phase, Phase::Joining(_)) {
+            self.cancel_join();
             self.phase = Phase::Joined;
             self.table.clear();
             self.probes.clear();
-            self.join_wait = None;
-            self.join_step = None;
             self.join_candidates.clear();
+        }
+    }
+
+    /// Forgets an earlier join's pending work — its retry, its stabilization step and its
+    /// attempts in flight — so that none of it can fail (or spend the attempts of) the
+    /// join that follows. Answers to those attempts then match no request.
+    fn cancel_join(&mut self) {
+        self.join_wait = None;
+        self.join_step = None;
+        let ids: Vec<u64> = self.deadlines.iter().map(|&(_, id)| id).collect();
+        for id in ids {
+            if self.requests.get(&id).is_some_and(|r| matches!(r.kind, ReqKind::Join { .. })) {
+                self.take_request(id);
+            }
         }
     }
 

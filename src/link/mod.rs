@@ -58,8 +58,9 @@ pub enum CloseReason {
     Drained,
     /// The connection closed or failed on its own (the driver said so).
     Lost,
-    /// Every attempt to join the ring through it failed: the node gives its links up so
-    /// that its driver can bootstrap through another peer.
+    /// Every attempt to join the ring through it failed and the bootstrap peer fell
+    /// silent: the node gives the join's links up so that its driver can bootstrap
+    /// through another peer.
     JoinFailed,
 }
 
@@ -328,16 +329,28 @@ impl Links {
         }
     }
 
-    /// The join through the bootstrap link failed: lets go of every link to a known peer
-    /// (a joiner's links all serve that join), open ones draining first. Manual offers
-    /// still waiting for their answer stay: they may be the next bootstrap. Returns how
-    /// many it let go.
-    pub fn give_up_join(&mut self, now: Instant) -> usize {
-        let ids: Vec<ConnId> = self.conns.iter().filter(|c| c.phase != Phase::Closing && c.peer.is_some()).map(|c| c.id).collect();
-        for &id in &ids {
+    /// Every attempt of the join through `via` failed. If the link to `via` is open and
+    /// was heard from within `silence`, the failure lies further in the ring (a relay,
+    /// a successor) and the join goes on: returns false. Otherwise the bootstrap is dead
+    /// — the link closed, or stays up carrying nothing — and the node lets go of it and of
+    /// the links it offered itself through the ring for the join; links its peers opened,
+    /// manual answers it gave (it is someone's bootstrap) and manual offers not yet open
+    /// (perhaps the next bootstrap) stay. Returns true.
+    pub fn give_up_join(&mut self, now: Instant, via: Did) -> bool {
+        let silence = self.cfg.silence;
+        if self.by_peer(via).is_some_and(|c| c.phase == Phase::Open && c.last_rx + silence > now) {
+            return false;
+        }
+        let ids: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|c| c.phase != Phase::Closing && (c.peer == Some(via) || (!c.manual && !c.by_peer && c.peer.is_some())))
+            .map(|c| c.id)
+            .collect();
+        for id in ids {
             self.let_go(now, id, CloseReason::JoinFailed);
         }
-        ids.len()
+        true
     }
 
     /// Closes every connection at once (the node leaves).

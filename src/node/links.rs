@@ -76,9 +76,9 @@ pub(super) struct LinkState {
     io: VecDeque<LinkIo>,
     /// (wire transaction, peer, negotiation) of link messages in flight.
     txs: Vec<(u64, Did, Negotiation)>,
-    /// The peer of the bootstrap link this node is joining through, until it joined or
-    /// gave up.
-    pub(super) bootstrap: Option<Did>,
+    /// The peer of the bootstrap link this node is joining through and the ring's id for
+    /// that join, until it joined or gave up.
+    pub(super) bootstrap: Option<(Did, crate::chord::RequestId)>,
 }
 
 impl LinkState {
@@ -259,10 +259,10 @@ impl Node {
                     continue;
                 }
                 LinkOutput::Join { via } => {
+                    let id = self.ring.join(now, via);
                     if let Some(l) = self.link.as_mut() {
-                        l.bootstrap = Some(via);
+                        l.bootstrap = Some((via, id));
                     }
-                    self.ring.join(now, via);
                     continue;
                 }
                 LinkOutput::Credit { peer, bytes } => {
