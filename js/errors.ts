@@ -42,7 +42,12 @@ let codes: Set<unknown> | undefined;
 
 /** Whether `c` is one of the codes the wasm module throws with. */
 function isErrorCode(c: unknown): c is ErrorCode {
-  codes ??= new Set(errorCodes());
+  if (typeof c !== "string") return false;
+  try {
+    codes ??= new Set(errorCodes());
+  } catch {
+    return false; // the module is not loaded, or has just trapped
+  }
   return codes.has(c);
 }
 

@@ -48,9 +48,8 @@ fn grow(sim: &mut Sim, target: usize) -> usize {
         for ix in unjoined {
             if wave - *waiting_since.entry(ix).or_insert(wave) >= JOIN_PATIENCE {
                 eprintln!(
-                    "wave {wave}: node {ix} still not joined after {JOIN_PATIENCE} waves: replaced (DBG held {} ring {:?} succ {:?})",
+                    "wave {wave}: node {ix} still not joined after {JOIN_PATIENCE} waves: replaced ({} links held, successor found: {:?})",
                     sim.links_held(ix),
-                    sim.node(ix).ring().is_joined(),
                     sim.node(ix).ring().successor()
                 );
                 sim.crash(ix);
