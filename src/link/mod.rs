@@ -329,24 +329,17 @@ impl Links {
         }
     }
 
-    /// Every attempt of the join through `via` failed. If the link to `via` is open and
-    /// was heard from within `silence`, the failure lies further in the ring (a relay,
-    /// a successor) and the join goes on: returns false. Otherwise the bootstrap is dead
-    /// — the link closed, or stays up carrying nothing — and the node lets go of it and of
-    /// the links it offered itself through the ring for the join; links its peers opened,
-    /// manual answers it gave (it is someone's bootstrap) and manual offers not yet open
-    /// (perhaps the next bootstrap) stay. Returns true.
+    /// Every attempt of the join through `via` failed. If its link is open and was heard
+    /// from within `silence`, the fault lies further in the ring and the join goes on
+    /// (false). Else the bootstrap is dead: the node lets go of it and of the links it
+    /// offered itself for the join (true); its peers' links, manual answers it gave and
+    /// manual offers not yet open (perhaps the next bootstrap) stay.
     pub fn give_up_join(&mut self, now: Instant, via: Did) -> bool {
-        let silence = self.cfg.silence;
-        if self.by_peer(via).is_some_and(|c| c.phase == Phase::Open && c.last_rx + silence > now) {
+        if self.by_peer(via).is_some_and(|c| c.phase == Phase::Open && c.last_rx + self.cfg.silence > now) {
             return false;
         }
-        let ids: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|c| c.phase != Phase::Closing && (c.peer == Some(via) || (!c.manual && !c.by_peer && c.peer.is_some())))
-            .map(|c| c.id)
-            .collect();
+        let joins = |c: &Conn| c.peer == Some(via) || (!c.manual && !c.by_peer && c.peer.is_some());
+        let ids: Vec<ConnId> = self.conns.iter().filter(|c| c.phase != Phase::Closing && joins(c)).map(|c| c.id).collect();
         for id in ids {
             self.let_go(now, id, CloseReason::JoinFailed);
         }
