@@ -203,6 +203,17 @@ fn under_churn_every_message_is_delivered_or_reported_and_the_cap_holds() {
     assert_eq!(split.neither, 0, "{split:?}");
 }
 
+/// A ring of 30 in link mode, and a new node `x` bootstrapping through member `b`;
+/// `c` is another member. Returns `(sim, x, b, c)`.
+fn joiner_beside_a_ring(seed: u64) -> (Sim, NodeIx, NodeIx, NodeIx) {
+    let mut sim = link_sim(seed, 32);
+    assert_eq!(grow(&mut sim, 30), 0, "seed {seed}: every joiner joined");
+    let members = sim.members();
+    let (b, c) = (members[0], members[members.len() / 2]);
+    let (x, _) = sim.spawn(Some(b));
+    (sim, x, b, c)
+}
+
 /// A joiner whose bootstrap link opens but carries nothing (every frame between the two
 /// is lost for 45 s, the link stays up) gives that link up once the ring's join attempts
 /// are spent (5, about 25 s), instead of holding it and retrying through it for ever;
@@ -211,11 +222,7 @@ fn under_churn_every_message_is_delivered_or_reported_and_the_cap_holds() {
 #[test]
 fn a_joiner_gives_up_a_bootstrap_link_that_cannot_join_it() {
     for seed in 1..=6 {
-        let mut sim = link_sim(seed, 32);
-        assert_eq!(grow(&mut sim, 30), 0, "seed {seed}: every joiner joined");
-        let members = sim.members();
-        let (b, c) = (members[0], members[members.len() / 2]);
-        let (x, _) = sim.spawn(Some(b));
+        let (mut sim, x, b, c) = joiner_beside_a_ring(seed);
         let until = rings_node::Instant(sim.now().as_millis() + 45_000);
         sim.cut(sim.node(x).did(), sim.node(b).did(), until);
         sim.run_for(Duration::from_millis(5_000));
@@ -236,11 +243,7 @@ fn a_joiner_gives_up_a_bootstrap_link_that_cannot_join_it() {
 #[test]
 fn a_new_bootstrap_is_not_failed_by_the_join_it_replaces() {
     for seed in 1..=6 {
-        let mut sim = link_sim(seed, 32);
-        assert_eq!(grow(&mut sim, 30), 0, "seed {seed}: every joiner joined");
-        let members = sim.members();
-        let (b, c) = (members[0], members[members.len() / 2]);
-        let (x, _) = sim.spawn(Some(b));
+        let (mut sim, x, b, c) = joiner_beside_a_ring(seed);
         sim.run_for(Duration::from_millis(300));
         sim.crash(b);
         // Deep in the first join's attempts (retries pending, one in flight).

@@ -331,12 +331,14 @@ impl Node {
     fn cancel_join(&mut self) {
         self.join_wait = None;
         self.join_step = None;
-        let ids: Vec<u64> = self.deadlines.iter().map(|&(_, id)| id).collect();
-        for id in ids {
-            if self.requests.get(&id).is_some_and(|r| matches!(r.kind, ReqKind::Join { .. })) {
-                self.take_request(id);
-            }
-        }
+        self.take_requests(|r| matches!(r.kind, ReqKind::Join { .. }));
+    }
+
+    /// Takes the requests `pick` chooses, in deadline order (every request has a deadline,
+    /// and the order must not depend on the hash map's).
+    fn take_requests(&mut self, pick: impl Fn(&Request) -> bool) -> Vec<Request> {
+        let ids: Vec<u64> = self.deadlines.iter().map(|&(_, id)| id).filter(|id| self.requests.get(id).is_some_and(&pick)).collect();
+        ids.into_iter().filter_map(|id| self.take_request(id)).collect()
     }
 
     /// Finds the owner (successor) of `key`. Completes with [`Event::LookupDone`] or
@@ -390,10 +392,7 @@ impl Node {
         self.phase = Phase::Left;
         self.table.clear();
         // Other parts' lookups end now rather than at their deadlines.
-        // (In deadline order: every request has one, and the order must not depend on the
-        // hash map's.)
-        let ids: Vec<u64> = self.deadlines.iter().map(|&(_, id)| id).collect();
-        for r in ids.into_iter().filter_map(|id| self.requests.remove(&id)) {
+        for r in self.take_requests(|_| true) {
             if let ReqKind::Tagged(tag) = r.kind {
                 self.answers.push_back(LookupAnswer { tag, key: r.key, result: Err(LookupError::NotJoined) });
             }
