@@ -138,6 +138,8 @@ pub mod chord;
 pub mod did;
 pub mod identity;
 pub mod link;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub mod native;
 pub mod node;
 pub mod rng;
 pub mod signal;

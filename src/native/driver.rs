@@ -1,0 +1,314 @@
+//! The native driver: one [`Front`] (the node in link mode with its requests) owned by
+//! one tokio task, which performs the node's [`LinkIo`] on str0m connections ([`Conns`])
+//! and takes requests from the JSON-RPC handlers over a channel. Like the browser's
+//! driver it decides nothing: every link decision is the core's.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use super::rtc::{Conns, RtcEvent};
+use crate::api::{data_channel_config, ApiError, ErrorCode, Front, Value, Wait};
+use crate::identity::Session;
+use crate::node::LinkIo;
+use crate::time::Instant;
+use crate::Did;
+
+/// Channel bytes above which routed-frame credit is withheld (as in the browser).
+const LOW_WATER: usize = 1 << 20;
+/// Application events kept for `pollEvents` (the oldest go first).
+const MAX_EVENTS: usize = 4096;
+/// Requests waiting for the node task.
+const MAX_QUEUED_CALLS: usize = 1024;
+/// How long leaving waits for the goodbyes and handovers to be acknowledged.
+const LEAVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub type Reply = oneshot::Sender<Result<Value, ApiError>>;
+
+/// A request for the node.
+#[derive(Debug)]
+pub enum Call {
+    CreateOffer,
+    AnswerOffer(String),
+    AcceptAnswer(String),
+    Connect(Did),
+    Disconnect(Did),
+    Send { to: Did, data: Vec<u8> },
+    Put { key: Vec<u8>, set: bool, value: Vec<u8>, ttl_ms: f64, keep: bool },
+    Get { key: Vec<u8> },
+    Forget { key: Vec<u8>, set: bool },
+    Info,
+    Peers,
+    /// Application events since the last call (at most `max`).
+    Events { max: usize },
+}
+
+enum Command {
+    Call(Call, Reply),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// What the HTTP side holds: a way to the node task.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Command>,
+    pub did: Did,
+    pub network: u32,
+}
+
+impl Handle {
+    pub async fn call(&self, c: Call) -> Result<Value, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.try_send(Command::Call(c, tx)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ApiError::new(ErrorCode::Busy, "the node has too many requests waiting"),
+            mpsc::error::TrySendError::Closed(_) => ApiError::closed(),
+        })?;
+        rx.await.unwrap_or_else(|_| Err(ApiError::closed()))
+    }
+
+    /// Leaves the ring (records handed over, links closed) and stops the node task.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+pub struct Options {
+    pub session: Session,
+    pub seed: [u8; 32],
+    pub max_connections: u32,
+    pub udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
+    pub external: Vec<std::net::IpAddr>,
+}
+
+struct Driver {
+    front: Front<Reply>,
+    conns: Conns,
+    events: VecDeque<Value>,
+    dropped_events: u64,
+    start: StdInstant,
+    start_ms: u64,
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Starts the node task on the current tokio runtime.
+pub fn spawn(o: Options) -> Result<Handle, ApiError> {
+    let (start, start_ms) = (StdInstant::now(), wall_ms());
+    let network = o.session.delegation().network;
+    let cfg = data_channel_config(network, o.max_connections, 10_000, LOW_WATER);
+    let front = Front::new(o.session, cfg, o.seed, Instant(start_ms))?;
+    let did = front.node().did();
+    let (tx, rx) = mpsc::channel(MAX_QUEUED_CALLS);
+    let (dgram_tx, dgram_rx) = mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(4096);
+    for (i, (sock, _)) in o.udp.iter().enumerate() {
+        let (sock, dgram_tx) = (sock.clone(), dgram_tx.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            loop {
+                match sock.recv_from(&mut buf).await {
+                    // A full queue drops the datagram, as a busy socket would.
+                    Ok((n, from)) => {
+                        if let Err(mpsc::error::TrySendError::Closed(_)) = dgram_tx.try_send((i, from, buf[..n].to_vec())) {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                    Err(e) => {
+                        tracing::warn!("udp receive: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        });
+    }
+    let d = Driver { front, conns: Conns::new(o.udp, o.external), events: VecDeque::new(), dropped_events: 0, start, start_ms };
+    tokio::spawn(d.run(rx, dgram_rx));
+    Ok(Handle { tx, did, network })
+}
+
+impl Driver {
+    fn now(&self) -> Instant {
+        Instant(self.start_ms + self.start.elapsed().as_millis() as u64)
+    }
+    fn std_of(&self, t: Instant) -> StdInstant {
+        self.start + std::time::Duration::from_millis(t.0.saturating_sub(self.start_ms))
+    }
+
+    async fn run(mut self, mut calls: mpsc::Receiver<Command>, mut dgrams: mpsc::Receiver<(usize, SocketAddr, Vec<u8>)>) {
+        let mut leaving: Option<(oneshot::Sender<()>, StdInstant)> = None;
+        loop {
+            let now = self.now();
+            self.front.node_mut().set_wall_clock(now, wall_ms());
+            self.pump();
+            if let Some((_, until)) = &leaving {
+                if self.left(*until) {
+                    self.close();
+                    if let Some((done, _)) = leaving.take() {
+                        let _ = done.send(());
+                    }
+                    return;
+                }
+            }
+            let node_wake = self.front.node().poll_timeout().map(|t| self.std_of(t));
+            let wake = [node_wake, self.conns.next_timeout()].into_iter().flatten().min();
+            let mut wake = wake.unwrap_or_else(|| StdInstant::now() + std::time::Duration::from_secs(1));
+            if leaving.is_some() {
+                wake = wake.min(StdInstant::now() + std::time::Duration::from_millis(20));
+            }
+            tokio::select! {
+                d = dgrams.recv() => {
+                    let Some((sock, from, bytes)) = d else { return };
+                    self.conns.receive(StdInstant::now(), sock, from, &bytes);
+                    // Take what else arrived meanwhile before pumping again.
+                    while let Ok((sock, from, bytes)) = dgrams.try_recv() {
+                        self.conns.receive(StdInstant::now(), sock, from, &bytes);
+                    }
+                }
+                c = calls.recv() => match c {
+                    Some(Command::Call(call, reply)) => self.call(call, reply),
+                    Some(Command::Shutdown(done)) => {
+                        let now = self.now();
+                        self.front.node_mut().leave(now);
+                        // Data handed to the channels in this pump is counted next round.
+                        leaving = Some((done, StdInstant::now() + LEAVE_LIMIT));
+                    }
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    let now = self.now();
+                    self.front.node_mut().handle_timeout(now);
+                }
+            }
+        }
+    }
+
+    /// Drains the node until it is quiet: connection work, connection events, node
+    /// events, credit back from drained channels; then settles requests.
+    fn pump(&mut self) {
+        loop {
+            let mut work = false;
+            while let Some(io) = self.front.poll_link() {
+                work = true;
+                self.perform(io);
+            }
+            let now = self.now();
+            for e in self.conns.poll(StdInstant::now()) {
+                work = true;
+                let node = self.front.node_mut();
+                match e {
+                    RtcEvent::Open(c) => node.handle_link_open(now, c),
+                    // A bad frame is counted by the core.
+                    RtcEvent::Frame(c, bytes) => drop(node.handle_link_frame(now, c, &bytes)),
+                    RtcEvent::Closed(c) => node.handle_link_closed(now, c),
+                }
+            }
+            work |= self.front.drain_events();
+            let owed = self.front.node().links().map(|l| l.owed()).unwrap_or_default();
+            for id in owed {
+                let b = self.conns.buffered(id);
+                work |= self.front.node_mut().handle_link_buffered(now, id, b);
+            }
+            if !work {
+                break;
+            }
+        }
+        let (events, settled) = self.front.take();
+        for (reply, r) in settled {
+            let _ = reply.send(r);
+        }
+        for e in events {
+            tracing::debug!(event = ?e, "node event");
+            if self.events.len() >= MAX_EVENTS {
+                self.events.pop_front();
+                self.dropped_events += 1;
+            }
+            self.events.push_back(e);
+        }
+    }
+
+    fn perform(&mut self, io: LinkIo) {
+        let now = self.now();
+        match io {
+            LinkIo::Create { conn, answer_to } => match self.conns.create(StdInstant::now(), conn, answer_to.as_deref()) {
+                Ok(sdp) => self.front.handle_description(now, conn, sdp),
+                Err(e) => {
+                    let e = self.front.description_error(conn, e);
+                    self.front.connection_failed(conn, Some(e));
+                    self.conns.close(conn);
+                    self.front.node_mut().handle_link_closed(now, conn);
+                }
+            },
+            LinkIo::SetAnswer { conn, sdp } => {
+                if let Err(e) = self.conns.set_answer(conn, &sdp) {
+                    tracing::debug!("answer for {conn:?} refused: {e}");
+                    self.conns.close(conn);
+                    self.front.node_mut().handle_link_closed(now, conn);
+                }
+            }
+            LinkIo::AddCandidate { conn, candidate } => self.conns.add_candidate(conn, &candidate),
+            LinkIo::Send { conn, bytes } => self.conns.send(conn, bytes),
+            LinkIo::Close { conn, .. } => self.conns.close(conn),
+        }
+    }
+
+    fn call(&mut self, call: Call, reply: Reply) {
+        let now = self.now();
+        let f = &mut self.front;
+        let r: Result<Wait, ApiError> = match call {
+            Call::CreateOffer => f.create_offer(now),
+            Call::AnswerOffer(t) => f.answer_offer(now, &t),
+            Call::AcceptAnswer(t) => f.accept_answer(now, &t),
+            Call::Connect(d) => f.connect(now, d),
+            Call::Disconnect(d) => {
+                f.node_mut().disconnect(now, d);
+                Ok(Wait::Ready(Value::Null))
+            }
+            Call::Send { to, data } => f.send(now, to, &data).map(|tx| Wait::Ready(Value::Big(tx))),
+            Call::Put { key, set, value, ttl_ms, keep } => f.put(now, &key, set, value, ttl_ms, keep),
+            Call::Get { key } => Ok(f.get(now, &key)),
+            Call::Forget { key, set } => {
+                f.forget(&key, set);
+                Ok(Wait::Ready(Value::Null))
+            }
+            Call::Info => {
+                let extra = vec![
+                    ("connections", self.conns.len().into()),
+                    ("strayDatagrams", self.conns.stray.into()),
+                    ("droppedEvents", self.dropped_events.into()),
+                ];
+                Ok(Wait::Ready(f.info(extra)))
+            }
+            Call::Peers => Ok(Wait::Ready(Value::List(f.peers().into_iter().map(Value::did).collect()))),
+            Call::Events { max } => {
+                let n = max.min(self.events.len());
+                Ok(Wait::Ready(Value::List(self.events.drain(..n).collect())))
+            }
+        };
+        match r {
+            Ok(w) => self.front.wait(w, reply),
+            Err(e) => drop(reply.send(Err(e))),
+        }
+    }
+
+    /// Closes every link and fails what still waits: the node is gone.
+    fn close(&mut self) {
+        self.front.close(self.now());
+        self.pump();
+        self.conns.close_all();
+    }
+
+    /// While leaving: every goodbye and handover acknowledged by the peers' SCTP (or the
+    /// time is up).
+    fn left(&mut self, until: StdInstant) -> bool {
+        StdInstant::now() >= until || self.conns.total_buffered() == 0
+    }
+}

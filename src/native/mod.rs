@@ -1,0 +1,90 @@
+//! The native node (`rings`): the second thin driver of the same core. A tokio task owns
+//! the node ([`driver`]) and performs its link work on str0m WebRTC connections over UDP
+//! ([`rtc`]); JSON-RPC over HTTP ([`rpc`], [`http`]) is its API and its public bootstrap
+//! endpoint for browsers. Native only (feature `native`); nothing here reaches the wasm.
+
+pub mod config;
+pub mod driver;
+pub mod envelope;
+pub mod http;
+pub mod keys;
+pub mod rpc;
+pub mod rtc;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use config::Checked;
+use driver::{Call, Handle};
+
+use crate::api::Value;
+use crate::time::{Duration, Instant};
+
+/// A running node: its handle and where it listens.
+pub struct Running {
+    pub node: Handle,
+    pub api: SocketAddr,
+    pub public: Option<SocketAddr>,
+    pub udp: Vec<SocketAddr>,
+}
+
+/// Starts the node of `cfg` on the current tokio runtime: the node task, its UDP
+/// sockets, both HTTP endpoints, and the bootstrap through its seeds.
+pub async fn start(cfg: &Checked) -> Result<Running, String> {
+    let account = keys::read_key(&cfg.key_file)?;
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let ttl = Duration::from_secs(u64::from(cfg.raw.session_ttl_days) * 86_400);
+    let session = keys::new_session(&account, cfg.raw.network, Instant(wall), ttl)?;
+    let mut udp = Vec::new();
+    for a in &cfg.udp_listen {
+        let s = tokio::net::UdpSocket::bind(a).await.map_err(|e| format!("cannot bind UDP {a}: {e}"))?;
+        let local = s.local_addr().map_err(|e| e.to_string())?;
+        udp.push((Arc::new(s), local));
+    }
+    let udp_addrs = udp.iter().map(|(_, a)| *a).collect();
+    let node = driver::spawn(driver::Options {
+        session,
+        seed: keys::entropy()?,
+        max_connections: cfg.raw.max_connections,
+        udp,
+        external: cfg.external_ips.clone(),
+    })
+    .map_err(|e| e.message)?;
+    let limits = http::Limits { max_handshakes: cfg.raw.max_handshakes, per_minute: cfg.raw.handshakes_per_minute };
+    let (api, public) = http::serve(node.clone(), cfg.api_address, cfg.public_address, limits).await?;
+    if !cfg.seeds.is_empty() {
+        tokio::spawn(keep_joined(node.clone(), cfg.seeds.iter().map(|s| s.to_string()).collect()));
+    }
+    Ok(Running { node, api, public, udp: udp_addrs })
+}
+
+/// Bootstraps through the seeds, in order, whenever the node has no link (at start, and
+/// after it lost them all or gave up a join): every 2 s, then backing off to 30 s.
+async fn keep_joined(node: Handle, seeds: Vec<String>) {
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        tokio::time::sleep(wait).await;
+        let peers = match node.call(Call::Peers).await {
+            Ok(Value::List(l)) => l.len(),
+            Ok(_) => 0,
+            Err(_) => return, // the node is gone
+        };
+        if peers > 0 {
+            wait = std::time::Duration::from_secs(2);
+            continue;
+        }
+        let mut linked = false;
+        for s in &seeds {
+            match http::connect_via_http(&node, s).await {
+                Ok(did) => {
+                    tracing::info!("linked to seed {s} ({did})");
+                    linked = true;
+                    break;
+                }
+                Err(e) => tracing::warn!("seed {s}: {}", e.message),
+            }
+        }
+        wait = if linked { std::time::Duration::from_secs(2) } else { (wait * 2).clamp(std::time::Duration::from_secs(2), std::time::Duration::from_secs(30)) };
+    }
+}
