@@ -3,6 +3,7 @@
 //! ([`rtc`]); JSON-RPC over HTTP ([`rpc`], [`http`]) is its API and its public bootstrap
 //! endpoint for browsers. Native only (feature `native`); nothing here reaches the wasm.
 
+pub mod cli;
 pub mod config;
 pub mod driver;
 pub mod envelope;

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod craft;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub mod rings;
 
 #[allow(unused_imports)]
 pub use rings_node::sim::pair::{ring_of_two, session, DAY, T0};

@@ -1,0 +1,147 @@
+//! The `rings` command as users run it: init, run, a bad config, and every JSON-RPC
+//! method and error on real processes over loopback.
+#![cfg(all(feature = "native", not(target_arch = "wasm32")))]
+
+mod common;
+
+use common::rings::*;
+use serde_json::json;
+
+#[test]
+fn init_then_run_answers_node_info_and_a_sigterm_leaves_cleanly() {
+    let dir = scratch("init-run");
+    let out = rings(&["init"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(dir.join("account.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    // A second init overwrites nothing.
+    let key = std::fs::read(dir.join("account.key")).unwrap();
+    let again = rings(&["init"], &dir);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(std::fs::read(dir.join("account.key")).unwrap(), key);
+    // The written config runs as it is (on free ports here: the defaults may be taken).
+    init_ports(&dir);
+    let mut node = run(&dir);
+    let info = ok(&node.api, "nodeInfo", json!({}));
+    assert_eq!(info["did"], node.did.as_str());
+    assert_eq!(info["joined"], false);
+    assert_eq!(ok(&node.api, "nodeDid", json!(null)), node.did.as_str());
+    assert_eq!(ok(&node.public, "nodeDid", json!({})), node.did.as_str());
+    for args in [&["--help"][..], &["--version"], &["run", "--help"], &["put", "--help"]] {
+        let o = rings(args, &dir);
+        assert!(o.status.success() && !o.stdout.is_empty(), "{args:?}");
+    }
+    let pid = node.child.id() as i32;
+    assert_eq!(unsafe_kill(pid, 15), 0);
+    let status = wait_exit(&mut node.child, 10).expect("exits within 10 s of SIGTERM");
+    assert!(status.success(), "{status:?}");
+}
+
+fn init_ports(dir: &std::path::Path) {
+    let p = dir.join("config.toml");
+    let t = std::fs::read_to_string(&p).unwrap();
+    let t = t.replace("127.0.0.1:50000", "127.0.0.1:0").replace("127.0.0.1:50001", "127.0.0.1:0");
+    std::fs::write(p, t).unwrap();
+}
+
+fn unsafe_kill(pid: i32, sig: i32) -> i32 {
+    std::process::Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().map_or(-1, |s| s.code().unwrap_or(-1))
+}
+
+fn wait_exit(c: &mut std::process::Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if let Ok(Some(s)) = c.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn a_bad_config_names_its_field_and_starts_nothing() {
+    let cases = [
+        ("colour = \"blue\"", "colour"),
+        ("seeds = [\"htp://127.0.0.1:5\"]", "seeds"),
+        ("api_address = \"127.0.0.1:65536\"", "api_address"),
+        ("public_address = \"127.0.0.1:99999\"", "public_address"),
+        ("max_connections = \"many\"", "max_connections"),
+    ];
+    for (i, (line, name)) in cases.iter().enumerate() {
+        let dir = scratch(&format!("bad-config-{i}"));
+        init(&dir, &[]);
+        let p = dir.join("config.toml");
+        let text = std::fs::read_to_string(&p).unwrap();
+        // Replace the field if the default has it, else add it.
+        let key = line.split(" = ").next().unwrap();
+        let text = if text.lines().any(|l| l.starts_with(&format!("{key} ="))) {
+            text.lines().map(|l| if l.starts_with(&format!("{key} =")) { line.to_string() } else { l.to_string() }).collect::<Vec<_>>().join("\n")
+        } else {
+            format!("{line}\n{text}")
+        };
+        std::fs::write(&p, text).unwrap();
+        let t = std::time::Instant::now();
+        let out = rings(&["run"], &dir);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{line}: ran");
+        assert!(err.contains(name), "{line}: {err}");
+        assert!(out.stdout.is_empty(), "{line}: started: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(t.elapsed().as_secs() < 5);
+    }
+    // A missing config says so.
+    let out = rings(&["run", "-c", "/nonexistent/rings.toml"], &scratch("no-config"));
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("/nonexistent/rings.toml"));
+}
+
+#[test]
+fn bad_requests_get_json_rpc_errors_and_the_public_endpoint_serves_only_bootstrap() {
+    let node = start("rpc-errors", &[], &[]);
+    let code = |v: &serde_json::Value| v["error"]["code"].as_i64().unwrap_or(0);
+    for (body, want) in [
+        ("{not json", -32700),
+        ("[1,2]", -32600),
+        ("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"nodeDid\"}", -32600),
+        ("{\"jsonrpc\":\"2.0\",\"id\":1}", -32600),
+        ("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"nodeDid\"}", -32600),
+        ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"nodeDid\",\"params\":[1]}", -32602),
+        ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"selfDestruct\"}", -32601),
+    ] {
+        let (status, v) = post(&node.api, body);
+        assert_eq!((status, code(&v)), (200, want), "{body}: {v}");
+    }
+    // Wrong params: missing, wrong type, not a DID, not hex, out of range.
+    for (m, p, want) in [
+        ("connectWithDid", json!({}), -32602),
+        ("connectWithDid", json!({ "did": 5 }), -32602),
+        ("connectWithDid", json!({ "did": "0x123" }), -32001),
+        ("sendMessage", json!({ "did": node.did, "hex": "zz" }), -32602),
+        ("sendMessage", json!({ "did": node.did, "text": "a", "hex": "00" }), -32602),
+        ("put", json!({ "key": "k", "value": "v", "ttlMs": -1 }), -32000),
+        ("pollEvents", json!({ "max": 0 }), -32602),
+        ("registerService", json!({ "name": "x", "ttlMs": 10 }), -32602),
+        ("answerOffer", json!({ "offer": "rings1.AAAA" }), -32002),
+        ("acceptAnswer", json!({ "answer": "hello" }), -32003),
+        ("connectPeerViaHttp", json!({ "url": "ftp://x" }), -32602),
+        ("connectPeerViaHttp", json!({ "url": "http://127.0.0.1:1" }), -32005),
+        ("connectWithSeed", json!({ "urls": [] }), -32602),
+    ] {
+        let e = call(&node.api, m, p.clone()).expect_err(m);
+        assert_eq!(e["code"], want, "{m} {p}: {e}");
+        if (-32099..=-32000).contains(&want) {
+            assert!(e["data"]["code"].is_string(), "{e}");
+        }
+    }
+    // The public endpoint: internal methods refused; oversized bodies refused as JSON-RPC.
+    for m in ["listPeers", "nodeInfo", "sendMessage", "put", "createOffer", "connectPeerViaHttp"] {
+        assert_eq!(call(&node.public, m, json!({})).unwrap_err()["code"], -32601, "{m}");
+    }
+    let big = format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"answerOffer\",\"params\":{{\"offer\":\"{}\"}}}}", "a".repeat(100_000));
+    let (status, v) = post(&node.public, big);
+    assert_eq!((status, code(&v)), (200, -32600), "{v}");
+    let huge = vec![b' '; 41 << 20];
+    assert_eq!(code(&post(&node.api, huge).1), -32600);
+    // Still serving.
+    assert_eq!(ok(&node.api, "nodeDid", json!({})), node.did.as_str());
+}

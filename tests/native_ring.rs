@@ -1,0 +1,210 @@
+//! Real `rings` processes over loopback WebRTC (str0m): a ring of five formed through
+//! seeds, messages and records across it, a holder killed with SIGKILL and restarted;
+//! every JSON-RPC method; a flood of bogus offers.
+#![cfg(all(feature = "native", not(target_arch = "wasm32")))]
+
+mod common;
+
+use common::rings::*;
+use rings_node::native::envelope::store_key;
+use rings_node::store::Record;
+use rings_node::Did;
+use serde_json::json;
+
+fn did(s: &str) -> Did {
+    s.parse().unwrap()
+}
+
+/// Each node's successor and predecessor are its neighbours in DID order.
+fn ring_is_sorted(nodes: &[&Node]) -> Result<(), String> {
+    let mut dids: Vec<Did> = nodes.iter().map(|n| did(&n.did)).collect();
+    dids.sort();
+    for n in nodes {
+        let info = call(&n.api, "nodeInfo", json!({})).map_err(|e| e.to_string())?;
+        let me = dids.iter().position(|d| *d == did(&n.did)).unwrap();
+        let succ = dids[(me + 1) % dids.len()];
+        let pred = dids[(me + dids.len() - 1) % dids.len()];
+        let got = (info["successor"].as_str().map(did), info["predecessor"].as_str().map(did));
+        if got != (Some(succ), Some(pred)) {
+            return Err(format!("{}: successor/predecessor {got:?}, want {succ}/{pred}", n.did));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn five_processes_form_one_ring_route_store_and_survive_a_kill() {
+    let first = start("ring-0", &[], &[]);
+    let seed = first.public.clone();
+    let mut nodes = vec![first];
+    for i in 1..5 {
+        nodes.push(start(&format!("ring-{i}"), &[&seed], &[]));
+    }
+    eventually(60, "the five form one sorted ring", || ring_is_sorted(&nodes.iter().collect::<Vec<_>>()));
+
+    // A message from each node to the one two places on, routed through the ring.
+    for i in 0..5 {
+        let to = &nodes[(i + 2) % 5];
+        ok(&nodes[i].api, "sendMessage", json!({ "did": to.did, "text": format!("hello {i}") }));
+    }
+    for i in 0..5 {
+        let to = &nodes[(i + 2) % 5];
+        let from = nodes[i].did.clone();
+        eventually(10, "the message arrives", || {
+            let got = messages(&to.api);
+            got.iter().find(|(t, f)| *t == format!("hello {i}") && *f == from).cloned().ok_or(format!("{got:?}"))
+        });
+    }
+
+    // Put on one, get on every other.
+    let writer = nodes[1].did.clone();
+    ok(&nodes[1].api, "put", json!({ "key": "colour", "value": "teal" }));
+    for n in &nodes {
+        let r = ok(&n.api, "get", json!({ "key": "colour" }));
+        assert_eq!(r["text"], "teal", "{}: {r}", n.did);
+        assert_eq!(r["writer"], nodes[1].did.as_str());
+    }
+
+    // The record's owner (the successor of its ring key) is killed with SIGKILL: the
+    // replicas answer.
+    let key = Record::key_of(&store_key(b"rings", b'v', b"colour"));
+    let mut sorted: Vec<Did> = nodes.iter().map(|n| did(&n.did)).collect();
+    sorted.sort();
+    let owner = *sorted.iter().find(|d| **d >= key).unwrap_or(&sorted[0]);
+    let at = nodes.iter().position(|n| did(&n.did) == owner).unwrap();
+    let dead = nodes.remove(at);
+    let dir = dead.dir.clone();
+    drop(dead); // SIGKILL
+    for n in &nodes {
+        let r = eventually(30, "the record is read after its owner died", || {
+            call(&n.api, "get", json!({ "key": "colour" })).map_err(|e| e.to_string()).and_then(|r| if r["text"] == "teal" { Ok(r) } else { Err(r.to_string()) })
+        });
+        assert_eq!(r["writer"], writer.as_str());
+    }
+    eventually(60, "the four close the ring", || ring_is_sorted(&nodes.iter().collect::<Vec<_>>()));
+
+    // Restarted with its key (the same DID), it rejoins through its seed and the record
+    // is read through it again.
+    let back = run(&dir);
+    assert_eq!(did(&back.did), owner);
+    nodes.push(back);
+    eventually(60, "the restarted node is back in the ring", || ring_is_sorted(&nodes.iter().collect::<Vec<_>>()));
+    let r = eventually(30, "the restarted owner serves the record", || {
+        call(&nodes[4].api, "get", json!({ "key": "colour" })).map_err(|e| e.to_string()).and_then(|r| if r["text"] == "teal" { Ok(r) } else { Err(r.to_string()) })
+    });
+    assert_eq!(r["text"], "teal");
+}
+
+#[test]
+fn every_json_rpc_method_works() {
+    let a = start("methods-a", &[], &[]);
+    let b = start("methods-b", &[], &[]);
+    // A manual handshake carried by hand: createOffer, answerOffer, acceptAnswer.
+    let offer = ok(&a.api, "createOffer", json!({}));
+    assert!(offer.as_str().unwrap().starts_with("rings1."));
+    let answer = ok(&b.api, "answerOffer", json!({ "offer": offer }));
+    // An offer is answered once.
+    assert_eq!(call(&b.api, "answerOffer", json!({ "offer": offer })).unwrap_err()["data"]["code"], "BAD_OFFER");
+    assert_eq!(ok(&a.api, "acceptAnswer", json!({ "answer": answer })), b.did.as_str());
+    eventually(10, "both list the link", || {
+        let (pa, pb) = (ok(&a.api, "listPeers", json!({})), ok(&b.api, "listPeers", json!({})));
+        if pa == json!([b.did]) && pb == json!([a.did]) {
+            Ok(())
+        } else {
+            Err(format!("{pa} {pb}"))
+        }
+    });
+    // connectPeerViaHttp and connectWithSeed: a third and fourth node bootstrap over HTTP.
+    let c = start("methods-c", &[], &[]);
+    assert_eq!(ok(&c.api, "connectPeerViaHttp", json!({ "url": a.public })), a.did.as_str());
+    let d = start("methods-d", &[], &[]);
+    assert_eq!(ok(&d.api, "connectWithSeed", json!({ "urls": ["http://127.0.0.1:1", b.public] })), json!([b.did]));
+    let all = [&a, &b, &c, &d];
+    eventually(60, "the four form one ring", || ring_is_sorted(&all));
+    // connectWithDid: d links to c through the ring (no HTTP), then disconnects it.
+    assert_eq!(ok(&d.api, "connectWithDid", json!({ "did": c.did })), c.did.as_str());
+    assert!(ok(&d.api, "listPeers", json!({})).as_array().unwrap().contains(&json!(c.did)));
+    assert_eq!(ok(&d.api, "disconnect", json!({ "did": c.did })), json!(null));
+    eventually(10, "the link is gone", || {
+        let p = ok(&d.api, "listPeers", json!({}));
+        if p.as_array().unwrap().contains(&json!(c.did)) {
+            Err(p.to_string())
+        } else {
+            Ok(())
+        }
+    });
+    // sendMessage (text, hex, namespaced) and pollEvents.
+    let tx = ok(&a.api, "sendMessage", json!({ "did": d.did, "text": "plain" }));
+    assert!(tx.as_str().unwrap().parse::<u64>().is_ok(), "{tx}");
+    ok(&a.api, "sendMessage", json!({ "did": d.did, "hex": "0001ff", "namespace": "bin" }));
+    let got = eventually(10, "two messages", || {
+        let ev = ok(&d.api, "pollEvents", json!({}));
+        let m: Vec<_> = ev.as_array().unwrap().iter().filter(|e| e["type"] == "message").cloned().collect();
+        if m.len() == 2 {
+            Ok(m)
+        } else {
+            Err(ev.to_string())
+        }
+    });
+    assert_eq!((got[0]["text"].as_str(), got[0]["namespace"].as_str(), got[0]["from"].as_str()), (Some("plain"), Some("rings"), Some(a.did.as_str())));
+    assert_eq!((got[1]["data"].as_str(), got[1]["namespace"].as_str()), (Some("0001ff"), Some("bin")));
+    // put / get (a namespace apart is another key), registerService / lookupService.
+    assert_eq!(ok(&b.api, "put", json!({ "key": "k", "valueHex": "cafe", "ttlMs": 60000 })), json!(null));
+    assert_eq!(ok(&c.api, "get", json!({ "key": "k" }))["value"], "cafe");
+    assert_eq!(ok(&c.api, "get", json!({ "key": "k", "namespace": "other" })), json!(null));
+    assert_eq!(ok(&c.api, "get", json!({ "key": "absent" })), json!(null));
+    ok(&a.api, "registerService", json!({ "name": "echo" }));
+    ok(&c.api, "registerService", json!({ "name": "echo" }));
+    let mut found: Vec<String> = ok(&d.api, "lookupService", json!({ "name": "echo" })).as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    found.sort();
+    let mut want = vec![a.did.clone(), c.did.clone()];
+    want.sort();
+    assert_eq!(found, want);
+    assert_eq!(ok(&d.api, "lookupService", json!({ "name": "nobody" })), json!([]));
+    // nodeInfo and nodeDid.
+    let info = ok(&a.api, "nodeInfo", json!({}));
+    assert_eq!((info["did"].as_str(), info["joined"].as_bool()), (Some(a.did.as_str()), Some(true)));
+    assert_eq!(ok(&a.api, "nodeDid", json!({})), a.did.as_str());
+}
+
+#[test]
+fn a_flood_of_bogus_offers_leaves_the_node_serving_in_bounded_memory() {
+    let target = start("flood", &[], &[("handshakes_per_minute", "100000")]);
+    let before = rss_kib(target.child.id());
+    let junk = [
+        "rings1.".to_string(),
+        "rings1.AAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_string(),
+        format!("rings1.{}", "A".repeat(40_000)),
+        "not an offer".to_string(),
+    ];
+    for i in 0..1000 {
+        let e = call(&target.public, "answerOffer", json!({ "offer": junk[i % junk.len()] })).unwrap_err();
+        assert!(e["code"].as_i64().unwrap() < 0, "{e}");
+    }
+    let after = rss_kib(target.child.id());
+    assert!(after < before + 32 * 1024, "resident memory grew from {before} KiB to {after} KiB");
+    let info = ok(&target.api, "nodeInfo", json!({}));
+    assert_eq!(info["stats"]["connections"], 0, "{info}");
+    // An honest node still connects.
+    let honest = start("flood-honest", &[&target.public], &[]);
+    eventually(30, "the honest node links", || {
+        let p = ok(&honest.api, "listPeers", json!({}));
+        if p == json!([target.did]) {
+            Ok(())
+        } else {
+            Err(p.to_string())
+        }
+    });
+}
+
+#[test]
+fn the_public_endpoint_limits_each_address() {
+    let n = start("rate", &[], &[("handshakes_per_minute", "5")]);
+    for _ in 0..5 {
+        assert_eq!(call(&n.public, "answerOffer", json!({ "offer": "x" })).unwrap_err()["data"]["code"], "BAD_OFFER");
+    }
+    assert_eq!(call(&n.public, "answerOffer", json!({ "offer": "x" })).unwrap_err()["data"]["code"], "BUSY");
+    // The internal endpoint has no such limit.
+    assert!(call(&n.api, "answerOffer", json!({ "offer": "x" })).is_err());
+    assert_eq!(ok(&n.api, "nodeDid", json!({})), n.did.as_str());
+}
