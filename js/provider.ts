@@ -2,7 +2,7 @@
 
 import { WasmProvider } from "./rings_node.js";
 import type { ProviderEvent, ProviderEventMap, ProviderInfo, StoredRecord } from "./views.js";
-import { RingsError, guard, guardAsync, need } from "./errors.js";
+import { RingsError, guard, guardAsync, need, rethrow } from "./errors.js";
 import { initialize, randomBytes } from "./wasm.js";
 import { Account } from "./account.js";
 import { Persisted, recordId, type LocalSignal } from "./persist.js";
@@ -200,6 +200,43 @@ export class Provider {
     this.open();
     need(typeof answer === "string", "answer must be a string");
     return guardAsync(() => this.node.acceptAnswer(answer));
+  }
+
+  /**
+   * Bootstraps through a native `rings` node's public endpoint (`public_address` in its
+   * config, e.g. `http://127.0.0.1:50001`): this Provider's signed offer is POSTed as
+   * JSON-RPC `answerOffer`, the node's signed answer accepted. Resolves to the node's DID
+   * once linked (a Provider alone then joins the node's ring). Rejects with
+   * `CONNECT_FAILED` (unreachable, no answer in `timeoutMs`, default 10,000), `BUSY`
+   * (the node's handshake limits), or the node's own error code.
+   */
+  async connectViaHttp(url: string, options: { timeoutMs?: number } = {}): Promise<string> {
+    this.open();
+    need(typeof url === "string" && /^https?:\/\/[^/\s]+/.test(url), "url must be an http:// or https:// URL");
+    const timeout = options.timeoutMs ?? 10_000;
+    need(Number.isFinite(timeout) && timeout > 0, "timeoutMs must be positive");
+    const offer = await this.createOffer();
+    let reply: unknown;
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "answerOffer", params: { offer } }),
+        signal: AbortSignal.timeout(timeout),
+      });
+      reply = await res.json();
+    } catch (e) {
+      throw new RingsError("CONNECT_FAILED", `${url}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const field = (o: unknown, k: string): unknown => (typeof o === "object" && o !== null && k in o ? Reflect.get(o, k) : undefined);
+    const result = field(reply, "result");
+    if (typeof result !== "string") {
+      const err = field(reply, "error");
+      const message = field(err, "message");
+      const code = field(field(err, "data"), "code");
+      rethrow(Object.assign(new Error(`${url}: ${typeof message === "string" ? message : "no answer"}`), { code: typeof code === "string" ? code : "CONNECT_FAILED" }));
+    }
+    return this.acceptAnswer(result);
   }
 
   /** Opens a direct link to `did`, signalled through the ring (no server). */

@@ -7,8 +7,8 @@ cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
 WASM_OUT=target/wasm-pack
 BUILD=target/js-build
-wasm-pack build --release --target web --no-pack --out-dir "$WASM_OUT" --out-name rings_node >/dev/null 2>&1 \
-  || wasm-pack build --release --target web --no-pack --out-dir "$WASM_OUT" --out-name rings_node
+wasm-pack build --release --target web --no-pack --out-dir "$WASM_OUT" --out-name rings_node --no-default-features >/dev/null 2>&1 \
+  || wasm-pack build --release --target web --no-pack --out-dir "$WASM_OUT" --out-name rings_node --no-default-features
 rm -rf "$BUILD" pkg
 mkdir -p "$BUILD" pkg/dist
 cp js/*.ts js/tsconfig.json "$BUILD"/

@@ -14,12 +14,12 @@ cargo test --all-targets
 cargo test --doc
 
 echo "== wasm32 build"
-cargo build --lib --release --target wasm32-unknown-unknown
+cargo build --lib --release --target wasm32-unknown-unknown --no-default-features
 WASM=target/wasm32-unknown-unknown/release/rings_node.wasm
 echo "wasm32 cdylib: $(stat -c %s "$WASM") bytes raw, $(gzip -9 -c "$WASM" | wc -c) bytes gzip (before wasm-bindgen and wasm-opt)"
 
 echo "== browser tests (wasm-bindgen-test in headless Chromium), as users type them"
-wasm-pack test --headless --chrome
+wasm-pack test --headless --chrome -- --no-default-features
 
 echo "== npm package: build, pack, install into a scratch project, tsc --strict"
 bash scripts/build-pkg.sh
