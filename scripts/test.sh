@@ -35,3 +35,7 @@ node tests/browser/consumers.test.mjs
 
 echo "== the Manifest V3 extension example, unpacked, in headless Chromium"
 node tests/browser/extension.test.mjs
+
+echo "== pages and native rings nodes in one ring: HTTP bootstrap, messages, records, services, 16 MiB, two Chromium processes"
+cargo build --quiet --bin rings
+node tests/browser/native.test.mjs

@@ -145,3 +145,78 @@ fn bad_requests_get_json_rpc_errors_and_the_public_endpoint_serves_only_bootstra
     // Still serving.
     assert_eq!(ok(&node.api, "nodeDid", json!({})), node.did.as_str());
 }
+
+/// A raw HTTP/1.1 exchange with `addr` (host:port): the status line's code and the body.
+fn raw_http(addr: &str, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+}
+
+#[test]
+fn the_internal_endpoint_refuses_cross_site_and_rebound_requests() {
+    let node = start("csrf", &[], &[]);
+    let addr = node.api.trim_start_matches("http://").to_string();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"nodeDid"}"#;
+    let req = |host: &str, ct: &str| format!("POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    // What a cross-site form can send (text/plain), and a DNS-rebound name: refused.
+    let (code, text) = raw_http(&addr, &req(&addr, "text/plain"));
+    assert_eq!(code, 403, "{text}");
+    assert!(text.contains("-32600") && text.contains("Content-Type"), "{text}");
+    let (code, text) = raw_http(&addr, &req("rebound.example:50000", "application/json"));
+    assert_eq!(code, 403, "{text}");
+    assert!(!text.contains(&node.did), "{text}");
+    // The same request from loopback, as JSON: served.
+    let (code, text) = raw_http(&addr, &req(&addr, "application/json"));
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains(&node.did), "{text}");
+    let (code, text) = raw_http(&addr, &req("localhost", "application/json; charset=utf-8"));
+    assert_eq!((code, text.contains(&node.did)), (200, true), "{text}");
+    // The public endpoint is for browsers: any site may ask it for the DID.
+    let paddr = node.public.trim_start_matches("http://").to_string();
+    let (code, text) = raw_http(&paddr, &req("rings.example", "text/plain"));
+    assert_eq!((code, text.contains(&node.did)), (200, true), "{text}");
+}
+
+#[test]
+fn silent_connections_are_bounded_and_cut_off() {
+    use std::io::Read;
+    let node = start("slowloris", &[], &[]);
+    let paddr = node.public.trim_start_matches("http://").to_string();
+    let fds = |pid: u32| std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let before = fds(node.child.id());
+    // 600 clients that connect and never finish their headers.
+    let mut silent: Vec<std::net::TcpStream> = (0..600)
+        .filter_map(|_| {
+            let s = std::net::TcpStream::connect(&paddr).ok()?;
+            std::io::Write::write_all(&mut &s, b"POST / HTTP/1.1\r\nHost: x\r\n").ok()?;
+            Some(s)
+        })
+        .collect();
+    assert!(silent.len() >= 500, "only {} connected", silent.len());
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let held = fds(node.child.id()) - before;
+    assert!(held <= 256 + 8, "the node holds {held} descriptors for silent clients");
+    // Within the header timeout (10 s) the server closes them; an honest request is then
+    // served, in well under a minute.
+    let t = std::time::Instant::now();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"nodeDid"}"#;
+    let req = format!("POST / HTTP/1.1\r\nHost: {paddr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let (code, text) = raw_http(&paddr, &req);
+    assert_eq!((code, text.contains(&node.did)), (200, true), "{text}");
+    assert!(t.elapsed().as_secs() < 40, "served after {:?}", t.elapsed());
+    let first = &mut silent[0];
+    first.set_read_timeout(Some(std::time::Duration::from_secs(15))).unwrap();
+    let mut buf = [0u8; 512];
+    let n = first.read(&mut buf).expect("the server closes a silent connection (no read timeout here)");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(n == 0 || text.starts_with("HTTP/1.1 408") || text.starts_with("HTTP/1.1 4"), "a silent client was answered {text:?}");
+    drop(silent);
+    // And the internal endpoint did not notice.
+    assert_eq!(ok(&node.api, "nodeDid", json!({})), node.did.as_str());
+}

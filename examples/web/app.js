@@ -17,9 +17,18 @@ provider.on("joined", () => log("joined the ring"));
 // first tab that answers its own (its cached peers first: a reloaded tab keeps its cache).
 const channel = "rings-node-example";
 provider.shareLocally(channel);
+// The bootstrap URL (?bootstrap=… or the field) is remembered by this browser.
+const url = new URLSearchParams(location.search).get("bootstrap") ?? localStorage.ringsBootstrap;
+if (url) $("bootstrap").value = url;
+const viaHttp = () => {
+  const u = $("bootstrap").value.trim();
+  localStorage.ringsBootstrap = u;
+  return provider.connectViaHttp(u).then((did) => log(`linked to the native node ${did}`), (e) => log(`${u}: ${e.code}: ${e.message}`));
+};
+$("connect").onclick = viaHttp;
 provider.rejoin({ channel, timeoutMs: 800 }).then(
   (did) => log(`linked to ${did}`),
-  () => log("no other tab answered: open another tab, or paste an offer"),
+  () => { log("no other tab answered: trying the bootstrap node"); return viaHttp(); },
 );
 
 $("send").onclick = () => chat.send($("to").value.trim(), $("text").value).then(() => log("sent"), (e) => log(`${e.code}: ${e.message}`));

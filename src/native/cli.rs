@@ -185,7 +185,7 @@ fn run(path: &std::path::Path) -> Result<(), String> {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let running = super::start(&cfg).await?;
+        let mut running = super::start(&cfg).await?;
         let udp: Vec<String> = running.udp.iter().map(|a| a.to_string()).collect();
         // One line for scripts and tests: where this node listens.
         println!(
@@ -201,6 +201,10 @@ fn run(path: &std::path::Path) -> Result<(), String> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            r = &mut running.task => {
+                let why = match r { Err(e) if e.is_panic() => "it panicked", _ => "it stopped" };
+                return Err(format!("the node task ended unexpectedly ({why})"));
+            }
         }
         tracing::info!("leaving the ring");
         running.node.shutdown().await;

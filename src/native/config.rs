@@ -30,7 +30,9 @@ external_ips = []
 # username = ""
 # credential = ""
 
-# The internal JSON-RPC API (every method). Keep it on loopback.
+# The internal JSON-RPC API (every method, no authentication): a loopback address only.
+# It answers only requests with a loopback Host and Content-Type application/json, so a
+# web page the node's user visits cannot drive it.
 api_address = "127.0.0.1:50000"
 # The public bootstrap endpoint for browsers and other nodes (answerOffer, nodeDid and a
 # status page only, with CORS). Comment it out to serve none.
@@ -224,6 +226,9 @@ impl Config {
             .iter()
             .map(|s| s.parse::<IpAddr>().map_err(|_| field("external_ips", format!("{s:?} is not an IP address"))))
             .collect::<Result<Vec<_>, _>>()?;
+        if external_ips.len() > 8 {
+            return Err(field("external_ips", "at most 8 addresses"));
+        }
         for s in &self.ice_servers {
             let ok = ["stun:", "turn:", "turns:"].iter().any(|p| s.urls.strip_prefix(p).is_some_and(|r| !r.is_empty()));
             if !ok {
@@ -231,8 +236,14 @@ impl Config {
             }
         }
         let api_address = socket("api_address", &self.api_address)?;
+        if !api_address.ip().is_loopback() {
+            return Err(field("api_address", format!("{api_address}: the internal API has no authentication; it listens on loopback only (put a proxy with authentication in front to reach it from elsewhere)")));
+        }
         let public_address = self.public_address.as_deref().map(|s| socket("public_address", s)).transpose()?;
         let seeds = self.seeds.iter().map(|s| HttpUrl::parse(s).map_err(|e| field("seeds", e))).collect::<Result<Vec<_>, _>>()?;
+        if seeds.len() > 64 {
+            return Err(field("seeds", "at most 64 URLs"));
+        }
         if !(2..=1024).contains(&self.max_connections) {
             return Err(field("max_connections", "must be from 2 to 1024"));
         }
@@ -272,6 +283,8 @@ mod tests {
         let cases = [
             ("netwrk = 3", "netwrk"),
             ("api_address = \"127.0.0.1:70000\"", "api_address"),
+            ("api_address = \"0.0.0.0:5000\"", "api_address"),
+            ("external_ips = [\"1.2.3.4\", \"1.2.3.4\", \"1.2.3.4\", \"1.2.3.4\", \"1.2.3.4\", \"1.2.3.4\", \"1.2.3.4\", \"1.2.3.4\", \"1.2.3.4\"]", "external_ips"),
             ("public_address = \"nowhere\"", "public_address"),
             ("seeds = [\"ftp://x:1\"]", "seeds"),
             ("seeds = [\"http://x:0\"]", "seeds"),

@@ -11,9 +11,11 @@ use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+use super::envelope;
 use super::rtc::{Conns, RtcEvent};
 use crate::api::{data_channel_config, ApiError, ErrorCode, Front, Value, Wait};
 use crate::identity::Session;
+use crate::link::CloseReason;
 use crate::node::LinkIo;
 use crate::time::Instant;
 use crate::Did;
@@ -24,6 +26,9 @@ const LOW_WATER: usize = 1 << 20;
 const MAX_EVENTS: usize = 4096;
 /// Requests waiting for the node task.
 const MAX_QUEUED_CALLS: usize = 1024;
+/// Datagrams taken per round before the node is pumped again (a flood cannot starve
+/// the node's timers and requests).
+const DATAGRAM_BATCH: usize = 64;
 /// How long leaving waits for the goodbyes and handovers to be acknowledged.
 const LEAVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -83,6 +88,9 @@ pub struct Options {
     pub session: Session,
     pub seed: [u8; 32],
     pub max_connections: u32,
+    /// Connections opened by peers' offers and not open yet (the public endpoint's
+    /// handshakes among them).
+    pub max_handshakes: u32,
     pub udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
     pub external: Vec<std::net::IpAddr>,
 }
@@ -100,18 +108,23 @@ fn wall_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Starts the node task on the current tokio runtime.
-pub fn spawn(o: Options) -> Result<Handle, ApiError> {
+/// Starts the node task on the current tokio runtime; the task's handle ends when the
+/// node stops (or panics).
+pub fn spawn(o: Options) -> Result<(Handle, tokio::task::JoinHandle<()>), ApiError> {
     let (start, start_ms) = (StdInstant::now(), wall_ms());
     let network = o.session.delegation().network;
-    let cfg = data_channel_config(network, o.max_connections, 10_000, LOW_WATER);
+    let mut cfg = data_channel_config(network, o.max_connections, 10_000, LOW_WATER);
+    if let Some(l) = cfg.links.as_mut() {
+        l.max_answering = l.max_answering.min(o.max_handshakes.max(1) as usize);
+    }
     let front = Front::new(o.session, cfg, o.seed, Instant(start_ms))?;
     let did = front.node().did();
     let (tx, rx) = mpsc::channel(MAX_QUEUED_CALLS);
     let (dgram_tx, dgram_rx) = mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(4096);
+    let mut readers = Vec::new();
     for (i, (sock, _)) in o.udp.iter().enumerate() {
         let (sock, dgram_tx) = (sock.clone(), dgram_tx.clone());
-        tokio::spawn(async move {
+        readers.push(tokio::spawn(async move {
             let mut buf = vec![0u8; 2048];
             loop {
                 match sock.recv_from(&mut buf).await {
@@ -128,11 +141,14 @@ pub fn spawn(o: Options) -> Result<Handle, ApiError> {
                     }
                 }
             }
-        });
+        }));
     }
     let d = Driver { front, conns: Conns::new(o.udp, o.external), events: VecDeque::new(), dropped_events: 0, start, start_ms };
-    tokio::spawn(d.run(rx, dgram_rx));
-    Ok(Handle { tx, did, network })
+    let task = tokio::spawn(async move {
+        d.run(rx, dgram_rx).await;
+        readers.iter().for_each(tokio::task::JoinHandle::abort);
+    });
+    Ok((Handle { tx, did, network }, task))
 }
 
 impl Driver {
@@ -168,8 +184,9 @@ impl Driver {
                 d = dgrams.recv() => {
                     let Some((sock, from, bytes)) = d else { return };
                     self.conns.receive(StdInstant::now(), sock, from, &bytes);
-                    // Take what else arrived meanwhile before pumping again.
-                    while let Ok((sock, from, bytes)) = dgrams.try_recv() {
+                    // Take some of what else arrived meanwhile before pumping again.
+                    for _ in 1..DATAGRAM_BATCH {
+                        let Ok((sock, from, bytes)) = dgrams.try_recv() else { break };
                         self.conns.receive(StdInstant::now(), sock, from, &bytes);
                     }
                 }
@@ -191,9 +208,15 @@ impl Driver {
         }
     }
 
-    /// Drains the node until it is quiet: connection work, connection events, node
-    /// events, credit back from drained channels; then settles requests.
+    /// Drains the node until it is quiet (see [`Driver::drain`]), answering pings.
     fn pump(&mut self) {
+        while self.drain() > 0 {}
+    }
+
+    /// Connection work, connection events, node events, credit back from drained
+    /// channels until quiet; then settles requests and keeps the events. Returns how
+    /// many pings it answered (their replies are more work).
+    fn drain(&mut self) -> usize {
         loop {
             let mut work = false;
             while let Some(io) = self.front.poll_link() {
@@ -225,14 +248,24 @@ impl Driver {
         for (reply, r) in settled {
             let _ = reply.send(r);
         }
+        let mut pinged = 0;
         for e in events {
             tracing::debug!(event = ?e, "node event");
+            if let Some((to, reply)) = envelope::ping_reply(&e) {
+                // Sent to the message's authenticated origin, as large as its request.
+                let now = self.now();
+                if self.front.send(now, to, &reply).is_ok() {
+                    pinged += 1;
+                }
+                continue;
+            }
             if self.events.len() >= MAX_EVENTS {
                 self.events.pop_front();
                 self.dropped_events += 1;
             }
             self.events.push_back(e);
         }
+        pinged
     }
 
     fn perform(&mut self, io: LinkIo) {
@@ -256,6 +289,9 @@ impl Driver {
             }
             LinkIo::AddCandidate { conn, candidate } => self.conns.add_candidate(conn, &candidate),
             LinkIo::Send { conn, bytes } => self.conns.send(conn, bytes),
+            // Closed in agreement: what the channel buffers is delivered first (the peer
+            // reads until we close), as in the browser.
+            LinkIo::Close { conn, reason: CloseReason::PeerClosed | CloseReason::Drained } => self.conns.retire(StdInstant::now(), conn),
             LinkIo::Close { conn, .. } => self.conns.close(conn),
         }
     }

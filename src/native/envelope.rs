@@ -79,6 +79,23 @@ pub fn event_json(e: Value) -> Json {
     j
 }
 
+/// The namespace a native node answers requests in: a `Client("ping").request(did, x)`
+/// to it resolves to `x` (round trips and throughput from a page, see the benchmark).
+pub const PING_NAMESPACE: &[u8] = b"ping";
+
+/// A message event that is a request in [`PING_NAMESPACE`]: its sender and the reply
+/// (the same data).
+pub fn ping_reply(e: &Value) -> Option<(crate::Did, Vec<u8>)> {
+    if e.get("type") != Some(&Value::Str("message".into())) {
+        return None;
+    }
+    let (Some(Value::Bytes(b)), Some(Value::Str(from))) = (e.get("data"), e.get("from")) else { return None };
+    match decode(b) {
+        Some((Kind::Request, id, ns, data)) if ns == PING_NAMESPACE => Some((from.parse().ok()?, encode(Kind::Reply, id, ns, data))),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +109,17 @@ mod tests {
             assert_eq!(decode(bad), None);
         }
         assert_eq!(store_key(b"ns", b'v', b"k"), [2, b'n', b's', b'v', b'k']);
+    }
+
+    #[test]
+    fn only_requests_in_the_ping_namespace_are_echoed() {
+        let from = "0x00000000000000000000000000000000000000aa";
+        let ev = |data: Vec<u8>| Value::Obj(vec![("type", Value::Str("message".into())), ("from", Value::Str(from.into())), ("data", Value::Bytes(data))]);
+        let (to, reply) = ping_reply(&ev(encode(Kind::Request, 9, b"ping", b"x"))).unwrap();
+        assert_eq!(to, from.parse().unwrap());
+        assert_eq!(reply, encode(Kind::Reply, 9, b"ping", b"x"));
+        for other in [encode(Kind::Message, 9, b"ping", b"x"), encode(Kind::Request, 9, b"chat", b"x"), encode(Kind::Reply, 9, b"ping", b"x"), b"junk".to_vec()] {
+            assert!(ping_reply(&ev(other)).is_none());
+        }
     }
 }

@@ -34,6 +34,17 @@ const MAX_TRACKED: usize = 4096;
 /// How long a request to another node may take.
 const DIAL_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// How long one connection to the public endpoint may live (a bootstrap is one request:
+/// a client that trickles its body is cut off).
+const PUBLIC_LIFETIME: StdDuration = StdDuration::from_secs(30);
+/// Connections served at once: the public endpoint's, and the internal one's.
+const PUBLIC_CONNECTIONS: usize = 256;
+const INTERNAL_CONNECTIONS: usize = 64;
+/// How long the status page is served from its cache.
+const STATUS_CACHE: StdDuration = StdDuration::from_secs(1);
+
 #[derive(Clone)]
 struct Internal {
     node: Handle,
@@ -45,30 +56,47 @@ struct Public {
     handshakes: Arc<Semaphore>,
     rate: Arc<Mutex<Rates>>,
     per_minute: u32,
+    status: Arc<Mutex<Option<(StdInstant, String)>>>,
 }
 
-/// Requests per client address in the current minute.
+/// Requests per client (an IPv4 address, or an IPv6 /64: one host's share) in the
+/// current minute.
 #[derive(Default)]
 struct Rates {
     by_ip: HashMap<IpAddr, (StdInstant, u32)>,
 }
 
+/// The key a client's requests are counted under.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+        v4 => v4,
+    }
+}
+
 impl Rates {
-    /// Counts one request from `ip`; `false` if over `limit` this minute (or too many
-    /// addresses are tracked: a flood from many addresses is refused, not remembered).
+    /// Counts one request from `ip`; `false` if over `limit` this minute. At most
+    /// [`MAX_TRACKED`] clients are remembered: when full, the expired go, else the one
+    /// counted longest ago.
     fn allow(&mut self, ip: IpAddr, limit: u32, now: StdInstant) -> bool {
         let minute = StdDuration::from_secs(60);
+        let ip = client_key(ip);
         if self.by_ip.len() >= MAX_TRACKED && !self.by_ip.contains_key(&ip) {
             self.by_ip.retain(|_, (start, _)| now.duration_since(*start) < minute);
             if self.by_ip.len() >= MAX_TRACKED {
-                return false;
+                if let Some(oldest) = self.by_ip.iter().min_by_key(|(_, (start, _))| *start).map(|(k, _)| *k) {
+                    self.by_ip.remove(&oldest);
+                }
             }
         }
         let e = self.by_ip.entry(ip).or_insert((now, 0));
         if now.duration_since(e.0) >= minute {
             *e = (now, 0);
         }
-        e.1 += 1;
+        e.1 = e.1.saturating_add(1);
         e.1 <= limit
     }
 }
@@ -87,7 +115,7 @@ pub async fn serve(node: Handle, api: SocketAddr, public: Option<SocketAddr>, li
         .route("/", post(internal_rpc))
         .layer(DefaultBodyLimit::max(INTERNAL_BODY))
         .with_state(Internal { node: node.clone() });
-    tokio::spawn(async move { axum::serve(l, internal).await });
+    tokio::spawn(serve_bounded(l, internal, INTERNAL_CONNECTIONS, None));
     let mut public_addr = None;
     if let Some(a) = public {
         let l = bind(a).await?;
@@ -97,14 +125,72 @@ pub async fn serve(node: Handle, api: SocketAddr, public: Option<SocketAddr>, li
             handshakes: Arc::new(Semaphore::new(limits.max_handshakes as usize)),
             rate: Arc::default(),
             per_minute: limits.per_minute,
+            status: Arc::default(),
         };
         let app = Router::new()
             .route("/", post(public_rpc).get(status).options(preflight))
             .layer(DefaultBodyLimit::max(PUBLIC_BODY))
             .with_state(state);
-        tokio::spawn(async move { axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>()).await });
+        tokio::spawn(serve_bounded(l, app, PUBLIC_CONNECTIONS, Some(PUBLIC_LIFETIME)));
     }
     Ok((api_addr, public_addr))
+}
+
+/// Serves `app` on `l` over HTTP/1: at most `max` connections at once (the next waits in
+/// the kernel's backlog), headers within [`HEADER_TIMEOUT`], each connection cut off after
+/// `lifetime`. Handlers see the client's address as [`ConnectInfo`].
+async fn serve_bounded(l: tokio::net::TcpListener, app: Router, max: usize, lifetime: Option<StdDuration>) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let slots = Arc::new(Semaphore::new(max));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let (stream, from) = match l.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(StdDuration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(from));
+                tower_service::Service::call(&mut app.clone(), req)
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), svc);
+            match lifetime {
+                Some(t) => drop(tokio::time::timeout(t, conn).await),
+                None => drop(conn.await),
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// Whether a request to the internal endpoint may be served: `Content-Type:
+/// application/json` (a cross-site form cannot send it, and a cross-site `fetch` with it
+/// needs a preflight this endpoint never grants) and a loopback `Host` (a DNS-rebound
+/// name is refused).
+fn local_request(h: &HeaderMap) -> Result<(), String> {
+    let ct = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err("Content-Type must be application/json".into());
+    }
+    let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(format!("Host {host:?} is not a loopback name or address"));
+    }
+    Ok(())
 }
 
 fn json_response(v: Json, cors: bool) -> Response {
@@ -126,7 +212,13 @@ fn too_large(limit: usize) -> Json {
     rpc::response(Json::Null, Err(RpcError::new(rpc::INVALID_REQUEST, format!("request body over {limit} bytes"))))
 }
 
-async fn internal_rpc(State(s): State<Internal>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn internal_rpc(State(s): State<Internal>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    if let Err(why) = local_request(&headers) {
+        let v = rpc::response(Json::Null, Err(RpcError::new(rpc::INVALID_REQUEST, why)));
+        let mut r = json_response(v, false);
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
+    }
     let Ok(body) = body else { return json_response(too_large(INTERNAL_BODY), false) };
     let v = match rpc::parse(&body) {
         Err(e) => e,
@@ -166,10 +258,34 @@ async fn preflight() -> Response {
     r
 }
 
-async fn status(State(s): State<Public>) -> Response {
+async fn status(State(s): State<Public>, ConnectInfo(from): ConnectInfo<SocketAddr>) -> Response {
+    let now = StdInstant::now();
+    let allowed = s.rate.lock().map(|mut r| r.allow(from.ip(), s.per_minute.saturating_mul(4), now)).unwrap_or(false);
+    if !allowed {
+        let mut r = (StatusCode::TOO_MANY_REQUESTS, "too many requests from this address; wait a minute").into_response();
+        add_cors(r.headers_mut());
+        return r;
+    }
+    let cached = s.status.lock().ok().and_then(|c| c.as_ref().filter(|(at, _)| now.duration_since(*at) < STATUS_CACHE).map(|(_, p)| p.clone()));
+    let page = match cached {
+        Some(p) => p,
+        None => {
+            let p = status_page(&s).await;
+            if let Ok(mut c) = s.status.lock() {
+                *c = Some((now, p.clone()));
+            }
+            p
+        }
+    };
+    let mut r = Html(page).into_response();
+    add_cors(r.headers_mut());
+    r
+}
+
+async fn status_page(s: &Public) -> String {
     let info = s.node.call(Call::Info).await.unwrap_or(Value::Null);
     let field = |k: &str| info.get(k).cloned().map(rpc::to_json).unwrap_or(Json::Null);
-    let page = format!(
+    format!(
         "<!doctype html><meta charset=utf-8><title>rings node</title><h1>rings node</h1>\
          <p>DID <code>{}</code>, network {}</p><p>joined: {}, successor: {}, predecessor: {}</p>\
          <p>POST JSON-RPC 2.0 <code>answerOffer {{offer}}</code> or <code>nodeDid</code> here to bootstrap.</p>",
@@ -178,10 +294,7 @@ async fn status(State(s): State<Public>) -> Response {
         field("joined"),
         field("successor"),
         field("predecessor"),
-    );
-    let mut r = Html(page).into_response();
-    add_cors(r.headers_mut());
-    r
+    )
 }
 
 // ---- the client ----
@@ -239,10 +352,38 @@ mod tests {
         assert!(!r.allow(a, 5, t));
         assert!(r.allow("10.0.0.2".parse().unwrap(), 5, t));
         assert!(r.allow(a, 5, t + StdDuration::from_secs(61)));
+        // An IPv6 host's /64 is one client.
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!((0..5).all(|i| r.allow(v6(&format!("2001:db8::{i}")), 5, t)));
+        assert!(!r.allow(v6("2001:db8::ffff:1"), 5, t));
+        assert!(r.allow(v6("2001:db8:0:1::1"), 5, t));
+        assert!((0..5).all(|_| r.allow(v6("10.0.0.3"), 5, t)));
+        assert!(!r.allow(v6("::ffff:10.0.0.3"), 5, t), "a mapped IPv4 address counts as itself");
+        // Full: a new client is still counted, the one counted longest ago is forgotten.
         for i in 0..MAX_TRACKED as u32 {
-            r.allow(IpAddr::from(i.to_be_bytes()), 5, t);
+            r.allow(IpAddr::from((i + 1).to_be_bytes()), 5, t + StdDuration::from_millis(u64::from(i)));
         }
         assert!(r.by_ip.len() <= MAX_TRACKED);
-        assert!(!r.allow("192.168.9.9".parse().unwrap(), 5, t + StdDuration::from_secs(1)));
+        assert!(r.allow("192.168.9.9".parse().unwrap(), 5, t + StdDuration::from_secs(5)));
+        assert!(r.by_ip.len() <= MAX_TRACKED);
+    }
+
+    #[test]
+    fn the_internal_endpoint_wants_json_from_loopback() {
+        let h = |ct: &str, host: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+            m.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+            local_request(&m)
+        };
+        for host in ["127.0.0.1:50000", "localhost:1", "[::1]:8", "127.9.9.9", "LOCALHOST"] {
+            assert!(h("application/json", host).is_ok(), "{host}");
+        }
+        assert!(h("application/json; charset=utf-8", "127.0.0.1:1").is_ok());
+        for host in ["evil.example:50000", "127.0.0.1.evil.example", "[2001:db8::1]:1", ""] {
+            assert!(h("application/json", host).is_err(), "{host}");
+        }
+        assert!(h("text/plain", "127.0.0.1:1").is_err());
+        assert!(local_request(&HeaderMap::new()).is_err());
     }
 }

@@ -33,26 +33,40 @@ pub fn write_new_key(path: &Path, force: bool) -> Result<LocalAccount, String> {
             break a;
         }
     };
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).mode(0o600);
-    if force {
-        o.create(true).truncate(true);
-    } else {
-        o.create_new(true);
+    if path.exists() && !force {
+        return Err(format!("{} exists (use --force to replace it)", path.display()));
     }
-    let mut f = o.open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => format!("{} exists (use --force to replace it)", path.display()),
-        _ => format!("cannot write {}: {e}", path.display()),
+    // Written whole to a new 0600 file beside it, synced, then renamed over: a crash
+    // leaves the old key or the new one, never a torn file.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        writeln!(f, "{}", hex(&secret))?;
+        f.sync_all()?;
+        if !force && path.exists() {
+            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "appeared meanwhile"));
+        }
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", path.display())
     })?;
-    // An existing file replaced with --force keeps its mode: set it.
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(|e| e.to_string())?;
-    writeln!(f, "{}", hex(&secret)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.sync_all().map_err(|e| e.to_string())?;
     Ok(account)
 }
 
 /// Reads an account key file written by [`write_new_key`].
 pub fn read_key(path: &Path) -> Result<LocalAccount, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
+    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!("the key file {} is readable by others (mode {mode:o}): chmod 600 it", path.display()));
+    }
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
     let t = text.trim();
     let t = t.strip_prefix("0x").unwrap_or(t);
@@ -96,6 +110,13 @@ mod tests {
         assert!(write_new_key(&p, false).unwrap_err().contains("--force"));
         let b = write_new_key(&p, true).unwrap();
         assert_ne!(a.did(), b.did());
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file is left");
+        // A key others can read is refused, not used.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(read_key(&p).unwrap_err().contains("chmod 600"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_key(&p).unwrap().did(), b.did());
         std::fs::write(&p, "zz").unwrap();
         assert!(read_key(&p).is_err());
         let _ = std::fs::remove_dir_all(&dir);

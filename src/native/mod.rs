@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use config::Checked;
 use driver::{Call, Handle};
 
-use crate::api::Value;
+use crate::api::{ErrorCode, Value};
 use crate::time::{Duration, Instant};
 
 /// A running node: its handle and where it listens.
@@ -28,6 +28,8 @@ pub struct Running {
     pub api: SocketAddr,
     pub public: Option<SocketAddr>,
     pub udp: Vec<SocketAddr>,
+    /// Ends when the node task does: after `shutdown`, or if it panicked.
+    pub task: tokio::task::JoinHandle<()>,
 }
 
 /// Starts the node of `cfg` on the current tokio runtime: the node task, its UDP
@@ -44,10 +46,11 @@ pub async fn start(cfg: &Checked) -> Result<Running, String> {
         udp.push((Arc::new(s), local));
     }
     let udp_addrs = udp.iter().map(|(_, a)| *a).collect();
-    let node = driver::spawn(driver::Options {
+    let (node, task) = driver::spawn(driver::Options {
         session,
         seed: keys::entropy()?,
         max_connections: cfg.raw.max_connections,
+        max_handshakes: cfg.raw.max_handshakes,
         udp,
         external: cfg.external_ips.clone(),
     })
@@ -57,7 +60,7 @@ pub async fn start(cfg: &Checked) -> Result<Running, String> {
     if !cfg.seeds.is_empty() {
         tokio::spawn(keep_joined(node.clone(), cfg.seeds.iter().map(|s| s.to_string()).collect()));
     }
-    Ok(Running { node, api, public, udp: udp_addrs })
+    Ok(Running { node, api, public, udp: udp_addrs, task })
 }
 
 /// Bootstraps through the seeds, in order, whenever the node has no link (at start, and
@@ -69,7 +72,8 @@ async fn keep_joined(node: Handle, seeds: Vec<String>) {
         let peers = match node.call(Call::Peers).await {
             Ok(Value::List(l)) => l.len(),
             Ok(_) => 0,
-            Err(_) => return, // the node is gone
+            Err(e) if e.code == ErrorCode::Closed => return, // the node is gone
+            Err(_) => continue,                              // busy: look again later
         };
         if peers > 0 {
             wait = std::time::Duration::from_secs(2);

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::{ChannelConfig, ChannelId, Reliability};
@@ -37,12 +37,30 @@ struct Conn {
     next: Option<StdInstant>,
     /// Where its packets last came from (to find it fast).
     remote: Option<SocketAddr>,
+    /// Since when ICE says it is disconnected (it may come back within [`ICE_GRACE`]).
+    disconnected: Option<StdInstant>,
+    /// Closed in agreement and forgotten by the node: it lives on, silent, only until
+    /// its buffered data is acknowledged (or until then).
+    retire_at: Option<StdInstant>,
 }
+
+/// How long ICE may stay disconnected before the connection counts as lost (consent
+/// checks fail for a few seconds on a lossy path and then recover).
+pub const ICE_GRACE: Duration = Duration::from_secs(5);
+/// How long a connection closed in agreement may take to deliver what it buffers.
+pub const RETIRE_LIMIT: Duration = Duration::from_secs(5);
+/// Retiring connections at once (beyond it one closes at once, its data dropped).
+const MAX_RETIRING: usize = 64;
+/// The largest frame str0m takes (its buffer is 128 KiB; the core's frames are 64 KiB).
+const MAX_FRAME: usize = 128 << 10;
 
 pub struct Conns {
     sockets: Vec<(Arc<UdpSocket>, SocketAddr)>,
     external: Vec<IpAddr>,
     map: HashMap<ConnId, Conn>,
+    /// The connection a source address last reached (one per connection).
+    by_remote: HashMap<SocketAddr, ConnId>,
+    retiring: usize,
     events: Vec<RtcEvent>,
     /// Datagrams that matched no connection (stray, late, or hostile).
     pub stray: u64,
@@ -57,7 +75,7 @@ impl Conns {
     pub fn new(sockets: Vec<(Arc<UdpSocket>, SocketAddr)>, external: Vec<IpAddr>) -> Conns {
         static INSTALL: std::sync::Once = std::sync::Once::new();
         INSTALL.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
-        Conns { sockets, external, map: HashMap::new(), events: Vec::new(), stray: 0 }
+        Conns { sockets, external, map: HashMap::new(), by_remote: HashMap::new(), retiring: 0, events: Vec::new(), stray: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -95,7 +113,7 @@ impl Conns {
                 (offer.to_sdp_string(), Some(pending), None)
             }
         };
-        let c = Conn { rtc, channel, pending, queue: VecDeque::new(), queued: 0, next: Some(now), remote: None };
+        let c = Conn { rtc, channel, pending, queue: VecDeque::new(), queued: 0, next: Some(now), remote: None, disconnected: None, retire_at: None };
         self.map.insert(conn, c);
         Ok(sdp)
     }
@@ -124,10 +142,13 @@ impl Conns {
 
     /// Queues a frame for the channel (sent as str0m takes it).
     pub fn send(&mut self, conn: ConnId, bytes: Vec<u8>) {
-        if let Some(c) = self.map.get_mut(&conn) {
-            c.queued += bytes.len();
-            c.queue.push_back(bytes);
-            flush(c);
+        let Some(c) = self.map.get_mut(&conn) else { return };
+        c.queued += bytes.len();
+        c.queue.push_back(bytes);
+        // A frame str0m can never take, or a channel that refuses writes, would wedge
+        // the queue: the connection is lost instead.
+        if !flush(c) {
+            self.lose(conn);
         }
     }
 
@@ -146,10 +167,38 @@ impl Conns {
 
     /// Closes and forgets `conn` (unsent data is dropped, as a closed browser connection's).
     pub fn close(&mut self, conn: ConnId) {
-        if let Some(mut c) = self.map.remove(&conn) {
+        if let Some(mut c) = self.remove(conn) {
             c.rtc.disconnect();
-            drain(&self.sockets, conn, &mut c, &mut Vec::new());
+            drain(&self.sockets, conn, &mut c, &mut Vec::new(), StdInstant::now());
         }
+    }
+
+    /// Closes `conn` once what it buffers is acknowledged (or after [`RETIRE_LIMIT`]);
+    /// the node has forgotten it, so nothing it does is reported.
+    pub fn retire(&mut self, now: StdInstant, conn: ConnId) {
+        let full = self.retiring >= MAX_RETIRING;
+        let empty = self.buffered(conn) == 0;
+        match self.map.get_mut(&conn) {
+            Some(c) if !full && !empty && c.retire_at.is_none() => {
+                c.retire_at = Some(now + RETIRE_LIMIT);
+                self.retiring += 1;
+            }
+            Some(_) => self.close(conn),
+            None => {}
+        }
+    }
+
+    fn remove(&mut self, conn: ConnId) -> Option<Conn> {
+        let c = self.map.remove(&conn)?;
+        if let Some(r) = c.remote {
+            if self.by_remote.get(&r) == Some(&conn) {
+                self.by_remote.remove(&r);
+            }
+        }
+        if c.retire_at.is_some() {
+            self.retiring -= 1;
+        }
+        Some(c)
     }
 
     pub fn close_all(&mut self) {
@@ -165,18 +214,31 @@ impl Conns {
             return;
         };
         let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: *local, contents });
-        let hit = self.map.iter().find(|(_, c)| c.remote == Some(source) && c.rtc.accepts(&input)).map(|(id, _)| *id);
-        let hit = hit.or_else(|| self.map.iter().find(|(_, c)| c.rtc.accepts(&input)).map(|(id, _)| *id));
+        // The connection this address reached last, else any that takes it (a new
+        // address: ICE checks, or a peer that moved).
+        let known = self.by_remote.get(&source).copied().filter(|id| self.map.get(id).is_some_and(|c| c.rtc.accepts(&input)));
+        let hit = known.or_else(|| self.map.iter().find(|(_, c)| c.rtc.accepts(&input)).map(|(id, _)| *id));
         let Some(id) = hit else {
             self.stray += 1;
             return;
         };
         let Some(c) = self.map.get_mut(&id) else { return };
-        c.remote = Some(source);
+        if c.remote != Some(source) {
+            if let Some(old) = c.remote.replace(source) {
+                if self.by_remote.get(&old) == Some(&id) {
+                    self.by_remote.remove(&old);
+                }
+            }
+            self.by_remote.insert(source, id);
+        }
+        // Its output is taken at once: str0m's DTLS queues only a few records unread.
         if c.rtc.handle_input(input).is_err() {
             self.lose(id);
-        } else {
-            c.next = Some(now);
+            return;
+        }
+        let events = if c.retire_at.is_some() { &mut Vec::new() } else { &mut self.events };
+        if !drain(&self.sockets, id, c, events, now) {
+            self.lose(id);
         }
     }
 
@@ -184,17 +246,32 @@ impl Conns {
     /// again; returns what they did.
     pub fn poll(&mut self, now: StdInstant) -> Vec<RtcEvent> {
         let mut lost = Vec::new();
+        let mut retired = Vec::new();
         for (id, c) in self.map.iter_mut() {
             if c.next.is_some_and(|t| t <= now) && c.rtc.handle_input(Input::Timeout(now)).is_err() {
                 lost.push(*id);
                 continue;
             }
-            if !drain(&self.sockets, *id, c, &mut self.events) {
+            // A retiring connection's events go nowhere: the node has forgotten it.
+            let mut quiet = Vec::new();
+            let events = if c.retire_at.is_some() { &mut quiet } else { &mut self.events };
+            let alive = drain(&self.sockets, *id, c, events, now);
+            if let Some(until) = c.retire_at {
+                let inner = c.channel.and_then(|ch| c.rtc.channel(ch)).map_or(0, |mut ch| ch.buffered_amount());
+                if !alive || now >= until || c.queued + inner == 0 {
+                    retired.push(*id);
+                } else {
+                    c.next = Some(c.next.map_or(until, |t| t.min(until)));
+                }
+            } else if !alive || c.disconnected.is_some_and(|t| now >= t + ICE_GRACE) {
                 lost.push(*id);
             }
         }
         for id in lost {
             self.lose(id);
+        }
+        for id in retired {
+            self.close(id);
         }
         std::mem::take(&mut self.events)
     }
@@ -205,37 +282,47 @@ impl Conns {
     }
 
     fn lose(&mut self, id: ConnId) {
-        if let Some(mut c) = self.map.remove(&id) {
+        if let Some(mut c) = self.remove(id) {
             c.rtc.disconnect();
-            self.events.push(RtcEvent::Closed(id));
+            if c.retire_at.is_none() {
+                self.events.push(RtcEvent::Closed(id));
+            }
         }
     }
 }
 
-/// Moves queued frames into str0m as far as it takes them.
-fn flush(c: &mut Conn) {
-    let Some(id) = c.channel else { return };
+/// Moves queued frames into str0m as far as it takes them. `false`: the channel failed
+/// a write, or a frame is larger than str0m ever takes.
+fn flush(c: &mut Conn) -> bool {
+    let Some(id) = c.channel else { return true };
     while let Some(front) = c.queue.front() {
-        let Some(mut ch) = c.rtc.channel(id) else { return };
+        if front.len() > MAX_FRAME {
+            return false;
+        }
+        let Some(mut ch) = c.rtc.channel(id) else { return true };
         match ch.write(true, front) {
             Ok(true) => {
                 c.queued -= front.len();
                 c.queue.pop_front();
             }
-            _ => return,
+            Ok(false) => return true,
+            Err(_) => return false,
         }
     }
+    true
 }
 
 /// Polls `c` until it waits: sends its datagrams, collects its events. `false`: it failed
 /// or closed.
-fn drain(sockets: &[(Arc<UdpSocket>, SocketAddr)], id: ConnId, c: &mut Conn, events: &mut Vec<RtcEvent>) -> bool {
+fn drain(sockets: &[(Arc<UdpSocket>, SocketAddr)], id: ConnId, c: &mut Conn, events: &mut Vec<RtcEvent>, now: StdInstant) -> bool {
     loop {
-        flush(c);
+        if !flush(c) {
+            return false;
+        }
         match c.rtc.poll_output() {
             Err(_) => return false,
             Ok(Output::Timeout(t)) => {
-                c.next = Some(t);
+                c.next = Some(c.disconnected.map_or(t, |d| t.min(d + ICE_GRACE)));
                 return c.rtc.is_alive();
             }
             Ok(Output::Transmit(t)) => {
@@ -251,7 +338,10 @@ fn drain(sockets: &[(Arc<UdpSocket>, SocketAddr)], id: ConnId, c: &mut Conn, eve
                 }
                 Event::ChannelData(d) if d.binary => events.push(RtcEvent::Frame(id, d.data)),
                 Event::ChannelClose(_) => return false,
-                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => return false,
+                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                    c.disconnected.get_or_insert(now);
+                }
+                Event::IceConnectionStateChange(_) => c.disconnected = None,
                 _ => {}
             },
         }
