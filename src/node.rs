@@ -270,6 +270,22 @@ impl Node {
         op
     }
 
+    /// A driver with a disk: from now on the store notes every slot that changes.
+    pub fn keep_store_journal(&mut self) {
+        self.store.keep_journal();
+    }
+
+    /// The slots changed since the last call (what they hold now: `store().held_at`).
+    /// A driver writes them to disk before it sends anything this node said since.
+    pub fn take_store_changes(&mut self) -> Vec<(Did, Did)> {
+        self.store.take_changes()
+    }
+
+    /// Takes back a record held before a restart (checked; refused ones are counted).
+    pub fn restore_record(&mut self, now: Instant, record: Record) -> Result<bool, StoreError> {
+        self.with_store(|s, cx| s.restore(now, cx, record))
+    }
+
     /// Reads the records at `key` from its owner (or, if the owner holds none, its
     /// replicas); ends with [`StoreEvent::Get`].
     pub fn get(&mut self, now: Instant, key: Did) -> OpId {

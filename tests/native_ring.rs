@@ -208,3 +208,72 @@ fn the_public_endpoint_limits_each_address() {
     assert!(call(&n.api, "answerOffer", json!({ "offer": "x" })).is_err());
     assert_eq!(ok(&n.api, "nodeDid", json!({})), n.did.as_str());
 }
+
+/// A loopback port free now (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn acknowledged_puts_survive_every_holder_killed_at_once() {
+    // A fixed public port for the first node, so the others' seed still points at it
+    // after the restart.
+    let port = format!("\"127.0.0.1:{}\"", free_port());
+    let first = start("disk-0", &[], &[("public_address", &port)]);
+    let seed = first.public.clone();
+    let mut nodes = vec![first, start("disk-1", &[&seed], &[]), start("disk-2", &[&seed], &[])];
+    eventually(60, "the three form one ring", || ring_is_sorted(&nodes.iter().collect::<Vec<_>>()));
+    // Three nodes: every one holds every record (the owner and its two successors).
+    let n = 30;
+    for i in 0..n {
+        ok(&nodes[1].api, "put", json!({ "key": format!("k{i}"), "value": format!("value {i}") }));
+    }
+    // The moment the last put is acknowledged, all three die.
+    let dirs: Vec<_> = nodes.iter().map(|n| n.dir.clone()).collect();
+    let dids: Vec<_> = nodes.iter().map(|n| n.did.clone()).collect();
+    nodes.clear(); // SIGKILL, each
+    let nodes: Vec<Node> = dirs.iter().map(|d| run(d)).collect();
+    assert_eq!(nodes.iter().map(|n| n.did.clone()).collect::<Vec<_>>(), dids);
+    eventually(60, "the three rejoin", || ring_is_sorted(&nodes.iter().collect::<Vec<_>>()));
+    for node in &nodes {
+        for i in 0..n {
+            let r = eventually(20, "an acknowledged record is read after the restart", || {
+                call(&node.api, "get", json!({ "key": format!("k{i}") })).map_err(|e| e.to_string()).and_then(|r| {
+                    if r["text"] == format!("value {i}") {
+                        Ok(r)
+                    } else {
+                        Err(r.to_string())
+                    }
+                })
+            });
+            assert_eq!(r["writer"], dids[1].as_str());
+        }
+        let stats = &ok(&node.api, "nodeInfo", json!({}))["stats"];
+        assert_eq!((stats["diskErrors"].as_u64(), stats["records"].as_u64()), (Some(0), Some(n as u64)), "{stats}");
+    }
+}
+
+#[test]
+fn without_storage_a_restart_forgets_and_with_it_the_node_remembers_its_seeds() {
+    // The control: the same kill and restart with no disk loses the record.
+    let mem = start("no-disk", &[], &[("storage_path", "\"\"")]);
+    ok(&mem.api, "put", json!({ "key": "k", "value": "v" }));
+    assert_eq!(ok(&mem.api, "get", json!({ "key": "k" }))["text"], "v");
+    let dir = mem.dir.clone();
+    drop(mem);
+    let mem = run(&dir);
+    assert!(ok(&mem.api, "get", json!({ "key": "k" })).is_null());
+    assert!(!dir.join("rings.redb").exists());
+
+    // A bootstrap URL that linked at run time (no seeds configured) is tried again
+    // after a restart.
+    let port = format!("\"127.0.0.1:{}\"", free_port());
+    let hub = start("seed-hub", &[], &[("public_address", &port)]);
+    let leaf = start("seed-leaf", &[], &[]);
+    ok(&leaf.api, "connectPeerViaHttp", json!({ "url": hub.public }));
+    eventually(30, "the two form a ring", || ring_is_sorted(&[&hub, &leaf]));
+    let dir = leaf.dir.clone();
+    drop(leaf);
+    let leaf = run(&dir);
+    eventually(60, "the restarted leaf rejoins through the URL it remembered", || ring_is_sorted(&[&hub, &leaf]));
+}

@@ -38,6 +38,13 @@ api_address = "127.0.0.1:50000"
 # status page only, with CORS). Comment it out to serve none.
 public_address = "127.0.0.1:50001"
 
+# The node's disk (redb): the records it holds and the bootstrap URLs that worked. An
+# acknowledged put is on disk before it is acknowledged; a restart serves it again.
+# Relative paths are relative to this file; "" keeps everything in memory.
+storage_path = "rings.redb"
+# Room for records held for the ring, in MiB (values are at most 16 KiB each).
+storage_capacity_mb = 64
+
 # Public endpoints of other nodes to join the ring through, tried in order at start.
 seeds = []
 # Links held at once (half of them may be opened by peers).
@@ -81,6 +88,10 @@ pub struct Config {
     pub public_address: Option<String>,
     #[serde(default)]
     pub seeds: Vec<String>,
+    #[serde(default)]
+    pub storage_path: String,
+    #[serde(default = "default_capacity")]
+    pub storage_capacity_mb: u32,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
     #[serde(default = "default_max_handshakes")]
@@ -106,6 +117,9 @@ fn default_udp() -> Vec<String> {
 fn default_api() -> String {
     "127.0.0.1:50000".into()
 }
+fn default_capacity() -> u32 {
+    64
+}
 fn default_max_connections() -> u32 {
     64
 }
@@ -127,6 +141,8 @@ pub struct Checked {
     pub key_file: PathBuf,
     pub udp_listen: Vec<SocketAddr>,
     pub external_ips: Vec<IpAddr>,
+    /// `storage_path`, relative to the config file's folder (`None`: in memory).
+    pub storage: Option<PathBuf>,
     pub api_address: SocketAddr,
     pub public_address: Option<SocketAddr>,
     pub seeds: Vec<HttpUrl>,
@@ -256,8 +272,13 @@ impl Config {
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {
             return Err(field("log_level", format!("{:?} is not error, warn, info, debug or trace", self.log_level)));
         }
-        let key_file = if self.key_file.is_absolute() { self.key_file.clone() } else { base.join(&self.key_file) };
-        Ok(Checked { key_file, udp_listen, external_ips, api_address, public_address, seeds, raw: self })
+        if !(1..=65_536).contains(&self.storage_capacity_mb) {
+            return Err(field("storage_capacity_mb", "must be from 1 to 65536"));
+        }
+        let rel = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let key_file = rel(&self.key_file);
+        let storage = (!self.storage_path.is_empty()).then(|| rel(Path::new(&self.storage_path)));
+        Ok(Checked { key_file, udp_listen, external_ips, storage, api_address, public_address, seeds, raw: self })
     }
 }
 
@@ -275,6 +296,8 @@ mod tests {
         assert_eq!(c.api_address, "127.0.0.1:50000".parse().unwrap());
         assert_eq!(c.public_address, Some("127.0.0.1:50001".parse().unwrap()));
         assert_eq!(c.key_file, Path::new("/etc/rings/account.key"));
+        assert_eq!(c.storage.as_deref(), Some(Path::new("/etc/rings/rings.redb")));
+        assert_eq!(parse("storage_path = \"\"").unwrap().storage, None);
         assert!(c.seeds.is_empty());
     }
 
@@ -290,6 +313,7 @@ mod tests {
             ("seeds = [\"http://x:0\"]", "seeds"),
             ("udp_listen = [\"0.0.0.0:5000\"]", "udp_listen"),
             ("max_connections = 1", "max_connections"),
+            ("storage_capacity_mb = 0", "storage_capacity_mb"),
             ("log_level = \"loud\"", "log_level"),
             ("[[ice_servers]]\nurls = \"http://x\"", "ice_servers.urls"),
             ("network = \"one\"", "network"),

@@ -12,11 +12,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::envelope;
+use super::storage::Disk;
 use super::rtc::{Conns, RtcEvent};
 use crate::api::{data_channel_config, ApiError, ErrorCode, Front, Value, Wait};
 use crate::identity::Session;
 use crate::link::CloseReason;
 use crate::node::LinkIo;
+use crate::store::Record;
 use crate::time::Instant;
 use crate::Did;
 
@@ -63,6 +65,8 @@ pub struct Handle {
     tx: mpsc::Sender<Command>,
     pub did: Did,
     pub network: u32,
+    /// The node's disk (bootstrap URLs that linked are noted there).
+    pub disk: Option<Arc<Disk>>,
 }
 
 impl Handle {
@@ -93,11 +97,18 @@ pub struct Options {
     pub max_handshakes: u32,
     pub udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
     pub external: Vec<std::net::IpAddr>,
+    /// Room for records, in bytes.
+    pub store_bytes: usize,
+    /// Where the store's changes go, and what it held before (taken back at start).
+    pub disk: Option<Arc<Disk>>,
+    pub restore: Vec<Record>,
 }
 
 struct Driver {
     front: Front<Reply>,
     conns: Conns,
+    disk: Option<Arc<Disk>>,
+    disk_errors: u64,
     events: VecDeque<Value>,
     dropped_events: u64,
     start: StdInstant,
@@ -117,7 +128,30 @@ pub fn spawn(o: Options) -> Result<(Handle, tokio::task::JoinHandle<()>), ApiErr
     if let Some(l) = cfg.links.as_mut() {
         l.max_answering = l.max_answering.min(o.max_handshakes.max(1) as usize);
     }
-    let front = Front::new(o.session, cfg, o.seed, Instant(start_ms))?;
+    cfg.store.max_bytes = o.store_bytes;
+    let mut front = Front::new(o.session, cfg, o.seed, Instant(start_ms))?;
+    if o.disk.is_some() {
+        let node = front.node_mut();
+        node.keep_store_journal();
+        node.set_wall_clock(Instant(start_ms), start_ms);
+        let (mut back, total) = (0, o.restore.len());
+        for r in o.restore {
+            // Expired, or no longer valid (its delegation ran out): refused and counted.
+            back += usize::from(node.restore_record(Instant(start_ms), r).is_ok());
+        }
+        if total > 0 {
+            tracing::info!("{back} of {total} records taken back from disk");
+        }
+        // What did not come back is dropped from the disk with the first write.
+        let kept: std::collections::HashSet<_> = node.store().iter().map(|r| r.slot()).collect();
+        let _ = node.take_store_changes();
+        if let Some(d) = &o.disk {
+            if let Ok((on_disk, _)) = d.records() {
+                let gone: Vec<_> = on_disk.iter().map(Record::slot).filter(|s| !kept.contains(s)).collect();
+                let _ = d.apply(gone.into_iter().map(|s| (s, None)));
+            }
+        }
+    }
     let did = front.node().did();
     let (tx, rx) = mpsc::channel(MAX_QUEUED_CALLS);
     let (dgram_tx, dgram_rx) = mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(4096);
@@ -143,12 +177,22 @@ pub fn spawn(o: Options) -> Result<(Handle, tokio::task::JoinHandle<()>), ApiErr
             }
         }));
     }
-    let d = Driver { front, conns: Conns::new(o.udp, o.external), events: VecDeque::new(), dropped_events: 0, start, start_ms };
+    let handle = Handle { tx, did, network, disk: o.disk.clone() };
+    let d = Driver {
+        front,
+        conns: Conns::new(o.udp, o.external),
+        disk: o.disk,
+        disk_errors: 0,
+        events: VecDeque::new(),
+        dropped_events: 0,
+        start,
+        start_ms,
+    };
     let task = tokio::spawn(async move {
         d.run(rx, dgram_rx).await;
         readers.iter().for_each(tokio::task::JoinHandle::abort);
     });
-    Ok((Handle { tx, did, network }, task))
+    Ok((handle, task))
 }
 
 impl Driver {
@@ -219,6 +263,9 @@ impl Driver {
     fn drain(&mut self) -> usize {
         loop {
             let mut work = false;
+            // What the store changed goes to disk before anything that follows from it
+            // (an acknowledgement, a reply) leaves.
+            self.persist();
             while let Some(io) = self.front.poll_link() {
                 work = true;
                 self.perform(io);
@@ -244,6 +291,7 @@ impl Driver {
                 break;
             }
         }
+        self.persist();
         let (events, settled) = self.front.take();
         for (reply, r) in settled {
             let _ = reply.send(r);
@@ -266,6 +314,22 @@ impl Driver {
             self.events.push_back(e);
         }
         pinged
+    }
+
+    /// Writes the store's changed slots to disk (one transaction). A failed write is
+    /// logged and counted (`diskErrors`); the node goes on in memory.
+    fn persist(&mut self) {
+        let Some(disk) = &self.disk else { return };
+        let node = self.front.node_mut();
+        let changed = node.take_store_changes();
+        if changed.is_empty() {
+            return;
+        }
+        let store = self.front.node().store();
+        if let Err(e) = disk.apply(changed.iter().map(|s| (*s, store.held_at(*s)))) {
+            self.disk_errors += 1;
+            tracing::error!("{e}");
+        }
     }
 
     fn perform(&mut self, io: LinkIo) {
@@ -320,6 +384,8 @@ impl Driver {
                     ("connections", self.conns.len().into()),
                     ("strayDatagrams", self.conns.stray.into()),
                     ("droppedEvents", self.dropped_events.into()),
+                    ("diskErrors", self.disk_errors.into()),
+                    ("records", f.node().store().len().into()),
                 ];
                 Ok(Wait::Ready(f.info(extra)))
             }

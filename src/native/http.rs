@@ -333,10 +333,12 @@ pub async fn connect_via_http(h: &Handle, url: &str) -> Result<Did, RpcError> {
     let failed = |e: String| RpcError::from(ApiError::new(ErrorCode::ConnectFailed, e));
     let answer = post_rpc(&url, "answerOffer", json!({ "offer": offer }), PUBLIC_BODY).await.map_err(failed)?;
     let answer = answer.as_str().ok_or_else(|| failed(format!("{url}: the answer is not a string")))?;
-    match h.call(Call::AcceptAnswer(answer.to_string())).await? {
-        Value::Str(d) => d.parse::<Did>().map_err(|e| failed(e.to_string())),
-        _ => Err(failed("no DID".into())),
-    }
+    let did = match h.call(Call::AcceptAnswer(answer.to_string())).await? {
+        Value::Str(d) => d.parse::<Did>().map_err(|e| failed(e.to_string()))?,
+        _ => return Err(failed("no DID".into())),
+    };
+    super::remember(h.disk.as_deref(), &url.to_string());
+    Ok(did)
 }
 
 #[cfg(test)]

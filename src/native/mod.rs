@@ -11,6 +11,7 @@ pub mod http;
 pub mod keys;
 pub mod rpc;
 pub mod rtc;
+pub mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +47,17 @@ pub async fn start(cfg: &Checked) -> Result<Running, String> {
         udp.push((Arc::new(s), local));
     }
     let udp_addrs = udp.iter().map(|(_, a)| *a).collect();
+    let disk = cfg.storage.as_deref().map(storage::Disk::open).transpose()?.map(Arc::new);
+    let (restore, bad) = disk.as_ref().map(|d| d.records()).transpose()?.unwrap_or_default();
+    if bad > 0 {
+        tracing::warn!("{bad} records on disk do not decode: skipped");
+    }
+    let mut seeds: Vec<String> = cfg.seeds.iter().map(|s| s.to_string()).collect();
+    for s in disk.as_ref().map(|d| d.seeds()).transpose()?.unwrap_or_default() {
+        if !seeds.contains(&s) {
+            seeds.push(s);
+        }
+    }
     let (node, task) = driver::spawn(driver::Options {
         session,
         seed: keys::entropy()?,
@@ -53,12 +65,15 @@ pub async fn start(cfg: &Checked) -> Result<Running, String> {
         max_handshakes: cfg.raw.max_handshakes,
         udp,
         external: cfg.external_ips.clone(),
+        store_bytes: (cfg.raw.storage_capacity_mb as usize) << 20,
+        disk: disk.clone(),
+        restore,
     })
     .map_err(|e| e.message)?;
     let limits = http::Limits { max_handshakes: cfg.raw.max_handshakes, per_minute: cfg.raw.handshakes_per_minute };
     let (api, public) = http::serve(node.clone(), cfg.api_address, cfg.public_address, limits).await?;
-    if !cfg.seeds.is_empty() {
-        tokio::spawn(keep_joined(node.clone(), cfg.seeds.iter().map(|s| s.to_string()).collect()));
+    if !seeds.is_empty() {
+        tokio::spawn(keep_joined(node.clone(), seeds));
     }
     Ok(Running { node, api, public, udp: udp_addrs, task })
 }
@@ -91,5 +106,13 @@ async fn keep_joined(node: Handle, seeds: Vec<String>) {
             }
         }
         wait = if linked { std::time::Duration::from_secs(2) } else { (wait * 2).clamp(std::time::Duration::from_secs(2), std::time::Duration::from_secs(30)) };
+    }
+}
+
+/// Notes on disk that `url` linked (a restart tries it after the configured seeds).
+pub fn remember(disk: Option<&storage::Disk>, url: &str) {
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    if let Some(Err(e)) = disk.map(|d| d.linked_through(url, wall)) {
+        tracing::warn!("{e}");
     }
 }

@@ -151,6 +151,25 @@ impl Engine {
         &self.store
     }
 
+    /// See [`Store::keep_journal`].
+    pub fn keep_journal(&mut self) {
+        self.store.keep_journal();
+    }
+
+    /// See [`Store::take_changes`].
+    pub fn take_changes(&mut self) -> Vec<(Did, Did)> {
+        self.store.take_changes()
+    }
+
+    /// Takes back a record this node held before it restarted (from its disk): checked
+    /// like any other; it then replicates and is handed over as the ring decides.
+    pub fn restore(&mut self, now: Instant, cx: &mut Context<'_>, record: Record) -> Result<bool, StoreError> {
+        let me = self.me;
+        let table = cx.table;
+        let owns = |key: Did| table.predecessor().is_none_or(|p| key.in_open_closed(p, me));
+        self.store.accept(now, record, &owns, None, cx.vouched)
+    }
+
     #[must_use]
     pub fn poll_output(&mut self) -> Option<StoreOutput> {
         self.out.pop_front()

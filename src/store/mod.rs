@@ -309,11 +309,35 @@ pub struct Store {
     stats: StoreStats,
     /// Wall clock = `now` + this (record expiry, delegations; see [`crate::time`]).
     wall: WallOffset,
+    /// Slots whose record was stored, replaced or dropped since [`Store::take_changes`]
+    /// (kept only once [`Store::keep_journal`] asked: a driver with a disk follows it).
+    journal: Option<Vec<(Did, Did)>>,
 }
 
 impl Store {
     pub fn new(cfg: StoreConfig, network: u32, skew: Duration) -> Store {
-        Store { cfg, network, skew, held: Vec::new(), bytes: 0, stats: StoreStats::default(), wall: WallOffset::default() }
+        Store { cfg, network, skew, held: Vec::new(), bytes: 0, stats: StoreStats::default(), wall: WallOffset::default(), journal: None }
+    }
+
+    /// From now on, note every slot whose record changes (see [`Store::take_changes`]).
+    pub fn keep_journal(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The slots changed since the last call, each once, in order of change; what they
+    /// hold now is [`Store::held_at`] (`None`: dropped).
+    pub fn take_changes(&mut self) -> Vec<(Did, Did)> {
+        let Some(j) = self.journal.as_mut() else { return Vec::new() };
+        let mut out = std::mem::take(j);
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|s| seen.insert(*s));
+        out
+    }
+
+    fn note(&mut self, slot: (Did, Did)) {
+        if let Some(j) = self.journal.as_mut() {
+            j.push(slot);
+        }
     }
 
     /// The wall clock's offset from `now`.
@@ -511,6 +535,7 @@ impl Store {
         let owned = owns(r.key);
         let at = self.find(slot).unwrap_or_else(|i| i);
         self.held.insert(at, Held { record: r, owned, refreshed: now, since, from: pushed, bytes });
+        self.note(slot);
         Ok(true)
     }
 
@@ -553,6 +578,7 @@ impl Store {
     fn remove(&mut self, slot: (Did, Did)) {
         if let Ok(i) = self.find(slot) {
             self.bytes -= self.held.remove(i).bytes;
+            self.note(slot);
         }
     }
 
@@ -560,13 +586,19 @@ impl Store {
     pub fn expire(&mut self, ms: u64) {
         let before = self.held.len();
         let mut freed = 0;
+        let mut gone = Vec::new();
+        let journal = self.journal.is_some();
         self.held.retain(|h| {
             let keep = h.record.expires_at >= ms;
             if !keep {
                 freed += h.bytes;
+                if journal {
+                    gone.push(h.record.slot());
+                }
             }
             keep
         });
+        gone.into_iter().for_each(|s| self.note(s));
         self.bytes -= freed;
         self.stats.expired += (before - self.held.len()) as u64;
     }
@@ -585,6 +617,7 @@ impl Store {
         if h.record.version == version && h.refreshed + self.cfg.lease <= now {
             self.bytes -= self.held.remove(i).bytes;
             self.stats.lease_dropped += 1;
+            self.note(slot);
         }
     }
 }
