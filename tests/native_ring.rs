@@ -121,6 +121,50 @@ fn every_json_rpc_method_works() {
     assert_eq!(ok(&d.api, "connectWithSeed", json!({ "urls": ["http://127.0.0.1:1", b.public] })), json!([b.did]));
     let all = [&a, &b, &c, &d];
     eventually(60, "the four form one ring", || ring_is_sorted(&all));
+    // sendMessage (text, hex, namespaced) and pollEvents.
+    let tx = ok(&a.api, "sendMessage", json!({ "did": d.did, "text": "plain" }));
+    assert!(tx.as_str().unwrap().parse::<u64>().is_ok(), "{tx}");
+    ok(&a.api, "sendMessage", json!({ "did": d.did, "hex": "0001ff", "namespace": "bin" }));
+    // pollEvents hands each event out once: what arrives is gathered across polls.
+    let mut m = Vec::new();
+    let got = eventually(10, "two messages", || {
+        let ev = ok(&d.api, "pollEvents", json!({}));
+        m.extend(ev.as_array().unwrap().iter().filter(|e| e["type"] == "message").cloned());
+        if m.len() >= 2 {
+            Ok(m.clone())
+        } else {
+            Err(ev.to_string())
+        }
+    });
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0]["text"].as_str(), got[0]["namespace"].as_str(), got[0]["from"].as_str()), (Some("plain"), Some("rings"), Some(a.did.as_str())));
+    assert_eq!((got[1]["data"].as_str(), got[1]["namespace"].as_str()), (Some("0001ff"), Some("bin")));
+    // put / get (a namespace apart is another key), registerService / lookupService.
+    assert_eq!(ok(&b.api, "put", json!({ "key": "k", "valueHex": "cafe", "ttlMs": 60000 })), json!(null));
+    assert_eq!(ok(&c.api, "get", json!({ "key": "k" }))["value"], "cafe");
+    assert_eq!(ok(&c.api, "get", json!({ "key": "k", "namespace": "other" })), json!(null));
+    assert_eq!(ok(&c.api, "get", json!({ "key": "absent" })), json!(null));
+    ok(&a.api, "registerService", json!({ "name": "echo" }));
+    ok(&c.api, "registerService", json!({ "name": "echo" }));
+    // On failure: how long it took and every node's view.
+    let checked = |n: &Node, m: &str, p: serde_json::Value| {
+        let t = std::time::Instant::now();
+        call(&n.api, m, p.clone()).unwrap_or_else(|e| {
+            let view: Vec<String> = all.iter().map(|n| format!("{}: {}", n.did, ok(&n.api, "nodeInfo", json!({})))).collect();
+            panic!("{m} {p} after {:?}: {e}\n{}", t.elapsed(), view.join("\n"))
+        })
+    };
+    let looked = checked(&d, "lookupService", json!({ "name": "echo" }));
+    let mut found: Vec<String> = looked.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    found.sort();
+    let mut want = vec![a.did.clone(), c.did.clone()];
+    want.sort();
+    assert_eq!(found, want);
+    assert_eq!(checked(&d, "lookupService", json!({ "name": "nobody" })), json!([]));
+    // nodeInfo and nodeDid.
+    let info = ok(&a.api, "nodeInfo", json!({}));
+    assert_eq!((info["did"].as_str(), info["joined"].as_bool()), (Some(a.did.as_str()), Some(true)));
+    assert_eq!(ok(&a.api, "nodeDid", json!({})), a.did.as_str());
     // connectWithDid: d links to c through the ring (no HTTP), then disconnects it.
     assert_eq!(ok(&d.api, "connectWithDid", json!({ "did": c.did })), c.did.as_str());
     assert!(ok(&d.api, "listPeers", json!({})).as_array().unwrap().contains(&json!(c.did)));
@@ -133,38 +177,9 @@ fn every_json_rpc_method_works() {
             Ok(())
         }
     });
-    // sendMessage (text, hex, namespaced) and pollEvents.
-    let tx = ok(&a.api, "sendMessage", json!({ "did": d.did, "text": "plain" }));
-    assert!(tx.as_str().unwrap().parse::<u64>().is_ok(), "{tx}");
-    ok(&a.api, "sendMessage", json!({ "did": d.did, "hex": "0001ff", "namespace": "bin" }));
-    let got = eventually(10, "two messages", || {
-        let ev = ok(&d.api, "pollEvents", json!({}));
-        let m: Vec<_> = ev.as_array().unwrap().iter().filter(|e| e["type"] == "message").cloned().collect();
-        if m.len() == 2 {
-            Ok(m)
-        } else {
-            Err(ev.to_string())
-        }
-    });
-    assert_eq!((got[0]["text"].as_str(), got[0]["namespace"].as_str(), got[0]["from"].as_str()), (Some("plain"), Some("rings"), Some(a.did.as_str())));
-    assert_eq!((got[1]["data"].as_str(), got[1]["namespace"].as_str()), (Some("0001ff"), Some("bin")));
-    // put / get (a namespace apart is another key), registerService / lookupService.
-    assert_eq!(ok(&b.api, "put", json!({ "key": "k", "valueHex": "cafe", "ttlMs": 60000 })), json!(null));
-    assert_eq!(ok(&c.api, "get", json!({ "key": "k" }))["value"], "cafe");
-    assert_eq!(ok(&c.api, "get", json!({ "key": "k", "namespace": "other" })), json!(null));
-    assert_eq!(ok(&c.api, "get", json!({ "key": "absent" })), json!(null));
-    ok(&a.api, "registerService", json!({ "name": "echo" }));
-    ok(&c.api, "registerService", json!({ "name": "echo" }));
-    let mut found: Vec<String> = ok(&d.api, "lookupService", json!({ "name": "echo" })).as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-    found.sort();
-    let mut want = vec![a.did.clone(), c.did.clone()];
-    want.sort();
-    assert_eq!(found, want);
-    assert_eq!(ok(&d.api, "lookupService", json!({ "name": "nobody" })), json!([]));
-    // nodeInfo and nodeDid.
-    let info = ok(&a.api, "nodeInfo", json!({}));
-    assert_eq!((info["did"].as_str(), info["joined"].as_bool()), (Some(a.did.as_str()), Some(true)));
-    assert_eq!(ok(&a.api, "nodeDid", json!({})), a.did.as_str());
+    // The ring mends around the disconnect (it links a neighbour again when it needs
+    // it; requests routed to that peer meanwhile can time out: see Known weaknesses).
+    eventually(30, "the ring mends after the disconnect", || ring_is_sorted(&all));
 }
 
 #[test]
@@ -248,8 +263,16 @@ fn acknowledged_puts_survive_every_holder_killed_at_once() {
             });
             assert_eq!(r["writer"], dids[1].as_str());
         }
-        let stats = &ok(&node.api, "nodeInfo", json!({}))["stats"];
-        assert_eq!((stats["diskErrors"].as_u64(), stats["records"].as_u64()), (Some(0), Some(n as u64)), "{stats}");
+        // A copy still on its way to the third holder at the kill is repaired: every
+        // node holds all three copies' worth again.
+        eventually(30, "every node holds every record", || {
+            let stats = ok(&node.api, "nodeInfo", json!({}))["stats"].clone();
+            if (stats["diskErrors"].as_u64(), stats["records"].as_u64()) == (Some(0), Some(n as u64)) {
+                Ok(())
+            } else {
+                Err(stats.to_string())
+            }
+        });
     }
 }
 

@@ -186,7 +186,7 @@ fn run(path: &std::path::Path) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async {
         let mut running = super::start(&cfg).await?;
-        let udp: Vec<String> = running.udp.iter().map(|a| a.to_string()).collect();
+        let udp: Vec<String> = running.udp.iter().map(|a| format!("{}:*", std::net::SocketAddr::new(*a, 0).ip())).collect();
         // One line for scripts and tests: where this node listens.
         println!(
             "rings: did={} api=http://{} public={} udp={}",

@@ -18,11 +18,12 @@ key_file = "account.key"
 # How long the session key this node makes at start is valid, in days.
 session_ttl_days = 30
 
-# UDP addresses WebRTC listens on; each is announced as a host candidate. Use concrete
-# addresses (not 0.0.0.0); port 0 picks a free port.
+# The addresses WebRTC binds on: each connection gets a UDP port of its own on every one
+# (as a browser's RTCPeerConnection does), announced as a host candidate. Concrete
+# addresses (not 0.0.0.0), port 0.
 udp_listen = ["127.0.0.1:0"]
-# Public IPs that map 1:1 to the UDP addresses above (a NAT or cloud address): announced
-# as server-reflexive candidates with the same port.
+# Public IPs that map 1:1 to the addresses above, every port (a cloud instance's address,
+# a 1:1 NAT): announced as server-reflexive candidates with the same port.
 external_ips = []
 # ICE servers handed to nothing yet but checked: stun:/turn: URLs.
 # [[ice_servers]]
@@ -139,7 +140,7 @@ pub struct Checked {
     pub raw: Config,
     /// `key_file`, relative to the config file's folder.
     pub key_file: PathBuf,
-    pub udp_listen: Vec<SocketAddr>,
+    pub udp_listen: Vec<IpAddr>,
     pub external_ips: Vec<IpAddr>,
     /// `storage_path`, relative to the config file's folder (`None`: in memory).
     pub storage: Option<PathBuf>,
@@ -237,6 +238,10 @@ impl Config {
         if let Some(a) = udp_listen.iter().find(|a| a.ip().is_unspecified()) {
             return Err(field("udp_listen", format!("{a}: an unspecified address cannot be announced; name the interface's address")));
         }
+        if let Some(a) = udp_listen.iter().find(|a| a.port() != 0) {
+            return Err(field("udp_listen", format!("{a}: each connection binds its own port; give port 0")));
+        }
+        let udp_listen: Vec<IpAddr> = udp_listen.iter().map(SocketAddr::ip).collect();
         let external_ips = self
             .external_ips
             .iter()
@@ -311,7 +316,8 @@ mod tests {
             ("public_address = \"nowhere\"", "public_address"),
             ("seeds = [\"ftp://x:1\"]", "seeds"),
             ("seeds = [\"http://x:0\"]", "seeds"),
-            ("udp_listen = [\"0.0.0.0:5000\"]", "udp_listen"),
+            ("udp_listen = [\"0.0.0.0:0\"]", "udp_listen"),
+            ("udp_listen = [\"127.0.0.1:5000\"]", "udp_listen"),
             ("max_connections = 1", "max_connections"),
             ("storage_capacity_mb = 0", "storage_capacity_mb"),
             ("log_level = \"loud\"", "log_level"),

@@ -4,16 +4,14 @@
 //! driver it decides nothing: every link decision is the core's.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::envelope;
 use super::storage::Disk;
-use super::rtc::{Conns, RtcEvent};
+use super::rtc::{Conns, Datagram, RtcEvent};
 use crate::api::{data_channel_config, ApiError, ErrorCode, Front, Value, Wait};
 use crate::identity::Session;
 use crate::link::CloseReason;
@@ -95,7 +93,8 @@ pub struct Options {
     /// Connections opened by peers' offers and not open yet (the public endpoint's
     /// handshakes among them).
     pub max_handshakes: u32,
-    pub udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
+    /// The addresses every connection binds a UDP socket of its own on.
+    pub ips: Vec<std::net::IpAddr>,
     pub external: Vec<std::net::IpAddr>,
     /// Room for records, in bytes.
     pub store_bytes: usize,
@@ -154,33 +153,11 @@ pub fn spawn(o: Options) -> Result<(Handle, tokio::task::JoinHandle<()>), ApiErr
     }
     let did = front.node().did();
     let (tx, rx) = mpsc::channel(MAX_QUEUED_CALLS);
-    let (dgram_tx, dgram_rx) = mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(4096);
-    let mut readers = Vec::new();
-    for (i, (sock, _)) in o.udp.iter().enumerate() {
-        let (sock, dgram_tx) = (sock.clone(), dgram_tx.clone());
-        readers.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            loop {
-                match sock.recv_from(&mut buf).await {
-                    // A full queue drops the datagram, as a busy socket would.
-                    Ok((n, from)) => {
-                        if let Err(mpsc::error::TrySendError::Closed(_)) = dgram_tx.try_send((i, from, buf[..n].to_vec())) {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
-                    Err(e) => {
-                        tracing::warn!("udp receive: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        }));
-    }
+    let (dgram_tx, dgram_rx) = mpsc::channel::<Datagram>(4096);
     let handle = Handle { tx, did, network, disk: o.disk.clone() };
     let d = Driver {
         front,
-        conns: Conns::new(o.udp, o.external),
+        conns: Conns::new(o.ips, o.external, dgram_tx),
         disk: o.disk,
         disk_errors: 0,
         events: VecDeque::new(),
@@ -188,10 +165,7 @@ pub fn spawn(o: Options) -> Result<(Handle, tokio::task::JoinHandle<()>), ApiErr
         start,
         start_ms,
     };
-    let task = tokio::spawn(async move {
-        d.run(rx, dgram_rx).await;
-        readers.iter().for_each(tokio::task::JoinHandle::abort);
-    });
+    let task = tokio::spawn(d.run(rx, dgram_rx));
     Ok((handle, task))
 }
 
@@ -203,7 +177,7 @@ impl Driver {
         self.start + std::time::Duration::from_millis(t.0.saturating_sub(self.start_ms))
     }
 
-    async fn run(mut self, mut calls: mpsc::Receiver<Command>, mut dgrams: mpsc::Receiver<(usize, SocketAddr, Vec<u8>)>) {
+    async fn run(mut self, mut calls: mpsc::Receiver<Command>, mut dgrams: mpsc::Receiver<Datagram>) {
         let mut leaving: Option<(oneshot::Sender<()>, StdInstant)> = None;
         loop {
             let now = self.now();
@@ -226,12 +200,12 @@ impl Driver {
             }
             tokio::select! {
                 d = dgrams.recv() => {
-                    let Some((sock, from, bytes)) = d else { return };
-                    self.conns.receive(StdInstant::now(), sock, from, &bytes);
+                    let Some(d) = d else { return };
+                    self.conns.receive(StdInstant::now(), d);
                     // Take some of what else arrived meanwhile before pumping again.
                     for _ in 1..DATAGRAM_BATCH {
-                        let Ok((sock, from, bytes)) = dgrams.try_recv() else { break };
-                        self.conns.receive(StdInstant::now(), sock, from, &bytes);
+                        let Ok(d) = dgrams.try_recv() else { break };
+                        self.conns.receive(StdInstant::now(), d);
                     }
                 }
                 c = calls.recv() => match c {

@@ -28,7 +28,8 @@ pub struct Running {
     pub node: Handle,
     pub api: SocketAddr,
     pub public: Option<SocketAddr>,
-    pub udp: Vec<SocketAddr>,
+    /// The addresses each connection binds its own UDP port on.
+    pub udp: Vec<std::net::IpAddr>,
     /// Ends when the node task does: after `shutdown`, or if it panicked.
     pub task: tokio::task::JoinHandle<()>,
 }
@@ -40,13 +41,6 @@ pub async fn start(cfg: &Checked) -> Result<Running, String> {
     let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let ttl = Duration::from_secs(u64::from(cfg.raw.session_ttl_days) * 86_400);
     let session = keys::new_session(&account, cfg.raw.network, Instant(wall), ttl)?;
-    let mut udp = Vec::new();
-    for a in &cfg.udp_listen {
-        let s = tokio::net::UdpSocket::bind(a).await.map_err(|e| format!("cannot bind UDP {a}: {e}"))?;
-        let local = s.local_addr().map_err(|e| e.to_string())?;
-        udp.push((Arc::new(s), local));
-    }
-    let udp_addrs = udp.iter().map(|(_, a)| *a).collect();
     let disk = cfg.storage.as_deref().map(storage::Disk::open).transpose()?.map(Arc::new);
     let (restore, bad) = disk.as_ref().map(|d| d.records()).transpose()?.unwrap_or_default();
     if bad > 0 {
@@ -63,7 +57,7 @@ pub async fn start(cfg: &Checked) -> Result<Running, String> {
         seed: keys::entropy()?,
         max_connections: cfg.raw.max_connections,
         max_handshakes: cfg.raw.max_handshakes,
-        udp,
+        ips: cfg.udp_listen.clone(),
         external: cfg.external_ips.clone(),
         store_bytes: (cfg.raw.storage_capacity_mb as usize) << 20,
         disk: disk.clone(),
@@ -75,7 +69,7 @@ pub async fn start(cfg: &Checked) -> Result<Running, String> {
     if !seeds.is_empty() {
         tokio::spawn(keep_joined(node.clone(), seeds));
     }
-    Ok(Running { node, api, public, udp: udp_addrs, task })
+    Ok(Running { node, api, public, udp: cfg.udp_listen.clone(), task })
 }
 
 /// Bootstraps through the seeds, in order, whenever the node has no link (at start, and

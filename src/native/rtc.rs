@@ -1,7 +1,10 @@
 //! The native node's connections: one str0m `Rtc` (sans-IO WebRTC) per connection the
-//! link manager asked for, all on the node's UDP sockets. Like the browser's
-//! `RTCPeerConnection`s they carry one ordered, reliable, pre-negotiated (id 0) data
-//! channel, so a page and a native node link by the same SDP.
+//! link manager asked for, each on UDP sockets of its own (one per configured address,
+//! on a port the kernel picks), as a browser's `RTCPeerConnection`: str0m tells DTLS
+//! apart only by address, so two connections between the same two sockets (one
+//! replacing or outliving the other) would take each other's records. Like the
+//! browser's, they carry one ordered, reliable, pre-negotiated (id 0) data channel, so a
+//! page and a native node link by the same SDP.
 //!
 //! str0m accepts at most 128 KiB of unsent data across channels; the link manager may
 //! hand over megabytes (its credit window): what str0m does not take yet waits here, and
@@ -17,6 +20,7 @@ use str0m::channel::{ChannelConfig, ChannelId, Reliability};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate as IceCandidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 
 use crate::link::{Candidate, ConnId};
 
@@ -28,15 +32,20 @@ pub enum RtcEvent {
     Closed(ConnId),
 }
 
+/// A datagram for the driver: the connection whose socket took it, which of its
+/// sockets, from where.
+pub type Datagram = (ConnId, usize, SocketAddr, Vec<u8>);
+
 struct Conn {
     rtc: Rtc,
+    /// Its own sockets (bound address) and their reader tasks (stopped with it).
+    sockets: Vec<(Arc<UdpSocket>, SocketAddr)>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
     channel: Option<ChannelId>,
     pending: Option<SdpPendingOffer>,
     queue: VecDeque<Vec<u8>>,
     queued: usize,
     next: Option<StdInstant>,
-    /// Where its packets last came from (to find it fast).
-    remote: Option<SocketAddr>,
     /// Since when ICE says it is disconnected (it may come back within [`ICE_GRACE`]).
     disconnected: Option<StdInstant>,
     /// Closed in agreement and forgotten by the node: it lives on, silent, only until
@@ -55,11 +64,11 @@ const MAX_RETIRING: usize = 64;
 const MAX_FRAME: usize = 128 << 10;
 
 pub struct Conns {
-    sockets: Vec<(Arc<UdpSocket>, SocketAddr)>,
+    /// The addresses each connection binds a socket on.
+    ips: Vec<IpAddr>,
     external: Vec<IpAddr>,
+    datagrams: mpsc::Sender<Datagram>,
     map: HashMap<ConnId, Conn>,
-    /// The connection a source address last reached (one per connection).
-    by_remote: HashMap<SocketAddr, ConnId>,
     retiring: usize,
     events: Vec<RtcEvent>,
     /// Datagrams that matched no connection (stray, late, or hostile).
@@ -71,11 +80,49 @@ fn channel_config() -> ChannelConfig {
 }
 
 impl Conns {
-    /// Installs the crypto provider (once per process) and takes the bound sockets.
-    pub fn new(sockets: Vec<(Arc<UdpSocket>, SocketAddr)>, external: Vec<IpAddr>) -> Conns {
+    /// Installs the crypto provider (once per process). Each connection binds a socket on
+    /// every address of `ips`; what they receive goes to `datagrams`.
+    pub fn new(ips: Vec<IpAddr>, external: Vec<IpAddr>, datagrams: mpsc::Sender<Datagram>) -> Conns {
         static INSTALL: std::sync::Once = std::sync::Once::new();
         INSTALL.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
-        Conns { sockets, external, map: HashMap::new(), by_remote: HashMap::new(), retiring: 0, events: Vec::new(), stray: 0 }
+        Conns { ips, external, datagrams, map: HashMap::new(), retiring: 0, events: Vec::new(), stray: 0 }
+    }
+
+    /// Binds `conn`'s sockets and starts their readers (on the current tokio runtime).
+    fn bind(&self, conn: ConnId) -> Result<(Vec<(Arc<UdpSocket>, SocketAddr)>, Vec<tokio::task::JoinHandle<()>>), String> {
+        let (mut sockets, mut readers) = (Vec::new(), Vec::new());
+        for (i, ip) in self.ips.iter().enumerate() {
+            let bound = std::net::UdpSocket::bind((*ip, 0)).and_then(|s| s.set_nonblocking(true).map(|_| s)).and_then(UdpSocket::from_std);
+            let sock = match bound {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    readers.iter().for_each(tokio::task::JoinHandle::abort);
+                    return Err(format!("cannot bind UDP on {ip}: {e}"));
+                }
+            };
+            let local = sock.local_addr().map_err(|e| e.to_string())?;
+            let (s, tx) = (sock.clone(), self.datagrams.clone());
+            readers.push(tokio::spawn(async move {
+                let mut buf = vec![0u8; 2048];
+                loop {
+                    match s.recv_from(&mut buf).await {
+                        // A full queue drops the datagram, as a busy socket would.
+                        Ok((n, from)) => {
+                            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send((conn, i, from, buf[..n].to_vec())) {
+                                return;
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                        Err(e) => {
+                            tracing::debug!("udp receive on {local}: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            }));
+            sockets.push((sock, local));
+        }
+        Ok((sockets, readers))
     }
 
     pub fn len(&self) -> usize {
@@ -89,7 +136,9 @@ impl Conns {
     /// Every local candidate is in it (host addresses, and the announced external IPs).
     pub fn create(&mut self, now: StdInstant, conn: ConnId, offer: Option<&str>) -> Result<String, String> {
         let mut rtc = RtcConfig::new().build(now);
-        for (_, local) in &self.sockets {
+        let (sockets, readers) = self.bind(conn)?;
+        let stop = |r: &[tokio::task::JoinHandle<()>]| r.iter().for_each(tokio::task::JoinHandle::abort);
+        for (_, local) in &sockets {
             if let Ok(c) = IceCandidate::host(*local, "udp") {
                 rtc.add_local_candidate(c);
             }
@@ -99,21 +148,21 @@ impl Conns {
                 }
             }
         }
-        let (sdp, pending, channel) = match offer {
-            Some(text) => {
-                let offer = SdpOffer::from_sdp_string(text).map_err(|e| format!("bad offer SDP: {e}"))?;
+        let described = match offer {
+            Some(text) => SdpOffer::from_sdp_string(text).map_err(|e| format!("bad offer SDP: {e}")).and_then(|offer| {
                 let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("offer refused: {e}"))?;
                 rtc.direct_api().create_data_channel(channel_config());
-                (answer.to_sdp_string(), None, None)
-            }
+                Ok((answer.to_sdp_string(), None))
+            }),
             None => {
                 let mut api = rtc.sdp_api();
                 api.add_channel_with_config(channel_config());
-                let (offer, pending) = api.apply().ok_or("no offer to make")?;
-                (offer.to_sdp_string(), Some(pending), None)
+                api.apply().ok_or_else(|| "no offer to make".to_string()).map(|(offer, pending)| (offer.to_sdp_string(), Some(pending)))
             }
         };
-        let c = Conn { rtc, channel, pending, queue: VecDeque::new(), queued: 0, next: Some(now), remote: None, disconnected: None, retire_at: None };
+        let (sdp, pending) = described.inspect_err(|_| stop(&readers))?;
+        let channel = None;
+        let c = Conn { rtc, sockets, readers, channel, pending, queue: VecDeque::new(), queued: 0, next: Some(now), disconnected: None, retire_at: None };
         self.map.insert(conn, c);
         Ok(sdp)
     }
@@ -169,7 +218,7 @@ impl Conns {
     pub fn close(&mut self, conn: ConnId) {
         if let Some(mut c) = self.remove(conn) {
             c.rtc.disconnect();
-            drain(&self.sockets, conn, &mut c, &mut Vec::new(), StdInstant::now());
+            drain(conn, &mut c, &mut Vec::new(), StdInstant::now());
         }
     }
 
@@ -190,11 +239,7 @@ impl Conns {
 
     fn remove(&mut self, conn: ConnId) -> Option<Conn> {
         let c = self.map.remove(&conn)?;
-        if let Some(r) = c.remote {
-            if self.by_remote.get(&r) == Some(&conn) {
-                self.by_remote.remove(&r);
-            }
-        }
+        c.readers.iter().for_each(tokio::task::JoinHandle::abort);
         if c.retire_at.is_some() {
             self.retiring -= 1;
         }
@@ -206,39 +251,27 @@ impl Conns {
         ids.into_iter().for_each(|c| self.close(c));
     }
 
-    /// A datagram on socket `sock` from `source`.
-    pub fn receive(&mut self, now: StdInstant, sock: usize, source: SocketAddr, data: &[u8]) {
-        let Some((_, local)) = self.sockets.get(sock) else { return };
-        let Ok(contents) = data.try_into() else {
+    /// A datagram on `conn`'s socket `sock` from `source`.
+    pub fn receive(&mut self, now: StdInstant, (conn, sock, source, data): Datagram) {
+        let Some(c) = self.map.get_mut(&conn) else { return }; // closed meanwhile
+        let Some((_, local)) = c.sockets.get(sock) else { return };
+        let Ok(contents) = data.as_slice().try_into() else {
             self.stray += 1;
             return;
         };
         let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: *local, contents });
-        // The connection this address reached last, else any that takes it (a new
-        // address: ICE checks, or a peer that moved).
-        let known = self.by_remote.get(&source).copied().filter(|id| self.map.get(id).is_some_and(|c| c.rtc.accepts(&input)));
-        let hit = known.or_else(|| self.map.iter().find(|(_, c)| c.rtc.accepts(&input)).map(|(id, _)| *id));
-        let Some(id) = hit else {
+        if !c.rtc.accepts(&input) {
             self.stray += 1;
             return;
-        };
-        let Some(c) = self.map.get_mut(&id) else { return };
-        if c.remote != Some(source) {
-            if let Some(old) = c.remote.replace(source) {
-                if self.by_remote.get(&old) == Some(&id) {
-                    self.by_remote.remove(&old);
-                }
-            }
-            self.by_remote.insert(source, id);
         }
         // Its output is taken at once: str0m's DTLS queues only a few records unread.
         if c.rtc.handle_input(input).is_err() {
-            self.lose(id);
+            self.lose(conn);
             return;
         }
         let events = if c.retire_at.is_some() { &mut Vec::new() } else { &mut self.events };
-        if !drain(&self.sockets, id, c, events, now) {
-            self.lose(id);
+        if !drain(conn, c, events, now) {
+            self.lose(conn);
         }
     }
 
@@ -255,7 +288,7 @@ impl Conns {
             // A retiring connection's events go nowhere: the node has forgotten it.
             let mut quiet = Vec::new();
             let events = if c.retire_at.is_some() { &mut quiet } else { &mut self.events };
-            let alive = drain(&self.sockets, *id, c, events, now);
+            let alive = drain(*id, c, events, now);
             if let Some(until) = c.retire_at {
                 let inner = c.channel.and_then(|ch| c.rtc.channel(ch)).map_or(0, |mut ch| ch.buffered_amount());
                 if !alive || now >= until || c.queued + inner == 0 {
@@ -314,7 +347,7 @@ fn flush(c: &mut Conn) -> bool {
 
 /// Polls `c` until it waits: sends its datagrams, collects its events. `false`: it failed
 /// or closed.
-fn drain(sockets: &[(Arc<UdpSocket>, SocketAddr)], id: ConnId, c: &mut Conn, events: &mut Vec<RtcEvent>, now: StdInstant) -> bool {
+fn drain(id: ConnId, c: &mut Conn, events: &mut Vec<RtcEvent>, now: StdInstant) -> bool {
     loop {
         if !flush(c) {
             return false;
@@ -326,7 +359,7 @@ fn drain(sockets: &[(Arc<UdpSocket>, SocketAddr)], id: ConnId, c: &mut Conn, eve
                 return c.rtc.is_alive();
             }
             Ok(Output::Transmit(t)) => {
-                if let Some((s, _)) = sockets.iter().find(|(_, a)| *a == t.source).or(sockets.first()) {
+                if let Some((s, _)) = c.sockets.iter().find(|(_, a)| *a == t.source).or(c.sockets.first()) {
                     // UDP: a datagram the kernel will not take now is lost, as on a wire.
                     let _ = s.try_send_to(&t.contents, t.destination);
                 }

@@ -2,9 +2,9 @@
 import * as H from "/tests/browser/harness.js";
 const { R } = H;
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+export const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-async function rawPair() {
+export async function rawPair() {
   const t0 = performance.now();
   const a = new RTCPeerConnection(), b = new RTCPeerConnection();
   a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
@@ -20,7 +20,7 @@ async function rawPair() {
   return { ms: performance.now() - t0, a, b, ca, cb, close: () => { a.close(); b.close(); } };
 }
 
-async function rawRtt(p, n) {
+export async function rawRtt(p, n) {
   p.cb.onmessage = (e) => p.cb.send(e.data);
   const out = [];
   for (let i = 0; i < n; i++) {
@@ -31,7 +31,7 @@ async function rawRtt(p, n) {
   return median(out);
 }
 
-async function rawThroughput(p, size, count) {
+export async function rawThroughput(p, size, count) {
   const msg = new Uint8Array(size);
   const chunk = 64 << 10;
   let got = 0;

@@ -10,10 +10,12 @@ import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-export const RINGS = process.env.RINGS ?? join(ROOT, "target/debug/rings");
+/** The binary: `RINGS`, else the debug build (read at each start). */
+export const rings = () => process.env.RINGS ?? join(ROOT, "target/debug/rings");
 
 /** Starts a node; resolves once it prints where it listens: `{ did, api, public, stop }`. */
 export async function startNative(name, seeds = [], { api = 0, pub = 0, dir } = {}) {
+  const RINGS = rings();
   if (!existsSync(RINGS)) throw new Error(`${RINGS} is missing: run cargo build first`);
   dir ??= mkdtempSync(join(tmpdir(), `rings-${name}-`));
   execFileSync(RINGS, ["init", "--force"], { cwd: dir });

@@ -64,7 +64,7 @@ pub fn run(dir: &Path) -> Node {
     let mut child = Command::new(RINGS)
         .args(["run", "-c", "config.toml"])
         .current_dir(dir)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("RINGS_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(dir.join("stderr.log")).unwrap()))
         .spawn()
