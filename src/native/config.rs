@@ -36,8 +36,9 @@ external_ips = []
 # web page the node's user visits cannot drive it.
 api_address = "127.0.0.1:50000"
 # The public bootstrap endpoint for browsers and other nodes (answerOffer, nodeDid and a
-# status page only, with CORS). Comment it out to serve none.
-public_address = "127.0.0.1:50001"
+# status page only, with CORS for any site). Off unless set: any web page can ask it for
+# this node's DID and, in the answer, its addresses. A bootstrap node sets it:
+# public_address = "127.0.0.1:50001"
 
 # The node's disk (redb): the records it holds and the bootstrap URLs that worked. An
 # acknowledged put is on disk before it is acknowledged; a restart serves it again.
@@ -299,7 +300,7 @@ mod tests {
     fn the_default_file_parses() {
         let c = parse(DEFAULT_CONFIG).unwrap();
         assert_eq!(c.api_address, "127.0.0.1:50000".parse().unwrap());
-        assert_eq!(c.public_address, Some("127.0.0.1:50001".parse().unwrap()));
+        assert_eq!(c.public_address, None);
         assert_eq!(c.key_file, Path::new("/etc/rings/account.key"));
         assert_eq!(c.storage.as_deref(), Some(Path::new("/etc/rings/rings.redb")));
         assert_eq!(parse("storage_path = \"\"").unwrap().storage, None);

@@ -22,8 +22,13 @@ use crate::Did;
 
 /// Channel bytes above which routed-frame credit is withheld (as in the browser).
 const LOW_WATER: usize = 1 << 20;
-/// Application events kept for `pollEvents` (the oldest go first).
+/// Application events kept for `pollEvents`, and their messages' bytes (past either,
+/// the oldest go first, counted in `droppedEvents`).
 const MAX_EVENTS: usize = 4096;
+const MAX_EVENT_BYTES: usize = 64 << 20;
+/// Pings answered only up to this size, and while less than this waits to be sent.
+const MAX_PING: usize = 64 << 10;
+const PING_BACKLOG: usize = 4 << 20;
 /// Requests waiting for the node task.
 const MAX_QUEUED_CALLS: usize = 1024;
 /// Datagrams taken per round before the node is pumped again (a flood cannot starve
@@ -109,6 +114,7 @@ struct Driver {
     disk: Option<Arc<Disk>>,
     disk_errors: u64,
     events: VecDeque<Value>,
+    event_bytes: usize,
     dropped_events: u64,
     start: StdInstant,
     start_ms: u64,
@@ -161,6 +167,7 @@ pub fn spawn(o: Options) -> Result<(Handle, tokio::task::JoinHandle<()>), ApiErr
         disk: o.disk,
         disk_errors: 0,
         events: VecDeque::new(),
+        event_bytes: 0,
         dropped_events: 0,
         start,
         start_ms,
@@ -274,17 +281,23 @@ impl Driver {
         for e in events {
             tracing::debug!(event = ?e, "node event");
             if let Some((to, reply)) = envelope::ping_reply(&e) {
-                // Sent to the message's authenticated origin, as large as its request.
+                // Sent to the message's authenticated origin, as large as its request;
+                // not while replies pile up (a peer that pings and never reads).
+                let backlog = self.front.node().wire().backlog().0;
                 let now = self.now();
-                if self.front.send(now, to, &reply).is_ok() {
+                if reply.len() <= MAX_PING && backlog < PING_BACKLOG && self.front.send(now, to, &reply).is_ok() {
                     pinged += 1;
                 }
                 continue;
             }
-            if self.events.len() >= MAX_EVENTS {
-                self.events.pop_front();
+            let size = event_size(&e);
+            while !self.events.is_empty() && (self.events.len() >= MAX_EVENTS || self.event_bytes + size > MAX_EVENT_BYTES) {
+                if let Some(old) = self.events.pop_front() {
+                    self.event_bytes -= event_size(&old);
+                }
                 self.dropped_events += 1;
             }
+            self.event_bytes += size;
             self.events.push_back(e);
         }
         pinged
@@ -366,7 +379,9 @@ impl Driver {
             Call::Peers => Ok(Wait::Ready(Value::List(f.peers().into_iter().map(Value::did).collect()))),
             Call::Events { max } => {
                 let n = max.min(self.events.len());
-                Ok(Wait::Ready(Value::List(self.events.drain(..n).collect())))
+                let out: Vec<Value> = self.events.drain(..n).collect();
+                self.event_bytes -= out.iter().map(event_size).sum::<usize>();
+                Ok(Wait::Ready(Value::List(out)))
             }
         };
         match r {
@@ -386,5 +401,13 @@ impl Driver {
     /// time is up).
     fn left(&mut self, until: StdInstant) -> bool {
         StdInstant::now() >= until || self.conns.total_buffered() == 0
+    }
+}
+
+/// The bytes an event holds (a message's data).
+fn event_size(e: &Value) -> usize {
+    match e.get("data") {
+        Some(Value::Bytes(b)) => b.len(),
+        _ => 0,
     }
 }

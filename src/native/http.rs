@@ -55,9 +55,20 @@ struct Public {
     node: Handle,
     handshakes: Arc<Semaphore>,
     rate: Arc<Mutex<Rates>>,
+    /// Node-wide `answerOffer` calls this minute (a flood from many addresses is
+    /// bounded too).
+    all: Arc<Mutex<(StdInstant, u32)>>,
     per_minute: u32,
+    /// The status page's own counters (loading it never costs a bootstrap).
+    status_rate: Arc<Mutex<Rates>>,
     status: Arc<Mutex<Option<(StdInstant, String)>>>,
 }
+
+/// `answerOffer` calls per minute node-wide, as a multiple of the per-client limit.
+const ALL_CLIENTS: u32 = 64;
+/// Connections one client (IPv4 address, IPv6 /64) may hold at once on the public
+/// endpoint; more are closed at once.
+const PER_CLIENT_CONNECTIONS: usize = 8;
 
 /// Requests per client (an IPv4 address, or an IPv6 /64: one host's share) in the
 /// current minute.
@@ -115,7 +126,7 @@ pub async fn serve(node: Handle, api: SocketAddr, public: Option<SocketAddr>, li
         .route("/", post(internal_rpc))
         .layer(DefaultBodyLimit::max(INTERNAL_BODY))
         .with_state(Internal { node: node.clone() });
-    tokio::spawn(serve_bounded(l, internal, INTERNAL_CONNECTIONS, None));
+    tokio::spawn(serve_bounded(l, internal, INTERNAL_CONNECTIONS, usize::MAX, None));
     let mut public_addr = None;
     if let Some(a) = public {
         let l = bind(a).await?;
@@ -124,24 +135,28 @@ pub async fn serve(node: Handle, api: SocketAddr, public: Option<SocketAddr>, li
             node,
             handshakes: Arc::new(Semaphore::new(limits.max_handshakes as usize)),
             rate: Arc::default(),
+            all: Arc::new(Mutex::new((StdInstant::now(), 0))),
             per_minute: limits.per_minute,
+            status_rate: Arc::default(),
             status: Arc::default(),
         };
         let app = Router::new()
             .route("/", post(public_rpc).get(status).options(preflight))
             .layer(DefaultBodyLimit::max(PUBLIC_BODY))
             .with_state(state);
-        tokio::spawn(serve_bounded(l, app, PUBLIC_CONNECTIONS, Some(PUBLIC_LIFETIME)));
+        tokio::spawn(serve_bounded(l, app, PUBLIC_CONNECTIONS, PER_CLIENT_CONNECTIONS, Some(PUBLIC_LIFETIME)));
     }
     Ok((api_addr, public_addr))
 }
 
 /// Serves `app` on `l` over HTTP/1: at most `max` connections at once (the next waits in
-/// the kernel's backlog), headers within [`HEADER_TIMEOUT`], each connection cut off after
-/// `lifetime`. Handlers see the client's address as [`ConnectInfo`].
-async fn serve_bounded(l: tokio::net::TcpListener, app: Router, max: usize, lifetime: Option<StdDuration>) {
+/// the kernel's backlog) and `per_client` from one client (more are closed at once),
+/// headers within [`HEADER_TIMEOUT`], each connection cut off after `lifetime`. Handlers
+/// see the client's address as [`ConnectInfo`].
+async fn serve_bounded(l: tokio::net::TcpListener, app: Router, max: usize, per_client: usize, lifetime: Option<StdDuration>) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let slots = Arc::new(Semaphore::new(max));
+    let held: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let (stream, from) = match l.accept().await {
@@ -153,6 +168,30 @@ async fn serve_bounded(l: tokio::net::TcpListener, app: Router, max: usize, life
                 continue;
             }
         };
+        let client = client_key(from.ip());
+        let admitted = held.lock().map(|mut h| {
+            let n = h.entry(client).or_insert(0);
+            *n += 1;
+            *n <= per_client
+        }).unwrap_or(false);
+        let release = {
+            let held = held.clone();
+            move || {
+                if let Ok(mut h) = held.lock() {
+                    if let Some(n) = h.get_mut(&client) {
+                        *n -= 1;
+                        if *n == 0 {
+                            h.remove(&client);
+                        }
+                    }
+                }
+            }
+        };
+        if !admitted {
+            release();
+            drop(stream); // closed at once
+            continue;
+        }
         let app = app.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -167,6 +206,7 @@ async fn serve_bounded(l: tokio::net::TcpListener, app: Router, max: usize, life
                 Some(t) => drop(tokio::time::timeout(t, conn).await),
                 None => drop(conn.await),
             }
+            release();
             drop(slot);
         });
     }
@@ -212,14 +252,15 @@ fn too_large(limit: usize) -> Json {
     rpc::response(Json::Null, Err(RpcError::new(rpc::INVALID_REQUEST, format!("request body over {limit} bytes"))))
 }
 
-async fn internal_rpc(State(s): State<Internal>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    if let Err(why) = local_request(&headers) {
+async fn internal_rpc(State(s): State<Internal>, req: axum::extract::Request) -> Response {
+    // The headers are checked before a byte of the body is read.
+    if let Err(why) = local_request(req.headers()) {
         let v = rpc::response(Json::Null, Err(RpcError::new(rpc::INVALID_REQUEST, why)));
         let mut r = json_response(v, false);
         *r.status_mut() = StatusCode::FORBIDDEN;
         return r;
     }
-    let Ok(body) = body else { return json_response(too_large(INTERNAL_BODY), false) };
+    let Ok(body) = axum::body::to_bytes(req.into_body(), INTERNAL_BODY).await else { return json_response(too_large(INTERNAL_BODY), false) };
     let v = match rpc::parse(&body) {
         Err(e) => e,
         Ok((id, method, params)) => rpc::response(id, rpc::call(&s.node, &method, &params).await),
@@ -236,10 +277,20 @@ async fn public_rpc(State(s): State<Public>, ConnectInfo(from): ConnectInfo<Sock
             rpc::response(id, Err(e))
         }
         Ok((id, method, params)) => {
-            let allowed = s.rate.lock().map(|mut r| r.allow(from.ip(), s.per_minute, StdInstant::now())).unwrap_or(false);
+            let now = StdInstant::now();
+            let mut allowed = s.rate.lock().map(|mut r| r.allow(from.ip(), s.per_minute, now)).unwrap_or(false);
+            if allowed && method == "answerOffer" {
+                allowed = s.all.lock().map(|mut a| {
+                    if now.duration_since(a.0) >= StdDuration::from_secs(60) {
+                        *a = (now, 0);
+                    }
+                    a.1 += 1;
+                    a.1 <= s.per_minute.saturating_mul(ALL_CLIENTS)
+                }).unwrap_or(false);
+            }
             let permit = if method == "answerOffer" { s.handshakes.clone().try_acquire_owned().ok() } else { None };
             if !allowed {
-                rpc::response(id, Err(ApiError::new(ErrorCode::Busy, "too many requests from this address; wait a minute").into()))
+                rpc::response(id, Err(ApiError::new(ErrorCode::Busy, "too many requests (from this address, or in all); wait a minute").into()))
             } else if method == "answerOffer" && permit.is_none() {
                 rpc::response(id, Err(ApiError::new(ErrorCode::Busy, "too many handshakes at once; try again").into()))
             } else {
@@ -260,7 +311,7 @@ async fn preflight() -> Response {
 
 async fn status(State(s): State<Public>, ConnectInfo(from): ConnectInfo<SocketAddr>) -> Response {
     let now = StdInstant::now();
-    let allowed = s.rate.lock().map(|mut r| r.allow(from.ip(), s.per_minute.saturating_mul(4), now)).unwrap_or(false);
+    let allowed = s.status_rate.lock().map(|mut r| r.allow(from.ip(), s.per_minute.saturating_mul(4), now)).unwrap_or(false);
     if !allowed {
         let mut r = (StatusCode::TOO_MANY_REQUESTS, "too many requests from this address; wait a minute").into_response();
         add_cors(r.headers_mut());

@@ -58,6 +58,8 @@ struct Conn {
 pub const ICE_GRACE: Duration = Duration::from_secs(5);
 /// How long a connection closed in agreement may take to deliver what it buffers.
 pub const RETIRE_LIMIT: Duration = Duration::from_secs(5);
+/// Candidates a peer's offer may carry (a browser sends one or two per interface).
+const MAX_OFFER_CANDIDATES: usize = 16;
 /// Retiring connections at once (beyond it one closes at once, its data dropped).
 const MAX_RETIRING: usize = 64;
 /// The largest frame str0m takes (its buffer is 128 KiB; the core's frames are 64 KiB).
@@ -149,6 +151,8 @@ impl Conns {
             }
         }
         let described = match offer {
+            // A peer's offer names the addresses this node will send ICE checks to: a few.
+            Some(text) if text.matches("a=candidate").count() > MAX_OFFER_CANDIDATES => Err(format!("over {MAX_OFFER_CANDIDATES} candidates in the offer")),
             Some(text) => SdpOffer::from_sdp_string(text).map_err(|e| format!("bad offer SDP: {e}")).and_then(|offer| {
                 let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("offer refused: {e}"))?;
                 rtc.direct_api().create_data_channel(channel_config());

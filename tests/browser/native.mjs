@@ -22,7 +22,7 @@ export async function startNative(name, seeds = [], { api = 0, pub = 0, dir } = 
   const path = join(dir, "config.toml");
   const set = { api_address: `"127.0.0.1:${api}"`, public_address: `"127.0.0.1:${pub}"`, seeds: JSON.stringify(seeds) };
   const lines = readFileSync(path, "utf8").split("\n").map((l) => {
-    const k = Object.keys(set).find((k) => l.startsWith(`${k} =`));
+    const k = Object.keys(set).find((k) => l.startsWith(`${k} =`) || l.startsWith(`# ${k} =`));
     return k ? `${k} = ${set[k]}` : l;
   });
   writeFileSync(path, lines.join("\n"));
