@@ -308,10 +308,12 @@ impl Driver {
     fn persist(&mut self) {
         let Some(disk) = &self.disk else { return };
         let node = self.front.node_mut();
-        let changed = node.take_store_changes();
+        let mut changed = node.take_store_changes();
         if changed.is_empty() {
             return;
         }
+        let mut seen = std::collections::HashSet::new();
+        changed.retain(|s| seen.insert(*s));
         let store = self.front.node().store();
         if let Err(e) = disk.apply(changed.iter().map(|s| (*s, store.held_at(*s)))) {
             self.disk_errors += 1;

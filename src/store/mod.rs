@@ -321,21 +321,29 @@ impl Store {
 
     /// From now on, note every slot whose record changes (see [`Store::take_changes`]).
     pub fn keep_journal(&mut self) {
-        self.journal.get_or_insert_with(Vec::new);
+        if !cfg!(target_arch = "wasm32") {
+            self.journal.get_or_insert_with(Vec::new);
+        }
     }
 
-    /// The slots changed since the last call, each once, in order of change; what they
-    /// hold now is [`Store::held_at`] (`None`: dropped).
+    /// The slots changed since the last call, in order of change (a slot may repeat);
+    /// what they hold now is [`Store::held_at`] (`None`: dropped).
     pub fn take_changes(&mut self) -> Vec<(Did, Did)> {
-        let Some(j) = self.journal.as_mut() else { return Vec::new() };
-        let mut out = std::mem::take(j);
-        let mut seen = std::collections::HashSet::new();
-        out.retain(|s| seen.insert(*s));
-        out
+        self.journal().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The journal, if kept (never in the browser: no disk there, and no bytes for it in
+    /// the wasm).
+    fn journal(&mut self) -> Option<&mut Vec<(Did, Did)>> {
+        if cfg!(target_arch = "wasm32") {
+            None
+        } else {
+            self.journal.as_mut()
+        }
     }
 
     fn note(&mut self, slot: (Did, Did)) {
-        if let Some(j) = self.journal.as_mut() {
+        if let Some(j) = self.journal() {
             j.push(slot);
         }
     }
@@ -587,7 +595,7 @@ impl Store {
         let before = self.held.len();
         let mut freed = 0;
         let mut gone = Vec::new();
-        let journal = self.journal.is_some();
+        let journal = self.journal().is_some();
         self.held.retain(|h| {
             let keep = h.record.expires_at >= ms;
             if !keep {
