@@ -54,16 +54,36 @@ export class Persisted {
   private constructor(private readonly db: IDBDatabase) {}
 
   static async open(name: string): Promise<Persisted> {
-    const r = indexedDB.open(`rings-node/${name}`, 1);
+    const r = indexedDB.open(`rings-node/${name}`, 2);
     r.onupgradeneeded = () => {
-      r.result.createObjectStore("peers", { keyPath: "did" });
-      r.result.createObjectStore("records", { keyPath: "id" });
+      // Version 1 had peers and records; version 2 adds the bootstrap URLs.
+      for (const [store, keyPath] of [["peers", "did"], ["records", "id"], ["bootstrap", "url"]]) {
+        if (!r.result.objectStoreNames.contains(store)) r.result.createObjectStore(store, { keyPath });
+      }
     };
     return new Persisted(await request(r));
   }
 
-  private store(name: "peers" | "records", mode: IDBTransactionMode): IDBObjectStore {
+  private store(name: "peers" | "records" | "bootstrap", mode: IDBTransactionMode): IDBObjectStore {
     return this.db.transaction(name, mode).objectStore(name);
+  }
+
+  /** Records a bootstrap URL that linked; the 16 most recent are kept. */
+  async putBootstrap(url: string): Promise<void> {
+    await request(this.store("bootstrap", "readwrite").put({ url, seen: Date.now() }));
+    const all = await this.bootstraps();
+    if (all.length > 16) {
+      const store = this.store("bootstrap", "readwrite");
+      for (const old of all.slice(16)) store.delete(old);
+    }
+  }
+
+  /** Bootstrap URLs that linked, most recent first. */
+  async bootstraps(): Promise<string[]> {
+    const all: unknown[] = await request(this.store("bootstrap", "readonly").getAll());
+    const ok = (x: unknown): x is { url: string; seen: number } =>
+      typeof x === "object" && x !== null && "url" in x && typeof x.url === "string" && "seen" in x && typeof x.seen === "number";
+    return all.filter(ok).sort((a, b) => b.seen - a.seen).map((b) => b.url);
   }
 
   /** Records a peer; the cache keeps the 64 most recently seen. */

@@ -38,8 +38,10 @@ export interface ProviderOptions {
 export interface RejoinOptions {
   /** The BroadcastChannel same-origin tabs share (default "rings-node"). */
   channel?: string;
-  /** How long to wait for cached peers, then for any tab (ms each; default 1,500). */
+  /** How long to wait for cached peers, then for any tab, then for each bootstrap URL (ms each; default 1,500). */
   timeoutMs?: number;
+  /** Native nodes' public endpoints to try after the cached ones (see `connectViaHttp`). */
+  bootstrap?: string[];
 }
 
 /** A handler for the Provider event `K`. */
@@ -122,15 +124,40 @@ export class Provider {
 
   /**
    * Rejoins the ring without a manual handshake: posts an offer on a BroadcastChannel to
-   * the cached peers (`persist`), then to any tab; links to the first that answers
-   * and joins through it, then republishes the records kept in IndexedDB. Resolves to the
-   * peer's DID; rejects with `CONNECT_FAILED` if nobody answered.
+   * the cached peers (`persist`), then to any tab; then tries the native nodes' URLs
+   * that linked before (`persist`) and those in `bootstrap`, in turn. Links to the first
+   * that answers and joins through it, then republishes the records kept in IndexedDB.
+   * Resolves to the peer's DID; rejects with `CONNECT_FAILED` if nobody answered.
    */
   async rejoin(options: RejoinOptions = {}): Promise<string> {
     this.open();
     const wait = options.timeoutMs ?? 1500;
     need(Number.isFinite(wait) && wait > 0, "timeoutMs must be positive");
-    const bc = new BroadcastChannel(options.channel ?? "rings-node");
+    const given = options.bootstrap ?? [];
+    need(Array.isArray(given) && given.every((u) => typeof u === "string"), "bootstrap must be an array of URLs");
+    const peer = await this.rejoinLocally(options.channel ?? "rings-node", wait).catch(async (local: unknown) => {
+      const urls = [...new Set([...(await this.cachedBootstraps()), ...given])];
+      for (const url of urls) {
+        if (this.closed) break;
+        try {
+          return await this.connectViaHttp(url, { timeoutMs: wait });
+        } catch {
+          // the next one
+        }
+      }
+      throw urls.length === 0 ? local : new RingsError("CONNECT_FAILED", `no cached peer, no other tab and none of ${urls.join(", ")} answered`);
+    });
+    void this.republish();
+    return peer;
+  }
+
+  /** Bootstrap URLs that linked (`connectViaHttp`), most recent first (empty without `persist`). */
+  async cachedBootstraps(): Promise<string[]> {
+    return this.saved ? this.saved.bootstraps().catch(() => []) : [];
+  }
+
+  private async rejoinLocally(channel: string, wait: number): Promise<string> {
+    const bc = new BroadcastChannel(channel);
     const id = Array.from(randomBytes(8), (b) => b.toString(16).padStart(2, "0")).join("");
     let answered: (answer: string) => void = () => undefined;
     const answer = new Promise<string>((ok) => (answered = ok));
@@ -148,9 +175,7 @@ export class Provider {
         if (got) break;
       }
       if (!got) throw new RingsError("CONNECT_FAILED", "no cached peer and no other tab answered");
-      const peer = await this.acceptAnswer(got);
-      void this.republish();
-      return peer;
+      return await this.acceptAnswer(got);
     } finally {
       bc.close();
     }
@@ -236,7 +261,9 @@ export class Provider {
       const code = field(field(err, "data"), "code");
       rethrow(Object.assign(new Error(`${url}: ${typeof message === "string" ? message : "no answer"}`), { code: typeof code === "string" ? code : "CONNECT_FAILED" }));
     }
-    return this.acceptAnswer(result);
+    const peer = await this.acceptAnswer(result);
+    if (this.saved) await this.saved.putBootstrap(url).catch(() => undefined);
+    return peer;
   }
 
   /** Opens a direct link to `did`, signalled through the ring (no server). */

@@ -252,3 +252,29 @@ fn silent_connections_are_bounded_per_client_and_in_all_and_cut_off() {
     // And the internal endpoint did not notice.
     assert_eq!(ok(&node.api, "nodeDid", json!({})), node.did.as_str());
 }
+
+#[test]
+fn a_session_made_by_new_session_runs_the_node_without_its_account_key() {
+    let dir = scratch("new-session");
+    init(&dir, ANY_PORTS);
+    let out = rings(&["new-session"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(said.contains("session.key"), "{said}");
+    // The account key goes elsewhere; the node runs on the session alone, as the account.
+    std::fs::rename(dir.join("account.key"), dir.join("offline.key")).unwrap();
+    let p = dir.join("config.toml");
+    let t = std::fs::read_to_string(&p).unwrap().replace("session_file = \"\"", "session_file = \"session.key\"");
+    std::fs::write(&p, t).unwrap();
+    let node = run(&dir);
+    let did = said.split("account ").nth(1).and_then(|r| r.split(',').next()).unwrap_or_default().to_string();
+    assert_eq!(node.did, did, "{said}");
+    assert_eq!(ok(&node.api, "nodeDid", json!({})), node.did.as_str());
+    drop(node);
+    // A session for another network is refused, naming the file.
+    let t = std::fs::read_to_string(&p).unwrap().replace("network = 1", "network = 2");
+    std::fs::write(&p, t).unwrap();
+    let out = rings(&["run"], &dir);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("session.key"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -300,3 +300,68 @@ fn without_storage_a_restart_forgets_and_with_it_the_node_remembers_its_seeds() 
     let leaf = run(&dir);
     eventually(60, "the restarted leaf rejoins through the URL it remembered", || ring_is_sorted(&[&hub, &leaf]));
 }
+
+/// A STUN server on loopback that tells every asker it is at 127.0.0.99 (its own port):
+/// what a NAT would do. Returns its address.
+fn fake_stun() -> std::net::SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let at = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            // A binding request (RFC 8489): type 0x0001, the magic cookie, a transaction.
+            if n < 20 || buf[..2] != [0, 1] || buf[4..8] != [0x21, 0x12, 0xa4, 0x42] {
+                continue;
+            }
+            // Its success response: XOR-MAPPED-ADDRESS 127.0.0.99:port.
+            let mut out = vec![0x01, 0x01, 0, 12];
+            out.extend_from_slice(&buf[4..20]);
+            out.extend_from_slice(&[0, 0x20, 0, 8, 0, 1]);
+            out.extend_from_slice(&(from.port() ^ 0x2112).to_be_bytes());
+            out.extend([127u8, 0, 0, 99].iter().zip([0x21u8, 0x12, 0xa4, 0x42]).map(|(a, k)| a ^ k));
+            let _ = sock.send_to(&out, from);
+        }
+    });
+    at
+}
+
+/// `start`, with these STUN servers appended to the config (a TOML table goes last).
+fn start_with_stun(name: &str, seeds: &[&str], stun: &[String]) -> Node {
+    let dir = scratch(name);
+    let seeds = format!("[{}]", seeds.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "));
+    let mut set: Vec<(&str, &str)> = ANY_PORTS.to_vec();
+    set.push(("seeds", &seeds));
+    let path = init(&dir, &set);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for s in stun {
+        text.push_str(&format!("\n[[ice_servers]]\nurls = \"stun:{s}\"\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    run(&dir)
+}
+
+#[test]
+fn stun_servers_give_server_reflexive_candidates_and_a_silent_one_delays_little() {
+    use rings_node::signal::Signal;
+    let stun = fake_stun();
+    let a = start_with_stun("stun-a", &[], &[stun.to_string()]);
+    let t = std::time::Instant::now();
+    let offer = ok(&a.api, "createOffer", json!({}));
+    let sdp = Signal::from_text(offer.as_str().unwrap()).unwrap().sdp;
+    assert!(sdp.contains("127.0.0.99") && sdp.contains("typ srflx"), "{sdp}");
+    assert!(t.elapsed().as_millis() < 500, "waited {:?} for an answering server", t.elapsed());
+    assert!(ok(&a.api, "nodeInfo", json!({}))["stats"]["stunMapped"].as_u64().unwrap() >= 1);
+    // Another node links to it as before (the host candidates work on loopback), and
+    // answers with its own server-reflexive candidate.
+    let b = start_with_stun("stun-b", &[&a.public], &[stun.to_string()]);
+    eventually(30, "the two form a ring", || ring_is_sorted(&[&a, &b]));
+    assert!(ok(&b.api, "nodeInfo", json!({}))["stats"]["stunMapped"].as_u64().unwrap() >= 1);
+    // A server that never answers costs the wait (0.5 s), not the description.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let c = start_with_stun("stun-c", &[], &[silent.local_addr().unwrap().to_string()]);
+    let t = std::time::Instant::now();
+    let sdp = Signal::from_text(ok(&c.api, "createOffer", json!({})).as_str().unwrap()).unwrap().sdp;
+    let waited = t.elapsed();
+    assert!(!sdp.contains("typ srflx") && sdp.contains("typ host"), "{sdp}");
+    assert!((400..3000).contains(&waited.as_millis()), "waited {waited:?}");
+}

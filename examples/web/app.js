@@ -26,9 +26,10 @@ const viaHttp = () => {
   return provider.connectViaHttp(u).then((did) => log(`linked to the native node ${did}`), (e) => log(`${u}: ${e.code}: ${e.message}`));
 };
 $("connect").onclick = viaHttp;
-provider.rejoin({ channel, timeoutMs: 800 }).then(
+// Other tabs first, then the native nodes this tab's cache remembers, then the field's.
+provider.rejoin({ channel, timeoutMs: 800, bootstrap: [$("bootstrap").value.trim()] }).then(
   (did) => log(`linked to ${did}`),
-  () => { log("no other tab answered: trying the bootstrap node"); return viaHttp(); },
+  (e) => log(`${e.code}: ${e.message} (open another tab, start a native node, or paste an offer)`),
 );
 
 $("send").onclick = () => chat.send($("to").value.trim(), $("text").value).then(() => log("sent"), (e) => log(`${e.code}: ${e.message}`));

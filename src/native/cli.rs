@@ -34,6 +34,19 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Delegates a new session key from the config's account key (its network and
+    /// session_ttl_days) to a file; set `session_file` to it and the account key may
+    /// live elsewhere.
+    NewSession {
+        #[arg(short, long, default_value = "config.toml")]
+        config: PathBuf,
+        /// Where the session goes (default: session.key beside the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing session file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Runs the node until SIGINT or SIGTERM (then leaves the ring and exits 0).
     Run {
         #[arg(short, long, default_value = "config.toml")]
@@ -134,6 +147,7 @@ pub fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Init { location, force } => init(&location, force),
         Cmd::Run { config } => run(&config),
+        Cmd::NewSession { config, out, force } => new_session(&config, out, force),
         Cmd::Connect { to: ConnectTo::Node { url }, client } => rpc(&client, "connectPeerViaHttp", json!({ "url": url })),
         Cmd::Connect { to: ConnectTo::Did { did }, client } => rpc(&client, "connectWithDid", json!({ "did": did })),
         Cmd::Peer { cmd: PeerCmd::List, client } => rpc(&client, "listPeers", json!({})),
@@ -175,6 +189,18 @@ fn init(location: &std::path::Path, force: bool) -> Result<(), String> {
     let account = keys::write_new_key(&cfg.key_file, force)?;
     std::fs::write(location, DEFAULT_CONFIG).map_err(|e| format!("cannot write {}: {e}", location.display()))?;
     println!("wrote {} and {} (account {})", location.display(), cfg.key_file.display(), account.did().to_checksum());
+    Ok(())
+}
+
+fn new_session(config: &std::path::Path, out: Option<PathBuf>, force: bool) -> Result<(), String> {
+    let cfg = Config::load(config).map_err(|e| e.to_string())?;
+    let out = out.unwrap_or_else(|| config.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("session.key"), |d| d.join("session.key")));
+    let account = keys::read_key(&cfg.key_file)?;
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let ttl = crate::time::Duration::from_secs(u64::from(cfg.raw.session_ttl_days) * 86_400);
+    let s = keys::write_session(&out, &account, cfg.raw.network, crate::time::Instant(wall), ttl, force)?;
+    let days = cfg.raw.session_ttl_days;
+    println!("wrote {} (account {}, network {}, valid {days} days): set session_file to it", out.display(), s.did().to_checksum(), cfg.raw.network);
     Ok(())
 }
 

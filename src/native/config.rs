@@ -17,6 +17,9 @@ network = 1
 key_file = "account.key"
 # How long the session key this node makes at start is valid, in days.
 session_ttl_days = 30
+# Or a session made beforehand by `rings new-session` (then the account key may live
+# elsewhere): relative to this file; "" makes one from key_file at each start.
+session_file = ""
 
 # The addresses WebRTC binds on: each connection gets a UDP port of its own on every one
 # (as a browser's RTCPeerConnection does), announced as a host candidate. Concrete
@@ -25,7 +28,8 @@ udp_listen = ["127.0.0.1:0"]
 # Public IPs that map 1:1 to the addresses above, every port (a cloud instance's address,
 # a 1:1 NAT): announced as server-reflexive candidates with the same port.
 external_ips = []
-# ICE servers handed to nothing yet but checked: stun:/turn: URLs.
+# STUN servers: each connection asks them for its public address (a server-reflexive
+# candidate, in its offer or answer). turn: URLs are checked but not used (no TURN client).
 # [[ice_servers]]
 # urls = "stun:127.0.0.1:3478"
 # username = ""
@@ -78,6 +82,8 @@ pub struct Config {
     pub key_file: PathBuf,
     #[serde(default = "default_ttl_days")]
     pub session_ttl_days: u32,
+    #[serde(default)]
+    pub session_file: String,
     #[serde(default = "default_udp")]
     pub udp_listen: Vec<String>,
     #[serde(default)]
@@ -143,11 +149,29 @@ pub struct Checked {
     pub key_file: PathBuf,
     pub udp_listen: Vec<IpAddr>,
     pub external_ips: Vec<IpAddr>,
+    /// The `stun:` servers, resolved (TURN is not served: str0m has no TURN client).
+    pub stun: Vec<SocketAddr>,
     /// `storage_path`, relative to the config file's folder (`None`: in memory).
     pub storage: Option<PathBuf>,
+    /// `session_file`, likewise (`None`: a session from `key_file` at start).
+    pub session: Option<PathBuf>,
     pub api_address: SocketAddr,
     pub public_address: Option<SocketAddr>,
     pub seeds: Vec<HttpUrl>,
+}
+
+/// `host[:port]` of a `stun:` URL (port 3478 if none; a `?transport=udp` is allowed),
+/// resolved to its first address.
+fn stun_address(rest: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let hostport = match rest.split_once('?') {
+        Some((h, "transport=udp")) => h,
+        Some((_, q)) => return Err(format!("{q:?}: only UDP is served")),
+        None => rest,
+    };
+    // No port: a name or IPv4 address without a colon, or a bracketed IPv6 address.
+    let with_port = if hostport.ends_with(']') || !hostport.contains(':') { format!("{hostport}:3478") } else { hostport.to_string() };
+    with_port.to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or_else(|| "no address".to_string())
 }
 
 /// An `http://host:port[/path]` URL (the seeds' and `connectPeerViaHttp`'s).
@@ -251,10 +275,17 @@ impl Config {
         if external_ips.len() > 8 {
             return Err(field("external_ips", "at most 8 addresses"));
         }
+        let mut stun = Vec::new();
+        if self.ice_servers.len() > 8 {
+            return Err(field("ice_servers", "at most 8 servers"));
+        }
         for s in &self.ice_servers {
             let ok = ["stun:", "turn:", "turns:"].iter().any(|p| s.urls.strip_prefix(p).is_some_and(|r| !r.is_empty()));
             if !ok {
                 return Err(field("ice_servers.urls", format!("{:?} is not a stun:, turn: or turns: URL", s.urls)));
+            }
+            if let Some(rest) = s.urls.strip_prefix("stun:") {
+                stun.push(stun_address(rest).map_err(|e| field("ice_servers.urls", format!("{:?}: {e}", s.urls)))?);
             }
         }
         let api_address = socket("api_address", &self.api_address)?;
@@ -284,7 +315,8 @@ impl Config {
         let rel = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
         let key_file = rel(&self.key_file);
         let storage = (!self.storage_path.is_empty()).then(|| rel(Path::new(&self.storage_path)));
-        Ok(Checked { key_file, udp_listen, external_ips, storage, api_address, public_address, seeds, raw: self })
+        let session = (!self.session_file.is_empty()).then(|| rel(Path::new(&self.session_file)));
+        Ok(Checked { key_file, udp_listen, external_ips, stun, storage, session, api_address, public_address, seeds, raw: self })
     }
 }
 
@@ -332,6 +364,17 @@ mod tests {
         // A TOML error names the line.
         let e = parse("network = 1\nnetwrk = 3\n").unwrap_err().0;
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn stun_servers_are_resolved_and_turn_is_only_checked() {
+        let c = parse("[[ice_servers]]\nurls = \"stun:127.0.0.1:3479\"\n[[ice_servers]]\nurls = \"stun:127.0.0.2\"\n[[ice_servers]]\nurls = \"turn:127.0.0.1:3478\"\nusername = \"u\"\ncredential = \"p\"").unwrap();
+        assert_eq!(c.stun, ["127.0.0.1:3479".parse().unwrap(), "127.0.0.2:3478".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(parse("[[ice_servers]]\nurls = \"stun:[::1]\"").unwrap().stun, ["[::1]:3478".parse::<SocketAddr>().unwrap()]);
+        for bad in ["stun:127.0.0.1:99999", "stun:127.0.0.1:1?transport=tcp"] {
+            let e = parse(&format!("[[ice_servers]]\nurls = \"{bad}\"")).unwrap_err().0;
+            assert!(e.contains("ice_servers.urls"), "{bad}: {e}");
+        }
     }
 
     #[test]

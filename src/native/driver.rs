@@ -14,6 +14,7 @@ use super::storage::Disk;
 use super::rtc::{Conns, Datagram, RtcEvent};
 use crate::api::{data_channel_config, ApiError, ErrorCode, Front, Value, Wait};
 use crate::identity::Session;
+use crate::link::ConnId;
 use crate::link::CloseReason;
 use crate::node::LinkIo;
 use crate::store::Record;
@@ -101,6 +102,8 @@ pub struct Options {
     /// The addresses every connection binds a UDP socket of its own on.
     pub ips: Vec<std::net::IpAddr>,
     pub external: Vec<std::net::IpAddr>,
+    /// STUN servers each connection asks for its server-reflexive address.
+    pub stun: Vec<std::net::SocketAddr>,
     /// Room for records, in bytes.
     pub store_bytes: usize,
     /// Where the store's changes go, and what it held before (taken back at start).
@@ -163,7 +166,7 @@ pub fn spawn(o: Options) -> Result<(Handle, tokio::task::JoinHandle<()>), ApiErr
     let handle = Handle { tx, did, network, disk: o.disk.clone() };
     let d = Driver {
         front,
-        conns: Conns::new(o.ips, o.external, dgram_tx),
+        conns: Conns::new(o.ips, o.external, o.stun, dgram_tx),
         disk: o.disk,
         disk_errors: 0,
         events: VecDeque::new(),
@@ -254,12 +257,13 @@ impl Driver {
             let now = self.now();
             for e in self.conns.poll(StdInstant::now()) {
                 work = true;
-                let node = self.front.node_mut();
                 match e {
-                    RtcEvent::Open(c) => node.handle_link_open(now, c),
+                    RtcEvent::Described(c, Ok(sdp)) => self.front.handle_description(now, c, sdp),
+                    RtcEvent::Described(c, Err(e)) => self.description_failed(c, e),
+                    RtcEvent::Open(c) => self.front.node_mut().handle_link_open(now, c),
                     // A bad frame is counted by the core.
-                    RtcEvent::Frame(c, bytes) => drop(node.handle_link_frame(now, c, &bytes)),
-                    RtcEvent::Closed(c) => node.handle_link_closed(now, c),
+                    RtcEvent::Frame(c, bytes) => drop(self.front.node_mut().handle_link_frame(now, c, &bytes)),
+                    RtcEvent::Closed(c) => self.front.node_mut().handle_link_closed(now, c),
                 }
             }
             work |= self.front.drain_events();
@@ -325,13 +329,9 @@ impl Driver {
         let now = self.now();
         match io {
             LinkIo::Create { conn, answer_to } => match self.conns.create(StdInstant::now(), conn, answer_to.as_deref()) {
-                Ok(sdp) => self.front.handle_description(now, conn, sdp),
-                Err(e) => {
-                    let e = self.front.description_error(conn, e);
-                    self.front.connection_failed(conn, Some(e));
-                    self.conns.close(conn);
-                    self.front.node_mut().handle_link_closed(now, conn);
-                }
+                Ok(Some(sdp)) => self.front.handle_description(now, conn, sdp),
+                Ok(None) => {} // described once its STUN servers answer
+                Err(e) => self.description_failed(conn, e),
             },
             LinkIo::SetAnswer { conn, sdp } => {
                 if let Err(e) = self.conns.set_answer(conn, &sdp) {
@@ -347,6 +347,15 @@ impl Driver {
             LinkIo::Close { conn, reason: CloseReason::PeerClosed | CloseReason::Drained } => self.conns.retire(StdInstant::now(), conn),
             LinkIo::Close { conn, .. } => self.conns.close(conn),
         }
+    }
+
+    /// A connection that could not describe itself: its request fails, it closes.
+    fn description_failed(&mut self, conn: ConnId, why: String) {
+        let now = self.now();
+        let e = self.front.description_error(conn, why);
+        self.front.connection_failed(conn, Some(e));
+        self.conns.close(conn);
+        self.front.node_mut().handle_link_closed(now, conn);
     }
 
     fn call(&mut self, call: Call, reply: Reply) {
@@ -372,6 +381,7 @@ impl Driver {
                 let extra = vec![
                     ("connections", self.conns.len().into()),
                     ("strayDatagrams", self.conns.stray.into()),
+                    ("stunMapped", self.conns.stun_mapped.into()),
                     ("droppedEvents", self.dropped_events.into()),
                     ("diskErrors", self.disk_errors.into()),
                     ("records", f.node().store().len().into()),

@@ -7,7 +7,7 @@ use std::path::Path;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use crate::identity::{AccountKind, LocalAccount, Session};
+use crate::identity::{AccountKind, LocalAccount, PublicKeyBytes, Session};
 use crate::time::{Duration, Instant};
 
 /// 32 bytes from the operating system.
@@ -33,21 +33,30 @@ pub fn write_new_key(path: &Path, force: bool) -> Result<LocalAccount, String> {
             break a;
         }
     };
+    write_private(path, &format!("{}\n", hex(&secret)), force)?;
+    Ok(account)
+}
+
+/// Writes `text` to `path` (mode 0600): whole to a new file beside it, synced, then
+/// renamed over, so a crash leaves the old file or the new one, never a torn one;
+/// refuses to replace an existing file unless `force`.
+fn write_private(path: &Path, text: &str, force: bool) -> Result<(), String> {
     if path.exists() && !force {
         return Err(format!("{} exists (use --force to replace it)", path.display()));
     }
-    // Written whole to a new 0600 file beside it, synced, then renamed over: a crash
-    // leaves the old key or the new one, never a torn file.
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        writeln!(f, "{}", hex(&secret))?;
+        f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        if !force && path.exists() {
-            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "appeared meanwhile"));
+        if force {
+            std::fs::rename(&tmp, path)?;
+        } else {
+            // A file that appeared meanwhile is not replaced: a hard link fails on it.
+            std::fs::hard_link(&tmp, path)?;
+            std::fs::remove_file(&tmp)?;
         }
-        std::fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::File::open(dir)?.sync_all()?;
         }
@@ -56,17 +65,49 @@ pub fn write_new_key(path: &Path, force: bool) -> Result<LocalAccount, String> {
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         format!("cannot write {}: {e}", path.display())
-    })?;
-    Ok(account)
+    })
+}
+
+/// Refuses a secret file others can read.
+fn check_private(path: &Path, what: &str) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))?;
+    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!("the {what} {} is readable by others (mode {mode:o}): chmod 600 it", path.display()));
+    }
+    Ok(())
+}
+
+/// `rings new-session`: a session key delegated by `account` for `ttl` from `now`,
+/// written to `path` (0600: the session secret and the signed delegation, hex, one per
+/// line). A node given it (`session_file`) runs without the account key.
+pub fn write_session(path: &Path, account: &LocalAccount, network: u32, now: Instant, ttl: Duration, force: bool) -> Result<Session, String> {
+    let mut rng = os_rng()?;
+    let key = Session::generate_key(&mut rng);
+    let delegation = account.delegate(AccountKind::Eip191, &PublicKeyBytes::of(key.verifying_key()), network, now, ttl);
+    let encoded = postcard::to_allocvec(&delegation).map_err(|e| e.to_string())?;
+    write_private(path, &format!("{}\n{}\n", hex(&key.to_bytes()), hex(&encoded)), force)?;
+    Session::new(key, delegation).map_err(|e| format!("{e:?}"))
+}
+
+/// Reads a session file written by [`write_session`]: its delegation must hold, be for
+/// `network` and be valid at `now` (wall clock).
+pub fn read_session(path: &Path, network: u32, now: Instant) -> Result<Session, String> {
+    check_private(path, "session file")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the session file {}: {e}", path.display()))?;
+    let bad = |why: &str| format!("session file {}: {why}", path.display());
+    let mut lines = text.lines().map(str::trim);
+    let secret = lines.next().and_then(unhex).filter(|b| b.len() == 32).ok_or_else(|| bad("the first line is not a 64-digit hex key"))?;
+    let delegation = lines.next().and_then(unhex).ok_or_else(|| bad("the second line is not hex"))?;
+    let delegation: crate::identity::Delegation = postcard::from_bytes(&delegation).map_err(|_| bad("not a delegation"))?;
+    let key = k256::ecdsa::SigningKey::from_slice(&secret).map_err(|_| bad("not a secp256k1 key"))?;
+    delegation.verify(network, now, Duration::from_secs(60)).map_err(|e| bad(&format!("{e:?} (network {network}, make a new one: rings new-session)")))?;
+    Session::new(key, delegation).map_err(|e| bad(&format!("{e:?}")))
 }
 
 /// Reads an account key file written by [`write_new_key`].
 pub fn read_key(path: &Path) -> Result<LocalAccount, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
-    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!("the key file {} is readable by others (mode {mode:o}): chmod 600 it", path.display()));
-    }
+    check_private(path, "key file")?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
     let t = text.trim();
     let t = t.strip_prefix("0x").unwrap_or(t);
@@ -119,6 +160,35 @@ mod tests {
         assert_eq!(read_key(&p).unwrap().did(), b.did());
         std::fs::write(&p, "zz").unwrap();
         assert!(read_key(&p).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_session_file_is_read_back_only_for_its_network_and_time() {
+        let dir = std::env::temp_dir().join(format!("rings-session-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let account = write_new_key(&dir.join("account.key"), false).unwrap();
+        let p = dir.join("session.key");
+        let now = Instant(1_800_000_000_000);
+        let day = Duration::from_secs(86_400);
+        let s = write_session(&p, &account, 7, now, day, false).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(write_session(&p, &account, 7, now, day, false).unwrap_err().contains("--force"));
+        let back = read_session(&p, 7, now).unwrap();
+        assert_eq!((back.did(), back.delegation()), (account.did(), s.delegation()));
+        assert!(read_session(&p, 8, now).is_err(), "another network");
+        assert!(read_session(&p, 7, Instant(now.0 + 2 * 86_400_000)).is_err(), "expired");
+        // A tampered delegation or a key that is not the delegated one is refused.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let (key, deleg) = text.split_once('\n').unwrap();
+        let other = write_session(&dir.join("other.key"), &account, 7, now, day, false).unwrap();
+        assert_ne!(other.delegation(), s.delegation());
+        let other_key = std::fs::read_to_string(dir.join("other.key")).unwrap();
+        std::fs::write(&p, format!("{}\n{deleg}", other_key.lines().next().unwrap())).unwrap();
+        assert!(read_session(&p, 7, now).is_err(), "a key the delegation does not name");
+        std::fs::write(&p, format!("{key}\n00{deleg}")).unwrap();
+        assert!(read_session(&p, 7, now).is_err(), "a garbled delegation");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

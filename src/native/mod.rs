@@ -12,6 +12,7 @@ pub mod keys;
 pub mod rpc;
 pub mod rtc;
 pub mod storage;
+pub mod stun;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,10 +38,18 @@ pub struct Running {
 /// Starts the node of `cfg` on the current tokio runtime: the node task, its UDP
 /// sockets, both HTTP endpoints, and the bootstrap through its seeds.
 pub async fn start(cfg: &Checked) -> Result<Running, String> {
-    let account = keys::read_key(&cfg.key_file)?;
+    if cfg.raw.ice_servers.iter().any(|s| s.urls.starts_with("turn")) {
+        tracing::warn!("turn: servers are not used (str0m has no TURN client); stun: servers are");
+    }
     let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let ttl = Duration::from_secs(u64::from(cfg.raw.session_ttl_days) * 86_400);
-    let session = keys::new_session(&account, cfg.raw.network, Instant(wall), ttl)?;
+    let session = match &cfg.session {
+        Some(path) => keys::read_session(path, cfg.raw.network, Instant(wall))?,
+        None => {
+            let account = keys::read_key(&cfg.key_file)?;
+            let ttl = Duration::from_secs(u64::from(cfg.raw.session_ttl_days) * 86_400);
+            keys::new_session(&account, cfg.raw.network, Instant(wall), ttl)?
+        }
+    };
     let disk = cfg.storage.as_deref().map(storage::Disk::open).transpose()?.map(Arc::new);
     let (restore, bad) = disk.as_ref().map(|d| d.records()).transpose()?.unwrap_or_default();
     if bad > 0 {
@@ -59,6 +68,7 @@ pub async fn start(cfg: &Checked) -> Result<Running, String> {
         max_handshakes: cfg.raw.max_handshakes,
         ips: cfg.udp_listen.clone(),
         external: cfg.external_ips.clone(),
+        stun: cfg.stun.clone(),
         store_bytes: (cfg.raw.storage_capacity_mb as usize) << 20,
         disk: disk.clone(),
         restore,

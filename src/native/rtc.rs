@@ -22,11 +22,14 @@ use str0m::{Candidate as IceCandidate, Event, IceConnectionState, Input, Output,
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use super::stun::Gathering;
 use crate::link::{Candidate, ConnId};
 
 /// What the connections did, for the driver to report to the node.
 #[derive(Debug)]
 pub enum RtcEvent {
+    /// The local description of a connection that waited for its STUN answers.
+    Described(ConnId, Result<String, String>),
     Open(ConnId),
     Frame(ConnId, Vec<u8>),
     Closed(ConnId),
@@ -51,6 +54,8 @@ struct Conn {
     /// Closed in agreement and forgotten by the node: it lives on, silent, only until
     /// its buffered data is acknowledged (or until then).
     retire_at: Option<StdInstant>,
+    /// Waiting for STUN answers before it describes itself.
+    gathering: Option<Gathering>,
 }
 
 /// How long ICE may stay disconnected before the connection counts as lost (consent
@@ -69,6 +74,9 @@ pub struct Conns {
     /// The addresses each connection binds a socket on.
     ips: Vec<IpAddr>,
     external: Vec<IpAddr>,
+    stun: Vec<SocketAddr>,
+    /// Server-reflexive addresses the STUN servers told (each a candidate).
+    pub stun_mapped: u64,
     datagrams: mpsc::Sender<Datagram>,
     map: HashMap<ConnId, Conn>,
     retiring: usize,
@@ -84,10 +92,10 @@ fn channel_config() -> ChannelConfig {
 impl Conns {
     /// Installs the crypto provider (once per process). Each connection binds a socket on
     /// every address of `ips`; what they receive goes to `datagrams`.
-    pub fn new(ips: Vec<IpAddr>, external: Vec<IpAddr>, datagrams: mpsc::Sender<Datagram>) -> Conns {
+    pub fn new(ips: Vec<IpAddr>, external: Vec<IpAddr>, stun: Vec<SocketAddr>, datagrams: mpsc::Sender<Datagram>) -> Conns {
         static INSTALL: std::sync::Once = std::sync::Once::new();
         INSTALL.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
-        Conns { ips, external, datagrams, map: HashMap::new(), retiring: 0, events: Vec::new(), stray: 0 }
+        Conns { ips, external, stun, stun_mapped: 0, datagrams, map: HashMap::new(), retiring: 0, events: Vec::new(), stray: 0 }
     }
 
     /// Binds `conn`'s sockets and starts their readers (on the current tokio runtime).
@@ -135,11 +143,16 @@ impl Conns {
     }
 
     /// A new connection and its local description: our offer, or the answer to `offer`.
-    /// Every local candidate is in it (host addresses, and the announced external IPs).
-    pub fn create(&mut self, now: StdInstant, conn: ConnId, offer: Option<&str>) -> Result<String, String> {
+    /// Every local candidate is in it (host addresses, the announced external IPs, and
+    /// what the STUN servers answer: `Ok(None)` while it waits for them, then an
+    /// [`RtcEvent::Described`]).
+    pub fn create(&mut self, now: StdInstant, conn: ConnId, offer: Option<&str>) -> Result<Option<String>, String> {
+        // A peer's offer names the addresses this node will send ICE checks to: a few.
+        if offer.is_some_and(|t| t.matches("a=candidate").count() > MAX_OFFER_CANDIDATES) {
+            return Err(format!("over {MAX_OFFER_CANDIDATES} candidates in the offer"));
+        }
         let mut rtc = RtcConfig::new().build(now);
         let (sockets, readers) = self.bind(conn)?;
-        let stop = |r: &[tokio::task::JoinHandle<()>]| r.iter().for_each(tokio::task::JoinHandle::abort);
         for (_, local) in &sockets {
             if let Ok(c) = IceCandidate::host(*local, "udp") {
                 rtc.add_local_candidate(c);
@@ -150,25 +163,35 @@ impl Conns {
                 }
             }
         }
-        let described = match offer {
-            // A peer's offer names the addresses this node will send ICE checks to: a few.
-            Some(text) if text.matches("a=candidate").count() > MAX_OFFER_CANDIDATES => Err(format!("over {MAX_OFFER_CANDIDATES} candidates in the offer")),
-            Some(text) => SdpOffer::from_sdp_string(text).map_err(|e| format!("bad offer SDP: {e}")).and_then(|offer| {
-                let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("offer refused: {e}"))?;
-                rtc.direct_api().create_data_channel(channel_config());
-                Ok((answer.to_sdp_string(), None))
-            }),
-            None => {
-                let mut api = rtc.sdp_api();
-                api.add_channel_with_config(channel_config());
-                api.apply().ok_or_else(|| "no offer to make".to_string()).map(|(offer, pending)| (offer.to_sdp_string(), Some(pending)))
+        let gathering = Gathering::start(now, sockets.len(), &self.stun, offer.map(str::to_string), |i, to, bytes| {
+            let _ = sockets[i].0.try_send_to(bytes, to);
+        });
+        let mut c = Conn { rtc, sockets, readers, channel: None, pending: None, queue: VecDeque::new(), queued: 0, next: Some(now), disconnected: None, retire_at: None, gathering: None };
+        if let Some(g) = gathering {
+            c.next = Some(g.until);
+            c.gathering = Some(g);
+            self.map.insert(conn, c);
+            return Ok(None);
+        }
+        match describe(&mut c, offer) {
+            Ok(sdp) => {
+                self.map.insert(conn, c);
+                Ok(Some(sdp))
             }
-        };
-        let (sdp, pending) = described.inspect_err(|_| stop(&readers))?;
-        let channel = None;
-        let c = Conn { rtc, sockets, readers, channel, pending, queue: VecDeque::new(), queued: 0, next: Some(now), disconnected: None, retire_at: None };
-        self.map.insert(conn, c);
-        Ok(sdp)
+            Err(e) => {
+                c.readers.iter().for_each(tokio::task::JoinHandle::abort);
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends `conn`'s wait for STUN answers: it describes itself with what it has.
+    fn gathered(&mut self, conn: ConnId) {
+        let Some(c) = self.map.get_mut(&conn) else { return };
+        let Some(g) = c.gathering.take() else { return };
+        let sdp = describe(c, g.offer.as_deref());
+        c.next = Some(StdInstant::now());
+        self.events.push(RtcEvent::Described(conn, sdp));
     }
 
     /// The peer's answer to our offer.
@@ -259,11 +282,25 @@ impl Conns {
     pub fn receive(&mut self, now: StdInstant, (conn, sock, source, data): Datagram) {
         let Some(c) = self.map.get_mut(&conn) else { return }; // closed meanwhile
         let Some((_, local)) = c.sockets.get(sock) else { return };
+        let local = *local;
+        if let Some(answer) = c.gathering.as_mut().and_then(|g| g.answer(sock, source, &data)) {
+            // A mapped address that is the socket's own adds nothing (no NAT between).
+            if let Some(mapped) = answer.filter(|m| *m != local) {
+                if let Ok(cand) = IceCandidate::server_reflexive(mapped, local, "udp") {
+                    c.rtc.add_local_candidate(cand);
+                    self.stun_mapped += 1;
+                }
+            }
+            if c.gathering.as_ref().is_some_and(|g| g.done(now)) {
+                self.gathered(conn);
+            }
+            return;
+        }
         let Ok(contents) = data.as_slice().try_into() else {
             self.stray += 1;
             return;
         };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: *local, contents });
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: local, contents });
         if !c.rtc.accepts(&input) {
             self.stray += 1;
             return;
@@ -282,6 +319,8 @@ impl Conns {
     /// Runs every connection whose timer is due (or that has new input) until it waits
     /// again; returns what they did.
     pub fn poll(&mut self, now: StdInstant) -> Vec<RtcEvent> {
+        let late: Vec<ConnId> = self.map.iter().filter(|(_, c)| c.gathering.as_ref().is_some_and(|g| g.done(now))).map(|(id, _)| *id).collect();
+        late.into_iter().for_each(|id| self.gathered(id));
         let mut lost = Vec::new();
         let mut retired = Vec::new();
         for (id, c) in self.map.iter_mut() {
@@ -324,6 +363,26 @@ impl Conns {
             if c.retire_at.is_none() {
                 self.events.push(RtcEvent::Closed(id));
             }
+        }
+    }
+}
+
+/// `c`'s local description: the answer to `offer`, or an offer of its own (kept pending
+/// for the answer).
+fn describe(c: &mut Conn, offer: Option<&str>) -> Result<String, String> {
+    match offer {
+        Some(text) => {
+            let offer = SdpOffer::from_sdp_string(text).map_err(|e| format!("bad offer SDP: {e}"))?;
+            let answer = c.rtc.sdp_api().accept_offer(offer).map_err(|e| format!("offer refused: {e}"))?;
+            c.rtc.direct_api().create_data_channel(channel_config());
+            Ok(answer.to_sdp_string())
+        }
+        None => {
+            let mut api = c.rtc.sdp_api();
+            api.add_channel_with_config(channel_config());
+            let (offer, pending) = api.apply().ok_or("no offer to make")?;
+            c.pending = Some(pending);
+            Ok(offer.to_sdp_string())
         }
     }
 }
