@@ -58,9 +58,9 @@ struct Conn {
     gathering: Option<Gathering>,
 }
 
-/// How long ICE may stay disconnected before the connection counts as lost (consent
-/// checks fail for a few seconds on a lossy path and then recover).
-pub const ICE_GRACE: Duration = Duration::from_secs(5);
+/// How long ICE may stay disconnected before the connection counts as lost (a path that
+/// lost its checks for the 7.5 s str0m waits may still recover).
+pub const ICE_GRACE: Duration = Duration::from_secs(2);
 /// How long a connection closed in agreement may take to deliver what it buffers.
 pub const RETIRE_LIMIT: Duration = Duration::from_secs(5);
 /// Candidates a peer's offer may carry (a browser sends one or two per interface).
@@ -151,7 +151,12 @@ impl Conns {
         if offer.is_some_and(|t| t.matches("a=candidate").count() > MAX_OFFER_CANDIDATES) {
             return Err(format!("over {MAX_OFFER_CANDIDATES} candidates in the offer"));
         }
-        let mut rtc = RtcConfig::new().build(now);
+        // A peer that stops answering ICE checks is noticed in about 7.5 s (str0m's
+        // default, 21.5 s, left the ring routing into a dead link for that long).
+        let mut cfg = RtcConfig::new();
+        cfg.set_max_stun_rto(std::time::Duration::from_millis(1500));
+        cfg.set_max_stun_retransmits(6);
+        let mut rtc = cfg.build(now);
         let (sockets, readers) = self.bind(conn)?;
         for (_, local) in &sockets {
             if let Ok(c) = IceCandidate::host(*local, "udp") {

@@ -86,35 +86,6 @@ try {
     assert.ok(ok, "the page's own successor and predecessor are right");
   });
 
-  await test("a reloaded Provider rejoins through the bootstrap URL it cached (no other tab, no URL given)", async () => {
-    const r = await page.evaluate(async (url) => {
-      const persist = `native-rejoin-${Math.random()}`;
-      const account = await H.R.Account.generate();
-      const first = await H.R.Provider.create({ account, persist });
-      await first.connectViaHttp(url);
-      const cached = await first.cachedBootstraps();
-      await first.close();
-      // As after a reload: a new Provider on the same IndexedDB cache, alone in its origin.
-      const again = await H.R.Provider.create({ account: await H.R.Account.generate(), persist });
-      const t0 = performance.now();
-      const via = await again.rejoin({ channel: `none-${persist}`, timeoutMs: 300 });
-      await H.waitFor("joined", () => again.info().joined, 20000);
-      const ms = performance.now() - t0;
-      await again.close();
-      // Without a cache and without URLs it says so.
-      const bare = await H.R.Provider.create({ account: await H.R.Account.generate() });
-      const err = await bare.rejoin({ channel: `none-${persist}`, timeoutMs: 100 }).then(() => "resolved", (e) => e.code);
-      const given = await bare.rejoin({ channel: `none-${persist}`, timeoutMs: 300, bootstrap: [url] });
-      await bare.close();
-      return { cached, via, ms, err, given };
-    }, a.public);
-    assert.deepEqual(r.cached, [a.public]);
-    assert.equal(r.via.toLowerCase(), a.did.toLowerCase());
-    assert.equal(r.err, "CONNECT_FAILED");
-    assert.equal(r.given.toLowerCase(), a.did.toLowerCase());
-    console.log(`      rejoined through the cached URL and joined in ${r.ms.toFixed(0)} ms (after 2 × 300 ms of tab offers)`);
-  });
-
   await test("messages both ways between the page and a native node (namespace chat)", async () => {
     await page.evaluate(() => { window.chat = []; p.client("chat").onMessage((m) => { chat.push({ text: m.text(), from: m.from }); }); });
     await page.evaluate((did) => p.client("chat").send(did, "hello native"), b.did);
@@ -202,6 +173,37 @@ try {
       assert.equal(info.stats?.rejected ?? 0, 0, JSON.stringify(info.stats));
     }
   });
+  // Last: it closes Providers that are in the ring (frames still on their way to them
+  // are then refused, as they should be).
+  await test("a reloaded Provider rejoins through the bootstrap URL it cached (no other tab, no URL given)", async () => {
+    const r = await page.evaluate(async (url) => {
+      const persist = `native-rejoin-${Math.random()}`;
+      const account = await H.R.Account.generate();
+      const first = await H.R.Provider.create({ account, persist });
+      await first.connectViaHttp(url);
+      const cached = await first.cachedBootstraps();
+      await first.close();
+      // As after a reload: a new Provider on the same IndexedDB cache, alone in its origin.
+      const again = await H.R.Provider.create({ account: await H.R.Account.generate(), persist });
+      const t0 = performance.now();
+      const via = await again.rejoin({ channel: `none-${persist}`, timeoutMs: 300 });
+      await H.waitFor("joined", () => again.info().joined, 20000);
+      const ms = performance.now() - t0;
+      await again.close();
+      // Without a cache and without URLs it says so.
+      const bare = await H.R.Provider.create({ account: await H.R.Account.generate() });
+      const err = await bare.rejoin({ channel: `none-${persist}`, timeoutMs: 100 }).then(() => "resolved", (e) => e.code);
+      const given = await bare.rejoin({ channel: `none-${persist}`, timeoutMs: 300, bootstrap: [url] });
+      await bare.close();
+      return { cached, via, ms, err, given };
+    }, a.public);
+    assert.deepEqual(r.cached, [a.public]);
+    assert.equal(r.via.toLowerCase(), a.did.toLowerCase());
+    assert.equal(r.err, "CONNECT_FAILED");
+    assert.equal(r.given.toLowerCase(), a.did.toLowerCase());
+    console.log(`      rejoined through the cached URL and joined in ${r.ms.toFixed(0)} ms (after 2 × 300 ms of tab offers)`);
+  });
+
 } finally {
   await browser.close();
   for (const n of nodes) n.stop();
