@@ -278,3 +278,52 @@ fn a_session_made_by_new_session_runs_the_node_without_its_account_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("session.key"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn the_client_subcommands_drive_a_running_node() {
+    let a = start("cli-a", &[], &[]);
+    let b = start("cli-b", &[], &[]);
+    let dir = scratch("cli-client");
+    // Each prints the JSON-RPC result (pretty JSON) and exits 0; an error exits 1 with
+    // the message on stderr.
+    let cli = |api: &str, args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--api", api]);
+        let o = rings(&all, &dir);
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
+    };
+    let (okay, out, err) = cli(&b.api, &["connect", "node", &a.public]);
+    assert!(okay && out.contains(&a.did), "{out} {err}");
+    let (okay, out, _) = cli(&b.api, &["peer", "list"]);
+    assert!(okay && out.contains(&a.did), "{out}");
+    let (okay, _, err) = cli(&b.api, &["put", "colour", "teal", "--namespace", "cli"]);
+    assert!(okay, "{err}");
+    let (okay, out, _) = cli(&a.api, &["get", "colour", "--namespace", "cli"]);
+    assert!(okay && out.contains("\"text\": \"teal\""), "{out}");
+    let (okay, _, err) = cli(&a.api, &["service", "register", "printer"]);
+    assert!(okay, "{err}");
+    let (okay, out, _) = cli(&b.api, &["service", "lookup", "printer"]);
+    assert!(okay && out.contains(&a.did), "{out}");
+    let (okay, _, err) = cli(&b.api, &["send", &a.did, "hello from the command line"]);
+    assert!(okay, "{err}");
+    let heard = eventually(10, "the message", || {
+        let (_, out, _) = cli(&a.api, &["events"]);
+        if out.contains("hello from the command line") {
+            Ok(out)
+        } else {
+            Err(out)
+        }
+    });
+    assert!(heard.contains(&b.did), "{heard}");
+    let (okay, out, _) = cli(&a.api, &["inspect"]);
+    assert!(okay && out.contains("\"successor\"") && out.contains("\"stats\""), "{out}");
+    let (okay, _, _) = cli(&b.api, &["connect", "did", &a.did]);
+    assert!(okay);
+    let (okay, _, _) = cli(&b.api, &["peer", "disconnect", &a.did]);
+    assert!(okay);
+    // A bad DID, and no node at the address: exit 1 with the reason.
+    let (okay, _, err) = cli(&a.api, &["send", "0x123", "x"]);
+    assert!(!okay && err.contains("DID"), "{err}");
+    let (okay, _, err) = cli("http://127.0.0.1:1", &["peer", "list"]);
+    assert!(!okay && err.contains("127.0.0.1:1"), "{err}");
+}
