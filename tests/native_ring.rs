@@ -34,6 +34,7 @@ fn ring_is_sorted(nodes: &[&Node]) -> Result<(), String> {
 
 #[test]
 fn five_processes_form_one_ring_route_store_and_survive_a_kill() {
+    let _machine = one_at_a_time();
     let first = start("ring-0", &[], &[]);
     let seed = first.public.clone();
     let mut nodes = vec![first];
@@ -56,28 +57,35 @@ fn five_processes_form_one_ring_route_store_and_survive_a_kill() {
         });
     }
 
+    // The key's owner (the successor of its ring key) is to be killed and restarted, so
+    // the key is one that the first node, everyone's seed, does not own: restarted, the
+    // owner rejoins through that seed (a seed restarted with no seeds of its own stays
+    // alone: see Known weaknesses).
+    let mut sorted: Vec<Did> = nodes.iter().map(|n| did(&n.did)).collect();
+    sorted.sort();
+    let owner_of = |name: &str| {
+        let key = Record::key_of(&store_key(b"rings", b'v', name.as_bytes()));
+        *sorted.iter().find(|d| **d >= key).unwrap_or(&sorted[0])
+    };
+    let name = (0..).map(|i| format!("colour-{i}")).find(|k| owner_of(k) != did(&nodes[0].did)).unwrap();
+    let owner = owner_of(&name);
     // Put on one, get on every other.
     let writer = nodes[1].did.clone();
-    ok(&nodes[1].api, "put", json!({ "key": "colour", "value": "teal" }));
+    ok(&nodes[1].api, "put", json!({ "key": name, "value": "teal" }));
     for n in &nodes {
-        let r = ok(&n.api, "get", json!({ "key": "colour" }));
+        let r = ok(&n.api, "get", json!({ "key": name }));
         assert_eq!(r["text"], "teal", "{}: {r}", n.did);
         assert_eq!(r["writer"], nodes[1].did.as_str());
     }
 
-    // The record's owner (the successor of its ring key) is killed with SIGKILL: the
-    // replicas answer.
-    let key = Record::key_of(&store_key(b"rings", b'v', b"colour"));
-    let mut sorted: Vec<Did> = nodes.iter().map(|n| did(&n.did)).collect();
-    sorted.sort();
-    let owner = *sorted.iter().find(|d| **d >= key).unwrap_or(&sorted[0]);
+    // The record's owner is killed with SIGKILL: the replicas answer.
     let at = nodes.iter().position(|n| did(&n.did) == owner).unwrap();
     let dead = nodes.remove(at);
     let dir = dead.dir.clone();
     drop(dead); // SIGKILL
     for n in &nodes {
         let r = eventually(30, "the record is read after its owner died", || {
-            call(&n.api, "get", json!({ "key": "colour" })).map_err(|e| e.to_string()).and_then(|r| if r["text"] == "teal" { Ok(r) } else { Err(r.to_string()) })
+            call(&n.api, "get", json!({ "key": name })).map_err(|e| e.to_string()).and_then(|r| if r["text"] == "teal" { Ok(r) } else { Err(r.to_string()) })
         });
         assert_eq!(r["writer"], writer.as_str());
     }
@@ -90,13 +98,14 @@ fn five_processes_form_one_ring_route_store_and_survive_a_kill() {
     nodes.push(back);
     eventually(60, "the restarted node is back in the ring", || ring_is_sorted(&nodes.iter().collect::<Vec<_>>()));
     let r = eventually(30, "the restarted owner serves the record", || {
-        call(&nodes[4].api, "get", json!({ "key": "colour" })).map_err(|e| e.to_string()).and_then(|r| if r["text"] == "teal" { Ok(r) } else { Err(r.to_string()) })
+        call(&nodes[4].api, "get", json!({ "key": name })).map_err(|e| e.to_string()).and_then(|r| if r["text"] == "teal" { Ok(r) } else { Err(r.to_string()) })
     });
     assert_eq!(r["text"], "teal");
 }
 
 #[test]
 fn every_json_rpc_method_works() {
+    let _machine = one_at_a_time();
     let a = start("methods-a", &[], &[]);
     let b = start("methods-b", &[], &[]);
     // A manual handshake carried by hand: createOffer, answerOffer, acceptAnswer.
@@ -184,6 +193,7 @@ fn every_json_rpc_method_works() {
 
 #[test]
 fn a_flood_of_bogus_offers_leaves_the_node_serving_in_bounded_memory() {
+    let _machine = one_at_a_time();
     let target = start("flood", &[], &[("handshakes_per_minute", "100000")]);
     let before = rss_kib(target.child.id());
     let junk = [
@@ -214,6 +224,7 @@ fn a_flood_of_bogus_offers_leaves_the_node_serving_in_bounded_memory() {
 
 #[test]
 fn the_public_endpoint_limits_each_address() {
+    let _machine = one_at_a_time();
     let n = start("rate", &[], &[("handshakes_per_minute", "5")]);
     for _ in 0..5 {
         assert_eq!(call(&n.public, "answerOffer", json!({ "offer": "x" })).unwrap_err()["data"]["code"], "BAD_OFFER");
@@ -231,6 +242,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn acknowledged_puts_survive_every_holder_killed_at_once() {
+    let _machine = one_at_a_time();
     // A fixed public port for the first node, so the others' seed still points at it
     // after the restart.
     let port = format!("\"127.0.0.1:{}\"", free_port());
@@ -278,6 +290,7 @@ fn acknowledged_puts_survive_every_holder_killed_at_once() {
 
 #[test]
 fn without_storage_a_restart_forgets_and_with_it_the_node_remembers_its_seeds() {
+    let _machine = one_at_a_time();
     // The control: the same kill and restart with no disk loses the record.
     let mem = start("no-disk", &[], &[("storage_path", "\"\"")]);
     ok(&mem.api, "put", json!({ "key": "k", "value": "v" }));
@@ -342,6 +355,7 @@ fn start_with_stun(name: &str, seeds: &[&str], stun: &[String]) -> Node {
 
 #[test]
 fn stun_servers_give_server_reflexive_candidates_and_a_silent_one_delays_little() {
+    let _machine = one_at_a_time();
     use rings_node::signal::Signal;
     let stun = fake_stun();
     let a = start_with_stun("stun-a", &[], &[stun.to_string()]);

@@ -139,6 +139,24 @@ try {
     console.log(`      handed over in ${ms.toFixed(0)} ms, seen by the native node ${Date.now() - t0} ms after`);
   });
 
+  await test("16 MiB from a native node to the page arrive intact (the native send queue under str0m's 128 KiB)", async () => {
+    const n = 16 << 20;
+    let x = 11;
+    const body = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; body[i] = x >>> 24; }
+    const want = createHash("sha256").update(body).digest("hex");
+    await page.evaluate(() => { window.bulk = []; p.client("bulk-in").onMessage((m) => { bulk.push(m.data); }); });
+    const t0 = Date.now();
+    await rpc(b.api, "sendMessage", { did: globalThis.pageDid, hex: body.toString("hex"), namespace: "bulk-in" });
+    const got = await page.evaluate(async () => {
+      await H.waitFor("16 MiB from the native node", () => bulk.length === 1, 120000);
+      const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bulk[0]));
+      return { len: bulk[0].length, hash: Array.from(d, (v) => v.toString(16).padStart(2, "0")).join("") };
+    });
+    assert.deepEqual(got, { len: n, hash: want });
+    console.log(`      sent and received in ${Date.now() - t0} ms (JSON-RPC hex included)`);
+  });
+
   await test("two pages in two Chromium processes meet only through the native nodes, then link directly", async () => {
     const other = await launch();
     try {

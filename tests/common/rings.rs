@@ -11,6 +11,15 @@ use serde_json::{json, Value as Json};
 
 pub const RINGS: &str = env!("CARGO_BIN_EXE_rings");
 
+/// Holds the machine for one multi-process test at a time: the tests of a file run in
+/// parallel, and five debug-built nodes per test, several tests at once, on two cores
+/// starve every node's timers (hop and connect timeouts fire that a real node's never
+/// would). Taken first thing in each test of `tests/native_ring.rs`.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A folder of its own under the target directory.
 pub fn scratch(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
