@@ -196,7 +196,7 @@ fn new_session(config: &std::path::Path, out: Option<PathBuf>, force: bool) -> R
     let cfg = Config::load(config).map_err(|e| e.to_string())?;
     let out = out.unwrap_or_else(|| config.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("session.key"), |d| d.join("session.key")));
     let account = keys::read_key(&cfg.key_file)?;
-    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let wall = super::driver::wall_ms();
     let ttl = crate::time::Duration::from_secs(u64::from(cfg.raw.session_ttl_days) * 86_400);
     let s = keys::write_session(&out, &account, cfg.raw.network, crate::time::Instant(wall), ttl, force)?;
     let days = cfg.raw.session_ttl_days;

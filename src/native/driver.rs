@@ -123,7 +123,8 @@ struct Driver {
     start_ms: u64,
 }
 
-fn wall_ms() -> u64 {
+/// The wall clock, in ms since the Unix epoch (0 if it is set before it).
+pub fn wall_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -143,6 +144,7 @@ pub fn spawn(o: Options) -> Result<(Handle, tokio::task::JoinHandle<()>), ApiErr
         node.keep_store_journal();
         node.set_wall_clock(Instant(start_ms), start_ms);
         let (mut back, total) = (0, o.restore.len());
+        let on_disk: Vec<_> = o.restore.iter().map(Record::slot).collect();
         for r in o.restore {
             // Expired, or no longer valid (its delegation ran out): refused and counted.
             back += usize::from(node.restore_record(Instant(start_ms), r).is_ok());
@@ -150,14 +152,11 @@ pub fn spawn(o: Options) -> Result<(Handle, tokio::task::JoinHandle<()>), ApiErr
         if total > 0 {
             tracing::info!("{back} of {total} records taken back from disk");
         }
-        // What did not come back is dropped from the disk with the first write.
+        // What did not come back is dropped from the disk now.
         let kept: std::collections::HashSet<_> = node.store().iter().map(|r| r.slot()).collect();
         let _ = node.take_store_changes();
         if let Some(d) = &o.disk {
-            if let Ok((on_disk, _)) = d.records() {
-                let gone: Vec<_> = on_disk.iter().map(Record::slot).filter(|s| !kept.contains(s)).collect();
-                let _ = d.apply(gone.into_iter().map(|s| (s, None)));
-            }
+            let _ = d.apply(on_disk.into_iter().filter(|s| !kept.contains(s)).map(|s| (s, None)));
         }
     }
     let did = front.node().did();

@@ -16,7 +16,6 @@ pub mod stun;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use config::Checked;
 use driver::{Call, Handle};
@@ -41,7 +40,7 @@ pub async fn start(cfg: &Checked) -> Result<Running, String> {
     if cfg.raw.ice_servers.iter().any(|s| s.urls.starts_with("turn")) {
         tracing::warn!("turn: servers are not used (str0m has no TURN client); stun: servers are");
     }
-    let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let wall = driver::wall_ms();
     let session = match &cfg.session {
         Some(path) => keys::read_session(path, cfg.raw.network, Instant(wall))?,
         None => {
@@ -115,7 +114,7 @@ async fn keep_joined(node: Handle, seeds: Vec<String>) {
 
 /// Notes on disk that `url` linked (a restart tries it after the configured seeds).
 pub fn remember(disk: Option<&storage::Disk>, url: &str) {
-    let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let wall = driver::wall_ms();
     if let Some(Err(e)) = disk.map(|d| d.linked_through(url, wall)) {
         tracing::warn!("{e}");
     }
